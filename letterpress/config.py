@@ -1,0 +1,204 @@
+"""``letterpress.toml`` plus defaults and command-line flags -> a frozen :class:`Settings`.
+
+A config file looks like::
+
+    [batch]
+    title = "2020-02-24 青鱼嘴社区 慰问物资"
+    org = "青鱼嘴社区志愿服务队"
+    date = 2020-02-24
+    package = "肉制品、蔬菜"
+    lang = "zh"
+    recipients = "recipients.xlsx"     # relative to this file
+    template = "zh"                    # a built-in template name or a .docx path
+
+    [columns]                          # extra header aliases for canonical fields
+    name = ["户主", "老人姓名"]
+
+    [context]                          # extra values for the template
+    hotline = "027-8765 4321"
+
+Flags given on the command line win over the file; the file wins over defaults.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import sys
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Mapping, Optional, Tuple
+
+from .errors import ConfigError, Where
+from .models import CANONICAL_FIELDS
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+DEFAULT_PORT = 8470
+LAYOUTS = ("a4-8", "a4-4", "label-100x150")
+LANGS = ("zh", "en")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a command needs to know, resolved once."""
+
+    recipients: Optional[Path] = None
+    template: Optional[str] = None          # built-in name ("zh", "en") or a path
+    out: Optional[Path] = None
+    title: str = ""
+    org: str = ""
+    date: Optional[_dt.date] = None
+    package: str = ""
+    lang: str = "zh"
+    jobs: int = 1
+    encoding: Optional[str] = None
+    sheet: Optional[str] = None
+    columns: Mapping[str, Tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}))
+    context: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    base_url: Optional[str] = None
+    layout: str = "a4-8"
+    db: Optional[str] = None
+    font: Optional[Path] = None
+    slip_fields: Tuple[str, ...] = ()
+    qr_width_mm: float = 25.0
+    quiet: bool = False
+    config_file: Optional[Path] = None
+
+    def with_(self, **changes: Any) -> "Settings":
+        return replace(self, **changes)
+
+    @property
+    def batch_date(self) -> _dt.date:
+        return self.date or _dt.date.today()
+
+
+_BATCH_KEYS = {
+    "title", "org", "date", "package", "lang", "recipients", "template", "out", "jobs",
+    "encoding", "sheet", "base_url", "layout", "db", "font", "slip_fields", "qr_width_mm",
+}
+_PATH_KEYS = {"recipients", "out", "font"}
+
+
+def parse_date(value: Any, where: Where = Where()) -> _dt.date:
+    """A date from TOML (already a date) or text ``YYYY-MM-DD``."""
+    if isinstance(value, _dt.datetime):
+        return value.date()
+    if isinstance(value, _dt.date):
+        return value
+    try:
+        return _dt.date.fromisoformat(str(value).strip())
+    except ValueError:
+        raise ConfigError(
+            f"{value!r} is not a date", code="bad_date", where=where,
+            hint="write the date as YYYY-MM-DD, for example 2020-02-24",
+        ) from None
+
+
+def load(config_file: Optional[Path] = None, **flags: Any) -> Settings:
+    """Read ``config_file`` (if given, or ``letterpress.toml`` in the current folder)
+    and apply ``flags`` (None values are ignored)."""
+    values: dict = {}
+    if config_file is None and Path("letterpress.toml").is_file():
+        config_file = Path("letterpress.toml")
+    if config_file is not None:
+        values.update(_read_file(Path(config_file)))
+        values["config_file"] = Path(config_file)
+    for key, value in flags.items():
+        if value is None or value == ():
+            continue
+        values[key] = value
+    return _build(values)
+
+
+def _read_file(path: Path) -> dict:
+    where = Where(file=str(path))
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist", code="no_config", where=where,
+                          hint="check the path given to --config") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"this is not valid TOML: {exc}", where=where,
+                          hint="compare with examples/letterpress.toml") from None
+    base = path.resolve().parent
+    out: dict = {}
+    unknown_tables = set(data) - {"batch", "columns", "context"}
+    if unknown_tables:
+        raise ConfigError(
+            f"unknown table(s) {', '.join(sorted(unknown_tables))}", where=where,
+            hint="letterpress.toml has the tables [batch], [columns] and [context]",
+        )
+    batch = data.get("batch", {})
+    for key, value in batch.items():
+        if key not in _BATCH_KEYS:
+            raise ConfigError(
+                f"unknown key {key!r} in [batch]", where=where,
+                hint="known keys: " + ", ".join(sorted(_BATCH_KEYS)),
+            )
+        if key in _PATH_KEYS:
+            value = base / Path(str(value)).expanduser()
+        if key == "template" and (str(value).endswith(".docx") or os.sep in str(value)):
+            value = str(base / Path(str(value)).expanduser())
+        out[key] = value
+    columns = {}
+    for key, value in data.get("columns", {}).items():
+        if key not in CANONICAL_FIELDS:
+            raise ConfigError(
+                f"[columns] names {key!r}, which is not a field", where=where,
+                hint="fields: " + ", ".join(CANONICAL_FIELDS),
+            )
+        aliases = [value] if isinstance(value, str) else list(value)
+        columns[key] = tuple(str(a).strip() for a in aliases)
+    if columns:
+        out["columns"] = columns
+    if "context" in data:
+        out["context"] = dict(data["context"])
+    return out
+
+
+def _build(values: dict) -> Settings:
+    where = Where(file=str(values.get("config_file") or "")) if values.get("config_file") else Where()
+    kwargs: dict = {}
+    names = {f.name for f in fields(Settings)}
+    for key, value in values.items():
+        if key not in names:
+            continue
+        kwargs[key] = value
+    if "date" in kwargs and kwargs["date"] is not None:
+        kwargs["date"] = parse_date(kwargs["date"], where)
+    for key in ("recipients", "out", "font"):
+        if kwargs.get(key) is not None:
+            kwargs[key] = Path(kwargs[key])
+    if kwargs.get("template") is not None:
+        kwargs["template"] = str(kwargs["template"])
+    lang = kwargs.get("lang", "zh")
+    if lang not in LANGS:
+        raise ConfigError(f"unknown language {lang!r}", where=where, hint="use zh or en")
+    layout = kwargs.get("layout", "a4-8")
+    if layout not in LAYOUTS:
+        raise ConfigError(f"unknown slip layout {layout!r}", where=where,
+                          hint="use one of " + ", ".join(LAYOUTS))
+    try:
+        jobs = int(kwargs.get("jobs", 1))
+    except (TypeError, ValueError):
+        raise ConfigError("jobs must be a whole number", where=where) from None
+    kwargs["jobs"] = max(1, jobs)
+    if "slip_fields" in kwargs:
+        sf = kwargs["slip_fields"]
+        if isinstance(sf, str):
+            sf = [s for s in sf.replace(",", " ").split() if s]
+        kwargs["slip_fields"] = tuple(sf)
+    if "columns" in kwargs:
+        kwargs["columns"] = MappingProxyType(dict(kwargs["columns"]))
+    if "context" in kwargs:
+        kwargs["context"] = MappingProxyType(dict(kwargs["context"]))
+    if kwargs.get("base_url"):
+        kwargs["base_url"] = str(kwargs["base_url"]).rstrip("/")
+    if kwargs.get("db") is None and os.environ.get("LETTERPRESS_DB"):
+        kwargs["db"] = os.environ["LETTERPRESS_DB"]
+    return Settings(**kwargs)

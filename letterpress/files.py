@@ -1,0 +1,73 @@
+"""Writing files so that a failure never leaves a half-written file under a final name."""
+from __future__ import annotations
+
+import contextlib
+import csv
+import os
+import re
+import tempfile
+import unicodedata
+from pathlib import Path
+from typing import IO, Iterable, Iterator, Sequence, Union
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+@contextlib.contextmanager
+def atomic_path(path: PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success it is renamed to ``path``.
+
+    On any exception the temporary file is removed and ``path`` is untouched.
+    """
+    final = Path(path)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".part", dir=final.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, final)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp_path.unlink()
+        raise
+
+
+@contextlib.contextmanager
+def atomic_open(path: PathLike, mode: str = "wb", **kwargs) -> Iterator[IO]:
+    """``open()`` for writing through :func:`atomic_path`."""
+    with atomic_path(path) as tmp:
+        with open(tmp, mode, **kwargs) as fh:
+            yield fh
+
+
+# Characters a spreadsheet would treat as the start of a formula.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: object) -> str:
+    """Text for a CSV/XLSX cell that a spreadsheet will not run as a formula."""
+    text = "" if value is None else str(value)
+    if text.startswith(_FORMULA_START):
+        return "'" + text
+    return text
+
+
+def write_csv(path: PathLike, header: Sequence[str], rows: Iterable[Sequence[object]]) -> None:
+    """UTF-8 CSV with a BOM (Excel opens it correctly), written atomically."""
+    with atomic_open(path, "w", encoding="utf-8-sig", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(header)
+        for row in rows:
+            writer.writerow([spreadsheet_safe(v) for v in row])
+
+
+_UNSAFE = re.compile(r'[\\/:*?"<>|\x00-\x1f]+')
+
+
+def safe_filename(text: str, fallback: str = "household", limit: int = 60) -> str:
+    """A file-system-safe name that keeps Chinese characters: ``王秀英``, ``Li_Ming``."""
+    text = unicodedata.normalize("NFC", text or "").strip()
+    text = _UNSAFE.sub("_", text)
+    text = re.sub(r"\s+", "_", text).strip("._ ")
+    return text[:limit] or fallback

@@ -1,0 +1,130 @@
+"""Frozen dataclasses that every stage shares.
+
+Data flows one way: ``recipients`` makes :class:`Recipient` records, ``batch``
+numbers them into :class:`Household` records (and the ledger gives each a
+code), and ``letters``, ``slips`` and the ledger consume those.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass, field, replace
+from typing import Mapping, Optional, Tuple
+
+#: Canonical recipient fields, in the order a manifest or report lists them.
+CANONICAL_FIELDS: Tuple[str, ...] = (
+    "id", "name", "honorific", "address", "compound", "building", "unit", "room",
+    "phone", "category", "grid", "volunteer", "package", "notes",
+)
+
+#: Outcomes a volunteer (or staff) can record for a household.
+OUTCOMES: Tuple[str, ...] = ("delivered", "not-home", "refused", "proxy", "hospital", "other")
+#: Outcomes that count as the package having reached the household.
+DELIVERED_OUTCOMES = frozenset({"delivered", "proxy"})
+#: Outcomes that mean the household still needs a visit.
+FAILED_OUTCOMES = frozenset({"not-home", "refused", "hospital", "other"})
+#: Outcomes that need a note.
+NOTE_REQUIRED = frozenset({"proxy", "other"})
+
+#: Derived household states.
+STATES: Tuple[str, ...] = ("outstanding", "delivered", "failed", "withdrawn")
+
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """One row of the recipient list, cleaned.
+
+    ``row`` is the row number as Excel shows it (header = row 1). ``columns``
+    holds every column of the row under its original header (unknown columns
+    included), in list order.
+    """
+
+    row: int
+    id: str
+    name: str = ""
+    honorific: str = ""
+    address: str = ""
+    compound: str = ""
+    building: str = ""
+    unit: str = ""
+    room: str = ""
+    phone: str = ""
+    category: str = ""
+    grid: str = ""
+    volunteer: str = ""
+    package: str = ""
+    notes: str = ""
+    columns: Mapping[str, str] = field(default_factory=dict, compare=False)
+    id_generated: bool = False
+
+    def fields(self) -> dict:
+        """Every field by its original header and by its canonical name (canonical wins)."""
+        out = dict(self.columns)
+        for name in CANONICAL_FIELDS:
+            out[name] = getattr(self, name)
+        return out
+
+
+@dataclass(frozen=True)
+class Household:
+    """A recipient with its place in the delivery order and, once registered, its code."""
+
+    seq: int
+    recipient: Recipient
+    code: str = ""      # printed form, e.g. "K7Q2M-9XD3T-H"
+    url: str = ""       # "{BASE_URL}/H/{CODE}", upper case
+
+    @property
+    def id(self) -> str:
+        return self.recipient.id
+
+    @property
+    def name(self) -> str:
+        return self.recipient.name
+
+    @property
+    def address(self) -> str:
+        return self.recipient.address
+
+    @property
+    def volunteer(self) -> str:
+        return self.recipient.volunteer
+
+    def with_code(self, code: str, url: str) -> "Household":
+        return replace(self, code=code, url=url)
+
+
+@dataclass(frozen=True)
+class Volunteer:
+    """A volunteer of a batch, numbered in order of first appearance in the list."""
+
+    index: int
+    name: str           # "" for the households nobody is assigned to
+    token: str = ""
+    url: str = ""
+
+    @property
+    def label(self) -> str:
+        return self.name or "unassigned"
+
+
+@dataclass(frozen=True)
+class BatchInfo:
+    """What a batch is called and by whom it is sent."""
+
+    title: str
+    org: str = ""
+    date: Optional[_dt.date] = None
+    lang: str = "zh"
+
+
+@dataclass(frozen=True)
+class Event:
+    """One recorded outcome (append-only in the ledger)."""
+
+    code: str
+    outcome: str
+    volunteer: str
+    at: _dt.datetime
+    nonce: str = ""
+    note: str = ""
