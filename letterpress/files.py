@@ -5,6 +5,7 @@ import contextlib
 import csv
 import os
 import re
+import shutil
 import tempfile
 import unicodedata
 from pathlib import Path
@@ -71,3 +72,26 @@ def safe_filename(text: str, fallback: str = "household", limit: int = 60) -> st
     text = _UNSAFE.sub("_", text)
     text = re.sub(r"\s+", "_", text).strip("._ ")
     return text[:limit] or fallback
+
+
+@contextlib.contextmanager
+def staged_dir(path: PathLike) -> Iterator[Path]:
+    """Yield a new empty folder beside ``path``; on success it takes the place of ``path``.
+
+    On any exception the staging folder is removed and ``path`` keeps what it had.
+    """
+    final = Path(path)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".partial", dir=final.parent))
+    try:
+        yield staging
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    old = None
+    if final.exists():
+        old = final.with_name(f".{final.name}.old-{os.getpid()}")
+        os.replace(final, old)
+    os.replace(staging, final)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

@@ -1,0 +1,402 @@
+"""The build pipeline: check -> letters -> ledger -> slips and run sheets -> manifest.
+
+This is the one place that composes the stages. Each stage takes and returns
+the frozen dataclasses of :mod:`letterpress.models`; none imports another's
+internals. Nothing is written until the check has passed.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+from . import letters as letters_mod
+from .config import Settings
+from .errors import CheckFailed, InputError, Problem, Where, warning
+from .files import safe_filename, staged_dir, write_csv
+from .models import BatchInfo, Household, Volunteer
+from .resources import resolve_template
+
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class Checked:
+    """What the check found: the ordered households and every problem."""
+
+    settings: Settings
+    households: Tuple[Household, ...]
+    headers: Tuple[str, ...]
+    template_path: Path
+    problems: Tuple[Problem, ...]
+    source: str
+    encoding: Optional[str] = None
+
+    @property
+    def errors(self) -> List[Problem]:
+        return [p for p in self.problems if p.is_error]
+
+    @property
+    def warnings(self) -> List[Problem]:
+        return [p for p in self.problems if not p.is_error]
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    out: Path
+    title: str
+    households: int
+    volunteers: int
+    letters: int
+    warnings: Tuple[Problem, ...] = ()
+    files: Tuple[Path, ...] = ()
+    ledger: str = ""
+    base_url: str = ""
+    new: int = 0
+    kept: int = 0
+    withdrawn: int = 0
+
+
+def batch_title(settings: Settings) -> str:
+    """The batch title: ``--batch``, else the date and the recipient list's name."""
+    if settings.title:
+        return settings.title
+    stem = settings.recipients.stem if settings.recipients else "batch"
+    return f"{settings.batch_date.isoformat()} {stem}"
+
+
+def out_dir(settings: Settings) -> Path:
+    return settings.out or Path("output") / safe_filename(batch_title(settings), "batch")
+
+
+def check(settings: Settings, *, with_codes: bool = False) -> Checked:
+    """Read the list and the template and report every problem at once (writes nothing)."""
+    from . import recipients
+    from .render import CompiledTemplate
+
+    if settings.recipients is None:
+        raise InputError("no recipient list given", code="no_recipients",
+                         hint="give --recipients FILE (.xlsx or .csv), or recipients = "
+                              "\"...\" under [batch] in letterpress.toml")
+    if not Path(settings.recipients).is_file():
+        raise InputError(f"recipient list {settings.recipients} does not exist",
+                         code="no_recipients", where=Where(file=str(settings.recipients)),
+                         hint="check the path and the file name")
+    rl = recipients.load(settings.recipients, encoding=settings.encoding, sheet=settings.sheet,
+                         aliases=settings.columns)
+    problems: List[Problem] = list(rl.problems)
+    template_path = resolve_template(settings.template, settings.lang)
+    tpl = CompiledTemplate(str(template_path))
+    problems += letters_mod.check_template(
+        tpl.variables(), rl.recipients, rl.headers, settings.context.keys(),
+        template_path.name, with_codes)
+    if with_codes:
+        problems += _font_problems(settings, rl.recipients, rl.source)
+    ordered = recipients.delivery_order(rl.recipients)
+    households = tuple(Household(seq=i, recipient=r) for i, r in enumerate(ordered, start=1))
+    return Checked(settings, households, tuple(rl.headers), template_path, tuple(problems),
+                   rl.source, getattr(rl, "encoding", None))
+
+
+def _font_problems(settings: Settings, recipients, source: str) -> List[Problem]:
+    from . import fonts
+
+    choice = fonts.find_font(settings.font)
+    problems: List[Problem] = []
+    if choice.warning:
+        problems.append(warning("font_fallback", choice.warning,
+                                hint="install a CJK TrueType font (Debian: fonts-wqy-microhei) "
+                                     "or give --font PATH"))
+    if not choice.embedded:
+        return problems
+    for r in recipients:
+        text = "".join((r.name, r.honorific, r.address, r.notes, r.volunteer, r.package))
+        missing = fonts.missing_glyphs(text, choice)
+        if missing:
+            problems.append(warning(
+                "missing_glyph", f"the slip font {choice.name} cannot draw "
+                f"{' '.join(sorted(missing))}; those characters will print as boxes",
+                Where(file=source, row=r.row), "give --font with a font that has them, "
+                "or write the name another way"))
+    return problems
+
+
+def _checked_or_fail(settings: Settings, with_codes: bool) -> Checked:
+    checked = check(settings, with_codes=with_codes)
+    if checked.errors:
+        raise CheckFailed(checked.problems)
+    return checked
+
+
+def _letter_options(settings: Settings, checked: Checked) -> letters_mod.LetterOptions:
+    return letters_mod.LetterOptions(
+        template=str(checked.template_path), batch=batch_title(settings), org=settings.org,
+        date=settings.batch_date, lang=settings.lang, package=settings.package,
+        total=len(checked.households), extra=tuple(settings.context.items()),
+        qr_width_mm=settings.qr_width_mm)
+
+
+def letters(settings: Settings, progress: Optional[Progress] = None) -> BuildResult:
+    """``letterpress letters``: check, then the letters, ``letters.docx`` and the manifest."""
+    checked = _checked_or_fail(settings, with_codes=False)
+    out = out_dir(settings)
+    result = letters_mod.render_letters(checked.households, _letter_options(settings, checked),
+                                        out, jobs=settings.jobs, progress=progress)
+    write_manifest(out / "manifest.csv", checked.households, result.files, with_codes=False)
+    return BuildResult(out, batch_title(settings), len(checked.households),
+                       len(volunteers_of(checked.households)), result.count,
+                       tuple(checked.warnings) + _unassigned(checked.households),
+                       (result.merged, result.letters_dir, out / "manifest.csv"))
+
+
+def build(settings: Settings, progress: Optional[Progress] = None) -> BuildResult:
+    """``letterpress build``: check, register in the ledger, letters, slips, run sheets, manifest."""
+    from . import network
+    from .ledger import Ledger
+
+    checked = _checked_or_fail(settings, with_codes=True)
+    out = out_dir(settings)
+    title = batch_title(settings)
+    base_url = settings.base_url or network.default_base_url()
+    extra: List[Problem] = list(_unassigned(checked.households))
+    if network.is_loopback_url(base_url):
+        extra.append(warning(
+            "loopback_url", f"the codes point at {base_url}, which phones cannot open",
+            hint="connect this computer to the volunteers' network, or give a stable address "
+                 "with --base-url http://ADDRESS:8470 (base_url in letterpress.toml)"))
+    info = BatchInfo(title=title, org=settings.org, date=settings.batch_date, lang=settings.lang)
+    ledger = Ledger.open(settings.db, create=True)
+    try:
+        reg = ledger.register_batch(info, checked.households, base_url)
+        ledger.save_build_settings(reg.batch_id, build_record(settings, out, checked.template_path,
+                                                               base_url))
+    finally:
+        ledger.close()
+    households = tuple(reg.households)
+    extra += list(reg.warnings)
+    result = letters_mod.render_letters(households, _letter_options(settings, checked), out,
+                                        jobs=settings.jobs, progress=progress)
+    slip_files = write_slips(settings, info, households, reg.volunteers, out, progress)
+    write_manifest(out / "manifest.csv", households, result.files, with_codes=True)
+    return BuildResult(out, title, len(households), len(volunteers_of(households)), result.count,
+                       tuple(checked.warnings) + tuple(extra),
+                       (result.merged, result.letters_dir) + slip_files + (out / "manifest.csv",),
+                       ledger=ledger.describe(), base_url=base_url, new=reg.new, kept=reg.kept,
+                       withdrawn=reg.withdrawn)
+
+
+def volunteers_of(households: Sequence[Household]) -> List[str]:
+    """Volunteer names in order of first appearance ("" for unassigned, last)."""
+    seen: Dict[str, None] = {}
+    for h in households:
+        seen.setdefault(h.volunteer, None)
+    names = [n for n in seen if n]
+    return names + ([""] if "" in seen else [])
+
+
+def _unassigned(households: Sequence[Household]) -> Tuple[Problem, ...]:
+    rows = [h.recipient.row for h in households if not h.volunteer]
+    if not rows:
+        return ()
+    shown = ", ".join(map(str, rows[:12])) + (" …" if len(rows) > 12 else "")
+    return (warning("no_volunteer", f"{len(rows)} household(s) have no volunteer (rows {shown})",
+                    hint="they come last and get the 'unassigned' run sheet; fill the volunteer "
+                         "column to give them one"),)
+
+
+def write_slips(settings: Settings, info: BatchInfo, households: Sequence[Household],
+                volunteers: Sequence[Volunteer], out: Path,
+                progress: Optional[Progress] = None) -> Tuple[Path, ...]:
+    """``slips.pdf`` and ``runsheets/NN-name.pdf`` (one per volunteer, delivery order)."""
+    from . import fonts, slips
+
+    choice = fonts.find_font(settings.font)
+    total = len(households)
+    slips.write_slips(households, out / "slips.pdf", info=info, total=total,
+                      layout=settings.layout, fonts=choice, package=settings.package,
+                      slip_fields=settings.slip_fields, progress=progress)
+    by_name = {v.name: v for v in volunteers}
+    names = volunteers_of(households)
+    with staged_dir(out / "runsheets") as staging:
+        for index, name in enumerate(names, start=1):
+            volunteer = by_name.get(name) or Volunteer(index=index, name=name)
+            mine = [h for h in households if h.volunteer == name]
+            filename = f"{index:02d}-{safe_filename(name, 'unassigned') if name else 'unassigned'}.pdf"
+            slips.write_runsheet(volunteer, mine, staging / filename, info=info, total=total,
+                                 fonts=choice, lang=settings.lang)
+            if progress:
+                progress("run sheets", index, len(names))
+    return out / "slips.pdf", out / "runsheets"
+
+
+MANIFEST_HEADER = ("seq", "id", "name", "address", "volunteer", "letter")
+
+
+def write_manifest(path: Path, households: Sequence[Household], letter_files: Sequence[str],
+                   with_codes: bool) -> None:
+    """``manifest.csv``: one row per household in delivery order (UTF-8 with BOM)."""
+    header = MANIFEST_HEADER + (("code", "url") if with_codes else ())
+    rows = []
+    for h, letter in zip(households, letter_files):
+        row = [h.seq, h.id, h.name, h.address, h.volunteer, letter]
+        if with_codes:
+            row += [h.code, h.url]
+        rows.append(row)
+    write_csv(path, header, rows)
+
+
+# ---------------------------------------------------------------------------
+# Making a built batch's documents again, from the ledger
+
+def build_record(settings: Settings, out: Path, template: Path, base_url: str) -> dict:
+    """What the ledger keeps about how a batch was built (no personal data)."""
+    return {
+        "out": str(Path(out).resolve()), "template": str(Path(template).resolve()),
+        "org": settings.org, "package": settings.package, "lang": settings.lang,
+        "context": dict(settings.context), "layout": settings.layout,
+        "slip_fields": list(settings.slip_fields),
+        "font": str(settings.font) if settings.font else None,
+        "qr_width_mm": settings.qr_width_mm, "base_url": base_url,
+    }
+
+
+@dataclass(frozen=True)
+class Stored:
+    """A built batch as the ledger knows it: its settings and current households."""
+
+    batch_id: int
+    info: BatchInfo
+    settings: Settings
+    households: Tuple[Household, ...]
+    volunteers: Tuple[Volunteer, ...]
+
+
+def stored_batch(ledger, title: Optional[str], overrides: Settings) -> Stored:
+    """Load a built batch: its households (not withdrawn, delivery order) with their codes.
+
+    Options given now (``overrides``: layout, font, slip fields, out) win over
+    the ones the batch was built with.
+    """
+    from . import codes
+    from .models import Recipient
+
+    batch = ledger.find_batch(title)
+    rec = ledger.build_settings(batch.id)
+    if not rec:
+        raise InputError(f"batch {batch.title!r} was registered by an older letterpress that did "
+                         "not keep its build settings", code="no_build_settings",
+                         hint="run `letterpress build` for it once more")
+    settings = overrides.with_(
+        title=batch.title, org=rec.get("org", ""), date=batch.date, lang=rec.get("lang", "zh"),
+        package=rec.get("package", ""), template=rec.get("template"),
+        out=overrides.out or Path(rec["out"]), layout=overrides.layout
+        if overrides.layout != "a4-8" else rec.get("layout", "a4-8"),
+        slip_fields=overrides.slip_fields or tuple(rec.get("slip_fields", ())),
+        font=overrides.font or (Path(rec["font"]) if rec.get("font") else None),
+        context=dict(rec.get("context", {})), qr_width_mm=rec.get("qr_width_mm", 25.0),
+        base_url=rec.get("base_url"))
+    base_url = rec.get("base_url") or batch.base_url
+    households = []
+    for v in ledger.household_rows(batch.id):
+        if v.state == "withdrawn" or not v.code:
+            continue
+        r = Recipient(row=0, id=v.key, name=v.name, honorific=v.honorific, address=v.address,
+                      compound=v.compound, building=v.building, unit=v.unit, room=v.room,
+                      phone=v.phone, category=v.category, grid=v.grid, volunteer=v.volunteer,
+                      package=v.package, notes=v.notes)
+        households.append(Household(seq=v.seq, recipient=r, code=v.code,
+                                    url=codes.url_for(base_url, v.code)))
+    households.sort(key=lambda h: h.seq)
+    info = BatchInfo(title=batch.title, org=settings.org, date=batch.date, lang=settings.lang)
+    return Stored(batch.id, info, settings, tuple(households),
+                  tuple(ledger.volunteers(batch.id, base_url)))
+
+
+def slips_again(settings: Settings, title: Optional[str],
+                progress: Optional[Progress] = None) -> BuildResult:
+    """``letterpress slips``: slips and run sheets of a batch already built, from the ledger."""
+    from .ledger import Ledger
+
+    with Ledger.open(settings.db, create=False) as ledger:
+        stored = stored_batch(ledger, title, settings)
+        described = ledger.describe()
+    out = stored.settings.out
+    files = write_slips(stored.settings, stored.info, stored.households, stored.volunteers, out,
+                        progress)
+    return BuildResult(out, stored.info.title, len(stored.households),
+                       len(volunteers_of(stored.households)), 0, (), files, ledger=described,
+                       base_url=stored.settings.base_url or "")
+
+
+@dataclass(frozen=True)
+class ReprintResult:
+    title: str
+    count: int                   # households given new codes
+    folder: Optional[Path]       # what to print: only the reprinted households
+    letters_made: bool           # letters were made again (the template shows the code)
+    out: Path
+    ledger: str = ""
+
+
+def template_uses_codes(template: str) -> bool:
+    from .render import CompiledTemplate
+
+    return bool(set(CompiledTemplate(template).variables()) & set(letters_mod.LEDGER_FIELDS))
+
+
+def reprint(settings: Settings, title: Optional[str], *, outstanding: bool = False,
+            keys: Sequence[str] = (), progress: Optional[Progress] = None) -> ReprintResult:
+    """New codes for households not yet delivered (or the ``keys`` given), old codes revoked.
+
+    The batch folder is brought up to date (slips, run sheets, manifest, and the
+    letters when the template shows the code), and a ``reprint-YYYYmmdd-HHMMSS``
+    folder holds just the reprinted households' slips (and letters) to print.
+    """
+    import datetime as _dt
+
+    from .ledger import Ledger
+
+    with Ledger.open(settings.db, create=False) as ledger:
+        batch = ledger.find_batch(title)
+        views = list(ledger.household_rows(batch.id))
+        if outstanding:
+            targets = [v.key for v in views if v.state in ("outstanding", "failed")]
+        else:
+            known = {v.key for v in views if v.state != "withdrawn"}
+            unknown = [k for k in keys if k not in known]
+            if unknown:
+                raise InputError(f"batch {batch.title!r} has no household with id "
+                                 + ", ".join(unknown), code="unknown_household",
+                                 hint="use the id column of manifest.csv")
+            targets = list(keys)
+        if not targets:
+            return ReprintResult(batch.title, 0, None, False, Path("."), ledger.describe())
+        stored_before = stored_batch(ledger, batch.title, settings)
+        uses_codes = template_uses_codes(stored_before.settings.template)
+        new = ledger.reissue_codes(batch.id, targets)
+        stored = stored_batch(ledger, batch.title, settings)
+        described = ledger.describe()
+    s, out = stored.settings, stored.settings.out
+    files = [f"letters/{letters_mod.letter_filename(h, len(stored.households))}"
+             for h in stored.households]
+    options = letters_mod.LetterOptions(
+        template=s.template, batch=stored.info.title, org=s.org, date=s.batch_date, lang=s.lang,
+        package=s.package, total=len(stored.households), extra=tuple(s.context.items()),
+        qr_width_mm=s.qr_width_mm)
+    if uses_codes:
+        letters_mod.render_letters(stored.households, options, out, jobs=s.jobs,
+                                   progress=progress)
+    write_slips(s, stored.info, stored.households, stored.volunteers, out, progress)
+    write_manifest(out / "manifest.csv", stored.households, files, with_codes=True)
+    again = tuple(h for h in stored.households if h.id in new)
+    folder = out / f"reprint-{_dt.datetime.now():%Y%m%d-%H%M%S}"
+    from . import fonts, slips
+
+    with staged_dir(folder) as staging:
+        slips.write_slips(again, staging / "slips.pdf", info=stored.info,
+                          total=len(stored.households), layout=s.layout,
+                          fonts=fonts.find_font(s.font), package=s.package,
+                          slip_fields=s.slip_fields)
+        if uses_codes:
+            letters_mod.render_letters(again, options, staging, jobs=1)
+    return ReprintResult(stored.info.title, len(again), folder, uses_codes, out, described)

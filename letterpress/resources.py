@@ -1,0 +1,46 @@
+"""Built-in templates and the demo batch, wherever letterpress is installed."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from .errors import InputError
+
+_HERE = Path(__file__).resolve().parent
+BUILTIN_TEMPLATES = {"zh": "letter-zh.docx", "en": "letter-en.docx"}
+
+
+def _data_dir(package: str, folder: str) -> Path:
+    """The installed package-data folder, or the source checkout's top-level folder."""
+    try:
+        from importlib.resources import files
+
+        path = Path(str(files(package)))
+        if path.is_dir():
+            return path
+    except (ModuleNotFoundError, TypeError):
+        pass
+    return _HERE.parent / folder
+
+
+def templates_dir() -> Path:
+    return _data_dir("letterpress.builtin_templates", "templates")
+
+
+def examples_dir() -> Path:
+    return _data_dir("letterpress.builtin_examples", "examples")
+
+
+def resolve_template(name_or_path: str | None, lang: str = "zh") -> Path:
+    """A template path from ``--template``: a built-in name (``zh``, ``en``) or a .docx path."""
+    if not name_or_path:
+        name_or_path = lang
+    if name_or_path in BUILTIN_TEMPLATES:
+        return templates_dir() / BUILTIN_TEMPLATES[name_or_path]
+    path = Path(name_or_path).expanduser()
+    if not path.is_file():
+        raise InputError(
+            f"template {name_or_path} does not exist", code="no_template",
+            hint="give the path of a .docx file, or a built-in template: "
+                 + ", ".join(BUILTIN_TEMPLATES),
+        )
+    return path

@@ -1,0 +1,222 @@
+"""The web app volunteers' phones and staff use: Flask app factory.
+
+Build the app first, run it second (``letterpress.server.run.serve``); tests
+use the app without a socket::
+
+    app = create_app("sqlite:///output/letterpress.db")
+    serve(app, "127.0.0.1", 8470)
+
+Routes (paths are case-insensitive in their first letter: ``/H/`` and ``/h/``):
+
+=============================  =====================================================
+``GET /``                      start page (logged-in volunteers go to ``/home``)
+``GET /V/<token>``             badge link: log the phone in; 302 to ``/home``, 401
+``GET /home``                  the volunteer's page; 302 to ``/`` when not logged in
+``GET /go?code=``              a typed code: 302 to ``/H/<code>``, 404
+``POST /logout``               CSRF; 302 to ``/``
+``GET /H/<code>``              a slip: full for a volunteer of its batch, masked for
+                               anyone else; 404 unknown/malformed/revoked code
+``POST /H/<code>``             record an outcome: CSRF + nonce; 302 back (PRG);
+                               403 not logged in / other batch, 400 bad CSRF, 404
+``GET /S/<token>``             one-time staff link: 302 to ``/dashboard``, 401
+``GET /dashboard``             staff only (403 otherwise)
+``POST /dashboard/undo``       staff, CSRF: undo an event with a reason; 302 back
+``POST /api/events``           bearer badge token: 201, 200, 409, 404, 403, 401, 400, 410
+``GET /api/batches/<id>/status``  staff API token or staff cookie: 200, 401, 404
+=============================  =====================================================
+
+Anonymous clients get 429 with ``Retry-After`` after too many failed attempts
+(see :mod:`letterpress.server.ratelimit`). Every response carries strict
+security headers; pages with personal data are never cached.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from flask import Flask, g, jsonify, render_template, request
+from flask.sessions import SecureCookieSessionInterface
+from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from ..errors import LedgerError
+from . import i18n
+from .auth import csrf_token, derive_key, is_staff, session_volunteer
+from .ratelimit import DEFAULT_LIMIT, DEFAULT_WINDOW, FailureLimiter
+
+#: Content-Security-Policy of every response: no script at all, CSS only from /static.
+CSP = ("default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+       "frame-ancestors 'none'; base-uri 'none'")
+#: How long a volunteer stays logged in on a phone (the badge itself lasts the round).
+VOLUNTEER_SESSION_DAYS = 14
+
+
+@dataclass
+class ServerState:
+    """What the views share: the ledger, its secret and the failure counter."""
+
+    ledger: Any
+    secret: bytes
+    limiter: FailureLimiter
+    owns_ledger: bool = True
+
+    def close(self) -> None:
+        if self.owns_ledger:
+            self.ledger.close()
+
+
+class _SessionInterface(SecureCookieSessionInterface):
+    """Flask's signed cookie session, ``Secure`` when the request came over https
+    (unless ``secure_cookies`` forces it either way)."""
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        forced = app.config.get("LETTERPRESS_SECURE_COOKIES")
+        if forced is not None:
+            return bool(forced)
+        return request.is_secure
+
+
+def create_app(ledger_url: Optional[str], *, behind_proxy: bool = False,
+               secure_cookies: Optional[bool] = None, rate_limit: int = DEFAULT_LIMIT,
+               rate_window: float = DEFAULT_WINDOW, ledger: Any = None) -> Flask:
+    """The web app over the ledger at ``ledger_url`` (which must exist).
+
+    ``behind_proxy`` trusts one reverse proxy's ``X-Forwarded-For`` and
+    ``X-Forwarded-Proto``; ``secure_cookies`` None marks cookies ``Secure`` when
+    the request came over https, True or False forces it. ``rate_limit``
+    failed attempts per ``rate_window`` seconds are allowed per anonymous
+    client. An open ``ledger`` may be passed instead of a URL (it is then not
+    closed by :func:`close_app`). Raises :class:`letterpress.errors.LedgerError`
+    (``no_ledger``...) when the ledger cannot be opened.
+    """
+    owns = ledger is None
+    if ledger is None:
+        from ..ledger import Ledger
+        ledger = Ledger.open(ledger_url, create=False)
+    try:
+        secret = ledger.secret()
+    except BaseException:
+        if owns:
+            ledger.close()
+        raise
+    app = Flask(__name__, static_folder="static", template_folder="templates")
+    app.config.update(
+        SECRET_KEY=derive_key(secret, "session"),
+        SESSION_COOKIE_NAME="letterpress",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        PERMANENT_SESSION_LIFETIME=_dt.timedelta(days=VOLUNTEER_SESSION_DAYS),
+        PROPAGATE_EXCEPTIONS=False,
+        TRAP_HTTP_EXCEPTIONS=False,
+        MAX_CONTENT_LENGTH=64 * 1024,
+        SEND_FILE_MAX_AGE_DEFAULT=3600,
+        LETTERPRESS_SECURE_COOKIES=secure_cookies,
+        LETTERPRESS_BEHIND_PROXY=behind_proxy,
+    )
+    app.jinja_env.trim_blocks = True
+    app.jinja_env.lstrip_blocks = True
+    app.json.ensure_ascii = False
+    app.json.sort_keys = False
+    app.session_interface = _SessionInterface()
+    app.extensions["letterpress"] = ServerState(
+        ledger, secret, FailureLimiter(rate_limit, rate_window), owns)
+    if behind_proxy:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
+
+    from .api import bp as api_bp
+    from .staff import bp as staff_bp
+    from .views import bp as pages_bp
+    app.register_blueprint(pages_bp)
+    app.register_blueprint(staff_bp)
+    app.register_blueprint(api_bp)
+    _install_hooks(app)
+    return app
+
+
+def close_app(app: Flask) -> None:
+    """Release the ledger the app opened."""
+    app.extensions["letterpress"].close()
+
+
+def staff_link(app: Flask, base_url: str,
+               ttl: _dt.timedelta = _dt.timedelta(hours=12)) -> str:
+    """A one-time staff login link ``{base_url}/S/{token}`` (valid ``ttl``, usable once)."""
+    token = app.extensions["letterpress"].ledger.new_staff_token(ttl)
+    return f"{base_url.rstrip('/')}/S/{token}"
+
+
+def ledger_of(app: Flask) -> Any:
+    """The ledger the app serves (for ``describe()`` and staff links)."""
+    return app.extensions["letterpress"].ledger
+
+
+def _install_hooks(app: Flask) -> None:
+    @app.before_request
+    def _language() -> None:
+        g.lang = i18n.pick_lang(request.args.get("lang"), request.cookies.get(i18n.LANG_COOKIE),
+                                request.accept_languages)
+
+    @app.context_processor
+    def _template_globals() -> dict:
+        lang = getattr(g, "lang", i18n.DEFAULT_LANG)
+        return {
+            "t": lambda key, **kw: i18n.translate(lang, key, **kw),
+            "lang": lang,
+            "other_lang": "en" if lang == "zh" else "zh",
+            "csrf_token": csrf_token,
+            "current_volunteer": session_volunteer,
+            "staff": is_staff,
+        }
+
+    @app.after_request
+    def _headers(response):
+        h = response.headers
+        h["X-Content-Type-Options"] = "nosniff"
+        h["Referrer-Policy"] = "no-referrer"
+        h["X-Frame-Options"] = "DENY"
+        h["Content-Security-Policy"] = CSP
+        h["Cross-Origin-Opener-Policy"] = "same-origin"
+        if not request.path.startswith("/static/"):
+            h["Cache-Control"] = "no-store"
+            h["Pragma"] = "no-cache"
+        chosen = request.args.get("lang")
+        if chosen in i18n.LANGS and request.cookies.get(i18n.LANG_COOKIE) != chosen:
+            response.set_cookie(i18n.LANG_COOKIE, chosen, max_age=365 * 24 * 3600,
+                                httponly=True, samesite="Lax",
+                                secure=app.session_interface.get_cookie_secure(app))
+        return response
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException):
+        key = {400: "bad_request", 404: "not_found", 413: "bad_request"}.get(exc.code or 500,
+                                                                          "bad_request")
+        if request.path.startswith("/api/"):
+            name = (exc.name or "error").lower().replace(" ", "_")
+            return jsonify(error=name, message=exc.description or exc.name), exc.code
+        if (exc.code or 500) >= 500:
+            key = "server"
+        return message_page(exc.code or 500, key)
+
+    @app.errorhandler(Exception)
+    def _server_error(exc: Exception):
+        if isinstance(exc, LedgerError) and exc.code in ("ledger_busy", "ledger_unreachable"):
+            app.logger.warning("ledger not available: %s", exc)
+            if request.path.startswith("/api/"):
+                return jsonify(error=exc.code, message=exc.message), 503, {"Retry-After": "5"}
+            return message_page(503, "busy", retry_after=5)
+        # The traceback goes to the server's log for the operator, never to the browser.
+        app.logger.error("error on %s %s", request.method, request.path, exc_info=exc)
+        if request.path.startswith("/api/"):
+            return jsonify(error="internal_error",
+                           message="the server had a problem; the event may not be recorded"), 500
+        return message_page(500, "server")
+
+
+def message_page(status: int, key: str, *, retry_after: Optional[int] = None, **values):
+    """A plain page with a title and a sentence from the i18n table (errors, notices)."""
+    lang = getattr(g, "lang", i18n.DEFAULT_LANG)
+    body = render_template("message.html", title=i18n.translate(lang, f"err.{key}.title"),
+                           text=i18n.translate(lang, f"err.{key}", **values), status=status)
+    headers = {"Retry-After": str(retry_after)} if retry_after else {}
+    return body, status, headers

@@ -1,0 +1,156 @@
+"""Staff pages: the one-time staff login link, the dashboard, undo with a reason."""
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Dict, List
+
+from flask import (Blueprint, current_app, flash, g, get_flashed_messages, redirect,
+                   render_template, request, url_for)
+
+from ..errors import LedgerError
+from . import auth, i18n, message_page
+from .present import bar_widths, local_time
+
+bp = Blueprint("staff", __name__)
+
+#: Rows shown per household list on the dashboard (the report has them all).
+MAX_ROWS = 200
+#: Recent events shown with an undo form, per batch.
+MAX_EVENTS = 60
+
+
+def _state():
+    return current_app.extensions["letterpress"]
+
+
+def _t(key: str, **values) -> str:
+    return i18n.translate(g.lang, key, **values)
+
+
+@bp.get("/s/<token>")
+@bp.get("/S/<token>")
+def staff_login(token: str):
+    try:
+        if len(token) > auth.MAX_TOKEN:
+            raise LedgerError("token too long", code="not_authorised")
+        _state().ledger.use_staff_token(token)
+    except LedgerError as exc:
+        if exc.code != "not_authorised":
+            raise
+        waited = auth.blocked()
+        auth.count_failure()
+        if waited:
+            return message_page(429, "too_many", retry_after=waited,
+                                minutes=max(1, (waited + 59) // 60))
+        return message_page(401, "bad_staff")
+    auth.log_in_staff()
+    return redirect(url_for("staff.dashboard"))
+
+
+def _bar(name: str, counts: dict) -> dict:
+    d, f, o = bar_widths(counts["delivered"], counts["failed"], counts["outstanding"])
+    return dict(counts, name=name, wd=d, wf=f, wo=o)
+
+
+def _compounds(rows) -> List[dict]:
+    groups: "OrderedDict[str, Dict[str, int]]" = OrderedDict()
+    for r in rows:
+        if r.state == "withdrawn":
+            continue
+        c = groups.setdefault(r.compound.strip(), {"households": 0, "delivered": 0, "failed": 0,
+                                                   "outstanding": 0})
+        c["households"] += 1
+        c[r.state] += 1
+    return [_bar(name or _t("no_compound"), c) for name, c in groups.items()]
+
+
+def _events(batch_id: int, rows) -> List:
+    """Recent outcome events of a batch, newest first, and every flagged duplicate."""
+    ledger = _state().ledger
+    whole = getattr(ledger, "events_for_batch", None)
+    if whole is not None:
+        evs = list(whole(batch_id))
+    else:
+        # One query per household with something recorded: the most recent ones, and
+        # every household with duplicates.
+        active = sorted((r for r in rows if r.last_outcome),
+                        key=lambda r: r.last_at, reverse=True)[:MAX_EVENTS]
+        ids = {r.id for r in active} | {r.id for r in rows if r.duplicates}
+        evs = [e for hid in ids for e in ledger.events_for(hid)]
+    return sorted((e for e in evs if e.kind == "outcome"), key=lambda e: e.id, reverse=True)
+
+
+def _event_row(ev, by_id) -> dict:
+    hv = by_id.get(ev.household_id)
+    return {"id": ev.id, "seq": hv.seq if hv else "", "name": hv.name if hv else "",
+            "outcome": _t("history." + ev.outcome), "when": local_time(ev.at),
+            "by": ev.volunteer or _t("unassigned"), "note": ev.note, "undone": ev.undone,
+            "duplicate": ev.duplicate}
+
+
+def _household_row(hv) -> dict:
+    return {"seq": hv.seq, "name": hv.name, "honorific": hv.honorific, "address": hv.address,
+            "phone": hv.phone, "volunteer": hv.volunteer or _t("unassigned"),
+            "last": _t("history." + hv.last_outcome) if hv.last_outcome else "",
+            "when": local_time(hv.last_at), "by": hv.last_by, "note": hv.last_note,
+            "notes": hv.notes}
+
+
+def _batch_view(batch) -> dict:
+    ledger = _state().ledger
+    entry = ledger.status(batch.title)["batches"][0]
+    rows = list(ledger.household_rows(batch.id))
+    by_id = {r.id: r for r in rows}
+    events = _events(batch.id, rows)
+    failed = [_household_row(r) for r in rows if r.state == "failed"]
+    outstanding = [_household_row(r) for r in rows if r.state == "outstanding"]
+    return {
+        "id": batch.id, "title": batch.title, "date": entry["date"], "entry": entry,
+        "total": _bar("", entry),
+        "volunteers": [_bar(v["name"] or _t("unassigned"), v) for v in entry["volunteers"]],
+        "compounds": _compounds(rows),
+        "failed": failed[:MAX_ROWS], "failed_more": max(0, len(failed) - MAX_ROWS),
+        "outstanding": outstanding[:MAX_ROWS],
+        "outstanding_more": max(0, len(outstanding) - MAX_ROWS),
+        "duplicates": [_event_row(e, by_id) for e in events if e.duplicate and not e.undone],
+        "events": [_event_row(e, by_id) for e in events[:MAX_EVENTS]],
+    }
+
+
+@bp.get("/dashboard")
+def dashboard():
+    if not auth.is_staff():
+        return message_page(403, "staff_only")
+    state = _state()
+    batches = [_batch_view(b) for b in state.ledger.batches()]
+    return render_template("dashboard.html", batches=batches,
+                           refresh=request.args.get("refresh") != "0",
+                           api_token=auth.staff_api_token(state.secret),
+                           banners=get_flashed_messages(with_categories=True))
+
+
+@bp.post("/dashboard/undo")
+def undo():
+    if not auth.is_staff():
+        return message_page(403, "staff_only")
+    if not auth.csrf_ok():
+        return message_page(400, "csrf")
+    try:
+        event_id = int(request.form.get("event_id", ""))
+    except ValueError:
+        return message_page(400, "bad_request")
+    reason = request.form.get("reason", "").strip()[:500]
+    if not reason:
+        flash(_t("reason_required"), "error")
+    else:
+        try:
+            _state().ledger.undo(event_id, reason, by="staff", source="web")
+        except LedgerError as exc:
+            if exc.code not in ("unknown_event", "cannot_undo", "already_undone",
+                                "reason_required"):
+                raise
+            flash(_t("undo_failed", message=exc.message), "error")
+        else:
+            flash(_t("undo_done", id=event_id), "ok")
+    paused = {"refresh": 0} if request.form.get("refresh") == "0" else {}
+    return redirect(url_for("staff.dashboard", **paused))

@@ -1,0 +1,217 @@
+"""Volunteer pages: badge login, the slip page, recording an outcome (HTML, no JavaScript)."""
+from __future__ import annotations
+
+from typing import Optional
+
+from flask import (Blueprint, current_app, flash, g, get_flashed_messages, redirect,
+                   render_template, request, url_for)
+
+from .. import codes as codes_mod
+from ..errors import LedgerError
+from . import auth, i18n, message_page
+from .present import local_time, mask_name, masked_place, phones
+
+bp = Blueprint("pages", __name__)
+
+#: Outcome buttons in the order shown, and the style of each.
+BUTTONS = (("delivered", "ok"), ("proxy", "ok"), ("not-home", "fail"), ("refused", "fail"),
+           ("hospital", "fail"), ("other", "fail"))
+
+
+def _ledger():
+    return current_app.extensions["letterpress"].ledger
+
+
+def _t(key: str, **values) -> str:
+    return i18n.translate(g.lang, key, **values)
+
+
+def _too_many(seconds: int):
+    return message_page(429, "too_many", retry_after=seconds,
+                        minutes=max(1, (seconds + 59) // 60))
+
+
+def _bad_code(anonymous: bool, revoked: bool = False):
+    """404 for an unknown, malformed or revoked code (unknown ones count against strangers)."""
+    if anonymous and not revoked:
+        auth.count_failure()
+    return message_page(404, "revoked_code" if revoked else "unknown_code")
+
+
+def _batch_title(batch_id: int) -> str:
+    try:
+        return _ledger().batch(batch_id).title
+    except LedgerError:
+        return ""
+
+
+# --- start, badge, home ------------------------------------------------------------------------
+
+@bp.get("/")
+def index():
+    if auth.session_volunteer() is not None:
+        return redirect(url_for("pages.home"))
+    return render_template("index.html")
+
+
+@bp.get("/v/<token>")
+@bp.get("/V/<token>")
+def badge(token: str):
+    login = auth.check_badge(token)
+    if login is None:
+        waited = auth.blocked()
+        auth.count_failure()
+        return _too_many(waited) if waited else message_page(401, "bad_badge")
+    auth.log_in_volunteer(login)
+    return redirect(url_for("pages.home"))
+
+
+@bp.get("/home")
+def home():
+    vol = auth.session_volunteer()
+    if vol is None:
+        return redirect(url_for("pages.index"))
+    title = _batch_title(vol.batch_id)
+    mine = None
+    if title:
+        batches = _ledger().status(title)["batches"]
+        for entry in batches[0]["volunteers"] if batches else ():
+            if entry["name"] == vol.name:
+                mine = entry
+    return render_template("home.html", vol=vol, title=title, mine=mine,
+                           banners=get_flashed_messages(with_categories=True))
+
+
+@bp.get("/go")
+def go():
+    """The form on the home page for a code typed by hand."""
+    anonymous = auth.session_volunteer() is None and not auth.is_staff()
+    if anonymous:
+        waited = auth.blocked()
+        if waited:
+            return _too_many(waited)
+    try:
+        canonical = codes_mod.normalise(request.args.get("code", ""))
+    except ValueError:
+        return _bad_code(anonymous)
+    return redirect(url_for("pages.household", code=canonical))
+
+
+@bp.post("/logout")
+def logout():
+    if not auth.csrf_ok():
+        return message_page(400, "csrf")
+    auth.log_out_volunteer()
+    auth.log_out_staff()
+    flash(_t("logged_out"), "ok")
+    return redirect(url_for("pages.index"))
+
+
+# --- the slip page -----------------------------------------------------------------------------
+
+def _lookup(code: str, anonymous: bool):
+    """``(household view, None)`` or ``(None, error response)``."""
+    try:
+        codes_mod.normalise(code)
+    except ValueError:
+        return None, _bad_code(anonymous)
+    try:
+        return _ledger().household_by_code(code), None
+    except LedgerError as exc:
+        if exc.code in ("unknown_code", "revoked_code"):
+            return None, _bad_code(anonymous, revoked=exc.code == "revoked_code")
+        raise
+
+
+def _history(household_id: int):
+    """The household's outcome events for the page (undo events mark what they undid)."""
+    rows = []
+    for ev in _ledger().events_for(household_id):
+        if ev.kind != "outcome":
+            continue
+        rows.append({"text": _t("by", what=_t("history." + ev.outcome), time=local_time(ev.at),
+                                name=ev.volunteer or _t("unassigned")),
+                     "note": ev.note, "undone": ev.undone, "duplicate": ev.duplicate,
+                     "delivered": ev.outcome in ("delivered", "proxy")})
+    return rows
+
+
+def _masked(hv, vol: Optional[auth.VolunteerLogin], status: int = 200):
+    other = _batch_title(hv.batch_id) if vol is not None else ""
+    return render_template("masked.html", name=mask_name(hv.name),
+                           place=masked_place(hv.compound, hv.building), other_batch=other,
+                           vol=vol), status
+
+
+@bp.get("/h/<code>")
+@bp.get("/H/<code>")
+def household(code: str):
+    vol = auth.session_volunteer()
+    anonymous = vol is None and not auth.is_staff()
+    if anonymous:
+        waited = auth.blocked()
+        if waited:
+            return _too_many(waited)
+    hv, error = _lookup(code, anonymous)
+    if error is not None:
+        return error
+    if vol is None or vol.batch_id != hv.batch_id:
+        return _masked(hv, vol)
+    return render_template(
+        "household.html", hv=hv, vol=vol, code=codes_mod.printed(code),
+        path_code=codes_mod.normalise(code), buttons=BUTTONS,
+        history=_history(hv.id), nonce=auth.new_nonce(), phones=phones(hv.phone),
+        delivered_at=local_time(hv.last_at) if hv.state == "delivered" else "",
+        banners=get_flashed_messages(with_categories=True))
+
+
+@bp.post("/h/<code>")
+@bp.post("/H/<code>")
+def household_record(code: str):
+    vol = auth.session_volunteer()
+    if vol is None:
+        anonymous = not auth.is_staff()
+        if anonymous:
+            waited = auth.blocked()
+            if waited:
+                return _too_many(waited)
+        hv, error = _lookup(code, anonymous)
+        if error is not None:
+            return error
+        return message_page(403, "not_logged_in")
+    if not auth.csrf_ok():
+        return message_page(400, "csrf")
+    outcome = request.form.get("outcome", "")
+    try:
+        res = _ledger().record(code, outcome, vol.name, nonce=request.form.get("nonce") or None,
+                               note=request.form.get("note", "")[:2000], source="web",
+                               batch_id=vol.batch_id)
+    except LedgerError as exc:
+        if exc.code in ("unknown_code", "revoked_code"):
+            return _bad_code(False, revoked=exc.code == "revoked_code")
+        if exc.code == "not_authorised":
+            hv, error = _lookup(code, False)
+            return error if error is not None else _masked(hv, vol, 403)
+        if exc.code == "note_required":
+            what = _t("note_required." + (outcome if outcome in ("proxy", "other") else "other"))
+            flash(_t("note_required", what=what), "error")
+        elif exc.code == "bad_outcome":
+            flash(_t("bad_outcome"), "error")
+        elif exc.code == "withdrawn":
+            flash(_t("withdrawn_notice"), "error")
+        elif exc.code == "bad_nonce":
+            flash(_t("form_expired"), "error")
+        else:
+            raise
+        return redirect(url_for("pages.household", code=codes_mod.normalise(code)))
+    what = _t("outcome." + res.event.outcome)
+    if res.status == "already_delivered":
+        hv = res.household
+        flash(_t("already_delivered", time=local_time(hv.last_at),
+                 name=hv.last_by or _t("unassigned")), "warn")
+    elif res.status == "repeated":
+        flash(_t("saved_repeated", what=what), "ok")
+    else:
+        flash(_t("saved", what=what), "ok")
+    return redirect(url_for("pages.household", code=codes_mod.normalise(code)))
+

@@ -1,0 +1,366 @@
+"""Slips and run sheets, checked by content: QR codes decoded from rendered pages,
+fonts embedded, text extracted, text boxes inside the slips."""
+from __future__ import annotations
+
+import collections
+import datetime as dt
+import os
+from pathlib import Path
+
+import pytest
+from reportlab.lib.units import mm
+
+from conftest import require
+from letterpress import codes, fonts, layouts, slips
+from letterpress.errors import ConfigError, LetterpressError
+from letterpress.models import BatchInfo, Household, Recipient, Volunteer
+
+BASE = "http://192.168.1.20:8470"
+NAMES = ("吴秀兰", "朱建国", "苏文明", "李桂兰", "田凤英", "任文明", "赵金凤", "曾学军", "宋桂兰",
+         "宋淑英", "徐学军", "谢秀兰", "王玉珍", "张志强", "刘德华", "陈春梅", "杨国庆", "黄素芬",
+         "周永福", "孙桂芳")
+VOLUNTEERS = ("李明", "陈晓", "王磊", "赵静")
+CATEGORIES = ("重症老人", "独居老人", "空巢老人", "困难老人", "残障家庭")
+LONG_ADDRESS = "沙湖小区8栋4单元502室（从东门进来，左手边第二个楼道，楼下有一个小卖部）" * 4
+LONG_NOTES = "老人独居，听力不好，敲门后请耐心等待至少两分钟；如无人应答请联系女儿 139 0000 1111。" * 4
+LONG_NAME = "欧阳" + "慕容" * 15
+STANDARD_14 = {"Helvetica", "Courier", "Times-Roman", "Symbol", "ZapfDingbats"}
+
+INFO_ZH = BatchInfo(title="2020-02-24 青鱼嘴社区 慰问物资", org="青鱼嘴社区志愿服务队",
+                    date=dt.date(2020, 2, 24), lang="zh")
+INFO_EN = BatchInfo(title="2020-02-24 Qingyuzui food packages", org="Qingyuzui volunteers",
+                    date=dt.date(2020, 2, 24), lang="en")
+
+
+def make_households(n: int = 20):
+    out = []
+    for i in range(n):
+        seq = i + 1
+        address = f"沙湖小区{i % 9 + 1}栋{i % 4 + 1}单元{i % 7 + 1}0{i % 4 + 1}室"
+        notes = "腿脚不便，请送到门口" if seq % 3 == 0 else ""
+        name = NAMES[i % len(NAMES)]
+        if seq == 13:
+            address, notes = LONG_ADDRESS, LONG_NOTES
+        if seq == 17:
+            name = LONG_NAME
+        recipient = Recipient(
+            row=seq + 1, id=str(seq), name=name, honorific="奶奶" if seq % 2 else "爷爷",
+            address=address, phone=f"1390000{seq:04d}", category=CATEGORIES[i % 5],
+            volunteer=VOLUNTEERS[i * len(VOLUNTEERS) // n], notes=notes)
+        code = codes.new_code()
+        out.append(Household(seq=seq, recipient=recipient, code=code,
+                             url=codes.url_for(BASE, code)))
+    return out
+
+
+@pytest.fixture(scope="module")
+def cjk():
+    choice = fonts.find_font(None)
+    require(choice.embedded, "no CJK TrueType font: install fonts-wqy-microhei")
+    return choice
+
+
+@pytest.fixture(scope="module")
+def households():
+    return make_households()
+
+
+def _pdfium():
+    try:
+        import pypdfium2
+    except ImportError:
+        pypdfium2 = None
+    require(pypdfium2 is not None, "pypdfium2 is not installed")
+    return pypdfium2
+
+
+def decoded_pages(path: Path, dpi: int = 200):
+    """The QR payloads found on each page (QR Code only: a Micro QR can be
+    'found' inside the data of a large one)."""
+    try:
+        import zxingcpp
+    except ImportError:
+        zxingcpp = None
+    require(zxingcpp is not None, "zxing-cpp is not installed")
+    pdf = _pdfium().PdfDocument(str(path))
+    try:
+        return [[r.text for r in zxingcpp.read_barcodes(page.render(scale=dpi / 72).to_pil(),
+                                                        formats=zxingcpp.BarcodeFormat.QRCode)]
+                for page in pdf]
+    finally:
+        pdf.close()
+
+
+def page_texts(path: Path):
+    import pypdf
+
+    return [page.extract_text() for page in pypdf.PdfReader(str(path)).pages]
+
+
+def all_fonts(path: Path):
+    """Every font dictionary used by every page, forms included."""
+    import pypdf
+
+    def walk(resources, seen):
+        resources = resources.get_object()
+        for font in resources.get("/Font", {}).values():
+            yield font.get_object()
+        for xobject in resources.get("/XObject", {}).values():
+            xobject = xobject.get_object()
+            if xobject.get("/Subtype") == "/Form" and id(xobject) not in seen:
+                seen.add(id(xobject))
+                yield from walk(xobject.get("/Resources", {}), seen)
+
+    for page in pypdf.PdfReader(str(path)).pages:
+        yield from walk(page["/Resources"], set())
+
+
+def is_embedded(font) -> bool:
+    if font.get("/Subtype") == "/Type0":
+        desc = font["/DescendantFonts"][0].get_object().get("/FontDescriptor")
+    else:
+        desc = font.get("/FontDescriptor")
+    if desc is None:
+        return False
+    desc = desc.get_object()
+    return any(key in desc for key in ("/FontFile", "/FontFile2", "/FontFile3"))
+
+
+def write(tmp_path, households, cjk, layout="a4-8", info=INFO_ZH, **kw):
+    path = tmp_path / f"slips-{layout}-{info.lang}.pdf"
+    pages = slips.write_slips(households, path, info=info, total=len(households), layout=layout,
+                              fonts=kw.pop("fonts", cjk), package="肉制品、蔬菜", **kw)
+    return path, pages
+
+
+@pytest.mark.parametrize("layout", sorted(layouts.LAYOUTS))
+def test_every_qr_decodes_to_its_household_exactly_once(tmp_path, households, cjk, layout):
+    path, pages = write(tmp_path, households, cjk, layout)
+    per_page = layouts.LAYOUTS[layout].per_page
+    assert pages == -(-len(households) // per_page)
+    found = [url for page in decoded_pages(path) for url in page]
+    assert collections.Counter(found) == collections.Counter(h.url for h in households)
+
+
+@pytest.mark.parametrize("layout", sorted(layouts.LAYOUTS))
+def test_every_font_is_embedded(tmp_path, households, cjk, layout):
+    path, _ = write(tmp_path, households, cjk, layout)
+    used = list(all_fonts(path))
+    assert used
+    for font in used:
+        base = str(font.get("/BaseFont", "")).lstrip("/")
+        assert base not in STANDARD_14, base
+        assert is_embedded(font), base
+
+
+def test_text_is_extractable_and_right(tmp_path, households, cjk):
+    path, _ = write(tmp_path, households, cjk)
+    text = "\n".join(page_texts(path))
+    for h in households:
+        assert h.code in text
+        if h.seq != 17:
+            assert h.name in text
+        assert f"第 {h.seq} 户 / 共 20 户" in text
+        assert f"志愿者：{h.volunteer}" in text
+    assert "签收人" in text and "时间" in text
+    assert INFO_ZH.title in text and "肉制品、蔬菜" in text
+    assert "\u2026" in text                      # the long address was cut, not overflowed
+
+
+def test_english_labels(tmp_path, households, cjk):
+    path, _ = write(tmp_path, households[:8], cjk, info=INFO_EN)
+    text = page_texts(path)[0]
+    for h in households[:8]:
+        assert f"No. {h.seq} / 8" in text
+    for word in ("Received by", "Time", "Package:", "Volunteer:"):
+        assert word in text
+    assert "签收人" not in text
+
+
+def test_category_and_phone_only_when_asked(tmp_path, households, cjk):
+    path, _ = write(tmp_path, households, cjk)
+    text = "\n".join(page_texts(path))
+    assert not any(c in text for c in CATEGORIES)
+    assert not any(h.recipient.phone in text for h in households)
+    path, _ = write(tmp_path, households, cjk, slip_fields=("category", "phone"))
+    text = "\n".join(page_texts(path))
+    assert all(h.recipient.category in text for h in households)
+    assert all(h.recipient.phone in text for h in households if h.seq != 13)
+    with pytest.raises(ConfigError) as info:
+        write(tmp_path, households, cjk, slip_fields=("address-of-doctor",))
+    assert info.value.code == "bad_slip_field"
+
+
+def test_label_page_is_100_by_150_mm_portrait(tmp_path, households, cjk):
+    import pypdf
+
+    path, pages = write(tmp_path, households, cjk, "label-100x150")
+    reader = pypdf.PdfReader(str(path))
+    assert pages == len(reader.pages) == 20
+    for page in reader.pages:
+        assert float(page.mediabox.width) == pytest.approx(100 * mm, abs=0.01)
+        assert float(page.mediabox.height) == pytest.approx(150 * mm, abs=0.01)
+
+
+@pytest.mark.parametrize("layout", sorted(layouts.LAYOUTS))
+def test_long_text_stays_inside_its_slip(tmp_path, households, cjk, layout):
+    """Every character box lies inside one slip, clear of the cut by 1 mm."""
+    spec = layouts.LAYOUTS[layout]
+    path, _ = write(tmp_path, households, cjk, layout)
+    inset, tol = 1 * mm, 0.3
+    boxes = [(x + inset, y + inset, x + w - inset, y + h - inset) for x, y, w, h in spec.boxes()]
+    pdf = _pdfium().PdfDocument(str(path))
+    checked = 0
+    try:
+        for page in pdf:
+            textpage = page.get_textpage()
+            for i in range(textpage.count_chars()):
+                if textpage.get_text_range(i, 1).strip() == "":
+                    continue
+                left, bottom, right, top = textpage.get_charbox(i)
+                assert any(left >= b[0] - tol and bottom >= b[1] - tol and right <= b[2] + tol
+                           and top <= b[3] + tol for b in boxes), \
+                    (textpage.get_text_range(i, 1), (left, bottom, right, top))
+                checked += 1
+    finally:
+        pdf.close()
+    assert checked > 500
+
+
+def test_new_sheet_per_volunteer(tmp_path, households, cjk):
+    _path, pages = write(tmp_path, households, cjk)
+    assert pages == 3
+    path, pages = write(tmp_path, households, cjk, new_sheet_per_volunteer=True)
+    assert pages == 4                                 # 5 slips each, one sheet each
+    by_url = {h.url: h.volunteer for h in households}
+    for number, urls in enumerate(decoded_pages(path)):
+        assert {by_url[u] for u in urls} == {VOLUNTEERS[number]}
+
+
+def test_progress_and_streaming_input(tmp_path, households, cjk):
+    calls = []
+    pages = slips.write_slips(iter(households), tmp_path / "s.pdf", info=INFO_ZH, total=20,
+                              fonts=cjk, progress=lambda *a: calls.append(a))
+    assert pages == 3 and calls[-1] == ("slips", 20, 20)
+
+
+def test_households_without_codes_are_refused(tmp_path, households, cjk):
+    unregistered = [Household(seq=1, recipient=households[0].recipient)]
+    with pytest.raises(LetterpressError) as info:
+        slips.write_slips(unregistered, tmp_path / "s.pdf", info=INFO_ZH, total=1, fonts=cjk)
+    assert info.value.code == "no_code" and info.value.where.row == 2
+    assert not (tmp_path / "s.pdf").exists()
+
+
+def test_a_failed_write_leaves_no_file(tmp_path, households, cjk):
+    def broken():
+        yield from households[:5]
+        raise RuntimeError("list went away")
+
+    target = tmp_path / "out" / "slips.pdf"
+    with pytest.raises(RuntimeError):
+        slips.write_slips(broken(), target, info=INFO_ZH, total=20, fonts=cjk)
+    assert not target.exists() and os.listdir(target.parent) == []
+    with pytest.raises(ConfigError) as info:
+        slips.write_slips(households, target, info=INFO_ZH, total=20, fonts=cjk, layout="a5")
+    assert info.value.code == "bad_layout"
+    assert not target.exists()
+
+
+def test_fallback_font_still_embeds_latin_text(tmp_path, households):
+    path, _ = write(tmp_path, households[:8], None, fonts=fonts.fallback_font())
+    unembedded = {str(f.get("/BaseFont")).lstrip("/") for f in all_fonts(path)
+                  if not is_embedded(f)}
+    assert unembedded == {fonts.CID_FALLBACK}
+    assert not {str(f.get("/BaseFont")).lstrip("/") for f in all_fonts(path)} & STANDARD_14
+    text = "\n".join(page_texts(path))
+    assert all(h.code in text for h in households[:8])
+    found = [url for page in decoded_pages(path) for url in page]
+    assert sorted(found) == sorted(h.url for h in households[:8])
+
+
+# Run sheets
+
+
+def volunteer(name="李明"):
+    return Volunteer(index=1, name=name, token="Zq8_xY-3kLmN0pQrStUvWx",
+                     url=codes.badge_url(BASE, "Zq8_xY-3kLmN0pQrStUvWx"))
+
+
+def test_runsheet_has_badge_full_phones_and_categories(tmp_path, households, cjk):
+    mine = [h for h in households if h.volunteer == "李明"]
+    path = tmp_path / "runsheets" / "01-李明.pdf"
+    pages = slips.write_runsheet(volunteer(), mine, path, info=INFO_ZH, total=20, fonts=cjk,
+                                 lang="zh")
+    assert pages == 1
+    assert decoded_pages(path) == [[volunteer().url]]
+    text = page_texts(path)[0]
+    assert "李明" in text and "用手机扫码登录" in text and "第 1 / 1 页" in text
+    for h in mine:
+        assert h.recipient.phone in text and h.recipient.category in text
+        assert h.name in text
+    assert all(is_embedded(f) for f in all_fonts(path))
+
+
+def test_runsheet_repeats_its_header_and_numbers_pages(tmp_path, cjk):
+    many = [h for h in make_households(160) if h.volunteer == "李明"]
+    assert len(many) == 40
+    path = tmp_path / "long.pdf"
+    pages = slips.write_runsheet(volunteer(), many, path, info=INFO_EN, total=160, fonts=cjk,
+                                 lang="en")
+    assert pages >= 2
+    texts = page_texts(path)
+    for number, text in enumerate(texts, start=1):
+        assert "Address" in text and "Phone" in text and "Category" in text
+        assert f"page {number} of {pages}" in text
+    joined = "\n".join(texts)
+    assert all(h.recipient.phone in joined for h in many)
+    order = [joined.index(h.recipient.phone) for h in many]
+    assert order == sorted(order)                      # delivery order kept
+
+
+def test_unassigned_runsheet_has_no_badge(tmp_path, households, cjk):
+    path = tmp_path / "unassigned.pdf"
+    slips.write_runsheet(Volunteer(index=5, name=""), households[:3], path, info=INFO_ZH,
+                         total=20, fonts=cjk, lang="zh")
+    assert decoded_pages(path) == [[]]
+    assert "未分配" in page_texts(path)[0]
+
+
+# Fonts
+
+
+def test_font_search_and_coverage(cjk):
+    assert cjk.path is not None and cjk.path.is_file() and cjk.name
+    assert fonts.missing_glyphs("吴秀兰 奶奶 No. 12 / 40", cjk) == set()
+    assert fonts.missing_glyphs("王\ue000英", cjk) == {"\ue000"}
+
+
+def test_explicit_font_problems_have_codes(tmp_path):
+    with pytest.raises(fonts.FontError) as info:
+        fonts.find_font(tmp_path / "nope.ttf")
+    assert info.value.code == "font_missing"
+    cff = tmp_path / "NotoSansCJKsc-Regular.otf"
+    cff.write_bytes(b"OTTO" + bytes(300))
+    with pytest.raises(fonts.FontError) as info:
+        fonts.find_font(cff)
+    assert info.value.code == "font_cff" and "fonts-wqy-microhei" in info.value.hint
+    latin_only = fonts.find_font(Path(fonts._reportlab_font("Vera.ttf")))
+    assert latin_only.embedded and "Chinese" in latin_only.warning
+
+
+def test_fallback_choice_warns():
+    choice = fonts.fallback_font()
+    assert not choice.embedded and choice.path is None
+    assert "not embedded" in choice.warning and "fonts-wqy-microhei" in choice.warning
+
+
+def test_search_falls_back_to_the_builtin_font_when_nothing_is_found(monkeypatch):
+    for name in ("_candidates", "_fc_list", "_globbed"):
+        monkeypatch.setattr(fonts, name, lambda: [])
+    fonts._search.cache_clear()
+    try:
+        choice = fonts.find_font(None)
+        assert choice == fonts.fallback_font()
+    finally:
+        fonts._search.cache_clear()
