@@ -1,18 +1,13 @@
 """Converting Word letters to PDF with LibreOffice, in a pool of headless processes.
 
-LibreOffice takes one to two seconds to start and a fraction of a second per
-letter, so each process converts many files per start
-(``soffice --convert-to pdf --outdir D f1 f2 ... fN``). ``jobs`` processes run
-side by side, each driven by a thread and each with its own profile folder
-(LibreOffice refuses to run twice on one profile); a profile is made once per
-worker and reused by every start of that worker.
-
-A process that makes no progress for ``timeout`` seconds is stopped (its
-whole process group) and the next start begins after the letters it finished.
-The letter it was stuck on, and any letter it could not open, is tried once
-more on its own; a letter that fails again is reported in
-:attr:`ConversionResult.failed` with the reason, and the rest of the batch
-completes. Nothing here prints.
+LibreOffice takes a second or two to start and a fraction of one per letter, so
+each start converts many letters (``soffice --convert-to pdf --outdir D f1 ... fN``).
+``jobs`` processes run side by side, each driven by a thread and each with its own
+profile folder, made once and reused by every start (LibreOffice will not run twice
+on one profile). A process that finishes no letter for ``timeout`` seconds is
+stopped; the letter it was stuck on, and any it could not open, is tried once more
+on its own, and a letter that fails again is named in :attr:`ConversionResult.failed`
+while the rest of the batch completes. Nothing here prints.
 """
 from __future__ import annotations
 
@@ -23,7 +18,6 @@ import queue
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -54,6 +48,10 @@ STARTUP_SECONDS = 30.0
 #: After this many letters stopped LibreOffice (hang or crash) and none came out, give up.
 GIVE_UP_AFTER = 3
 _DOCX_FILTER = "MS Word 2007 XML"
+# LibreOffice allocates and frees 64 MB buffers over and over while it starts; glibc hands
+# them back to the kernel each time and a second of system time goes into zeroing pages.
+# Keeping freed memory in the heap cuts a start by about a third (other C libraries ignore it).
+_MALLOC_ENV = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": str(1 << 30)}
 _POLL = 0.05
 
 
@@ -131,10 +129,7 @@ class _Job:
     """What one ``convert`` call shares between its threads."""
 
     def __init__(self, paths: Sequence[Path], out_dir: Path, stage: Path, timeout: float):
-        self.paths = paths
-        self.out_dir = out_dir
-        self.stage = stage
-        self.timeout = timeout
+        self.paths, self.out_dir, self.stage, self.timeout = paths, out_dir, stage, timeout
         self.events: "queue.Queue[tuple]" = queue.Queue()
         self.stop = threading.Event()
         self._tasks: "queue.PriorityQueue[tuple]" = queue.PriorityQueue()
@@ -148,22 +143,31 @@ class _Job:
     def take(self) -> Optional[_Task]:
         return self._tasks.get()[2]
 
+    def deliver(self, pdf: Path, index: int) -> None:
+        final = self.out_dir / self.paths[index].with_suffix(".pdf").name
+        os.replace(pdf, final)
+        self.events.put(("ok", index, final))
+
+    def retry_or_fail(self, task: _Task, index: int, reason: str, stuck: bool = False) -> None:
+        if task.single:
+            self.events.put(("failed", index, reason, stuck))
+        else:
+            self.put(_Task((index,), single=True))
+
 
 class _Worker:
     """One LibreOffice profile folder (in the temp folder) and the process running on it."""
 
     def __init__(self, soffice: str, number: int):
-        self.soffice = soffice
-        self.number = number
+        self.soffice, self.number, self.runs = soffice, number, 0
         self.root = Path(tempfile.mkdtemp(prefix=f"letterpress-soffice{number}-"))
         self.profile = self.root / "profile"
-        for sub in ("home", "tmp"):
-            (self.root / sub).mkdir()
-        self.env = dict(os.environ)
-        self.env.update(HOME=str(self.root / "home"), TMPDIR=str(self.root / "tmp"),
-                        TMP=str(self.root / "tmp"), TEMP=str(self.root / "tmp"))
+        tmp = self.root / "tmp"
+        tmp.mkdir()
+        (self.root / "home").mkdir()
+        self.env = dict(os.environ, HOME=str(self.root / "home"), TMPDIR=str(tmp), TMP=str(tmp),
+                        TEMP=str(tmp), **_MALLOC_ENV)
         self.proc: Optional[subprocess.Popen] = None
-        self.runs = 0
 
     def command(self, files: Sequence[Path], outdir: Path) -> List[str]:
         cmd = [self.soffice, f"-env:UserInstallation={self.profile.as_uri()}", "--headless",
@@ -181,21 +185,26 @@ class _Worker:
         in_dir.mkdir(parents=True)
         out.mkdir()
         names = []
-        for i in task.indices:
-            link = in_dir / f"{i:06d}{job.paths[i].suffix.lower()}"
-            _link_or_copy(job.paths[i], link)
-            names.append(link)
-        log_path = run_dir / "log.txt"
-        with open(log_path, "wb") as log:
-            self.proc = _start(self.command(names, out), log, self.env, self.root)
+        for i in task.indices:   # plain ASCII names: no trouble with the locale's encoding
+            names.append(in_dir / f"{i:06d}{job.paths[i].suffix.lower()}")
+            try:
+                names[-1].symlink_to(job.paths[i].resolve())
+            except OSError:
+                shutil.copyfile(job.paths[i], names[-1])
+        extra: dict = ({"start_new_session": True} if os.name == "posix" else
+                       {"creationflags": getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)})
+        with open(run_dir / "log.txt", "wb") as log:
+            self.proc = subprocess.Popen(self.command(names, out), stdin=subprocess.DEVNULL,
+                                         stdout=log, stderr=subprocess.STDOUT, env=self.env,
+                                         cwd=str(self.root), **extra)
         delivered: set = set()
         status, rc = self._watch(task, job, out, delivered)
         self.proc = None
         if status != "exited":
             shutil.rmtree(self.profile, ignore_errors=True)   # start afresh after a kill
         if status != "stopped":
-            self._settle(task, job, out, status, rc, delivered,
-                         log_path.read_text("utf-8", "replace"))
+            log_text = (run_dir / "log.txt").read_text("utf-8", "replace")
+            self._settle(task, job, out, status, rc, delivered, log_text)
         shutil.rmtree(run_dir, ignore_errors=True)
 
     def _watch(self, task: _Task, job: _Job, out: Path, delivered: set) -> Tuple[str, Optional[int]]:
@@ -209,58 +218,40 @@ class _Worker:
             if newest > latest:
                 # A letter is finished once LibreOffice has begun the next one.
                 for pos in range(max(latest, 0), newest):
-                    self._take(task, job, out, pos, delivered)
+                    _take(task, job, out, pos, delivered)
                 latest, deadline = newest, now + job.timeout
             if rc is not None:
                 return ("exited" if rc == 0 else "crashed"), rc
-            if job.stop.is_set():
+            if job.stop.is_set() or now > deadline:
                 self.kill()
-                return "stopped", None
-            if now > deadline:
-                self.kill()
-                return "timeout", None
+                return ("stopped" if job.stop.is_set() else "timeout"), None
             time.sleep(_POLL)
 
     @staticmethod
-    def _take(task: _Task, job: _Job, out: Path, pos: int, delivered: set) -> None:
-        index = task.indices[pos]
-        pdf = out / f"{index:06d}.pdf"
-        if pos not in delivered and _complete(pdf):
-            _deliver(pdf, job, index)
-            delivered.add(pos)
-
-    def _settle(self, task: _Task, job: _Job, out: Path, status: str, rc: Optional[int],
+    def _settle(task: _Task, job: _Job, out: Path, status: str, rc: Optional[int],
                 delivered: set, log: str) -> None:
         """Sort out the letters of a finished run: delivered, to retry, or failed."""
         for pos in range(len(task.indices)):
-            self._take(task, job, out, pos, delivered)
+            _take(task, job, out, pos, delivered)
         missing = [pos for pos in range(len(task.indices)) if pos not in delivered]
         culprit: Optional[int] = None
         untried: List[int] = []
         if status != "exited":
             # LibreOffice works in order: it stopped on the first letter after the last
             # one it began (or on that one, if its PDF was left unfinished).
-            begun = _latest_output(out, task.indices)
-            after = [pos for pos in missing if pos >= begun]
+            after = [pos for pos in missing if pos >= _latest_output(out, task.indices)]
             if after:
                 culprit, untried = after[0], after[1:]
         if untried:
             job.put(_Task(tuple(task.indices[p] for p in untried)))
         for pos in missing:
             if pos != culprit and pos not in untried:
-                self._retry_or_fail(task, job, task.indices[pos], _load_reason(log))
+                job.retry_or_fail(task, task.indices[pos], _load_reason(log))
         if culprit is not None:
             reason = (f"LibreOffice did not finish it within {job.timeout:g} s and was stopped"
                       if status == "timeout" else
                       f"LibreOffice stopped unexpectedly while converting it (exit status {rc})")
-            self._retry_or_fail(task, job, task.indices[culprit], reason, stuck=True)
-
-    def _retry_or_fail(self, task: _Task, job: _Job, index: int, reason: str,
-                       stuck: bool = False) -> None:
-        if task.single:
-            job.events.put(("failed", index, reason, stuck))
-        else:
-            job.put(_Task((index,), single=True))
+            job.retry_or_fail(task, task.indices[culprit], reason, stuck=True)
 
     def kill(self) -> None:
         """Stop the running LibreOffice process and everything it started."""
@@ -273,59 +264,37 @@ class _Worker:
             else:
                 subprocess.run(["taskkill", "/F", "/T", "/PID", str(proc.pid)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        except (ProcessLookupError, PermissionError, OSError):
+        except OSError:
             proc.kill()
         proc.wait()
 
-    def close(self) -> None:
-        self.kill()
-        shutil.rmtree(self.root, ignore_errors=True)
 
-
-def _start(cmd: List[str], log, env: dict, cwd: Path) -> subprocess.Popen:
-    extra: dict = {}
-    if os.name == "posix":
-        extra["start_new_session"] = True
-    else:
-        extra["creationflags"] = getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)
-    return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                            env=env, cwd=str(cwd), **extra)
-
-
-def _link_or_copy(source: Path, link: Path) -> None:
-    try:
-        link.symlink_to(source.resolve())
-    except OSError:
-        shutil.copyfile(source, link)
+def _take(task: _Task, job: _Job, out: Path, pos: int, delivered: set) -> None:
+    """Hand over the letter at ``pos`` if its PDF is complete and not yet handed over."""
+    index = task.indices[pos]
+    pdf = out / f"{index:06d}.pdf"
+    if pos not in delivered and _complete(pdf):
+        job.deliver(pdf, index)
+        delivered.add(pos)
 
 
 def _latest_output(out: Path, indices: Tuple[int, ...]) -> int:
     """Position (in the task) of the newest PDF LibreOffice has begun, or -1."""
     position = {index: pos for pos, index in enumerate(indices)}
-    latest = -1
-    for entry in os.scandir(out):
-        stem, dot, ext = entry.name.partition(".")
-        if ext == "pdf" and stem.isdigit() and int(stem) in position:
-            latest = max(latest, position[int(stem)])
-    return latest
+    found = [position.get(int(e.name[:-4]), -1) for e in os.scandir(out)
+             if e.name.endswith(".pdf") and e.name[:-4].isdigit()]
+    return max(found, default=-1)
 
 
 def _complete(pdf: Path) -> bool:
     """True for a PDF that was written to the end (it closes with ``%%EOF``)."""
     try:
         with open(pdf, "rb") as fh:
-            fh.seek(0, os.SEEK_END)
-            size = fh.tell()
+            size = fh.seek(0, os.SEEK_END)
             fh.seek(max(0, size - 1024))
             return size > 0 and b"%%EOF" in fh.read()
     except OSError:
         return False
-
-
-def _deliver(pdf: Path, job: _Job, index: int) -> None:
-    final = job.out_dir / job.paths[index].with_suffix(".pdf").name
-    os.replace(pdf, final)
-    job.events.put(("ok", index, final))
 
 
 def _load_reason(log: str) -> str:
@@ -358,7 +327,8 @@ class ConversionPool:
     def close(self) -> None:
         """Stop any running process and remove every profile folder."""
         for worker in self._workers:
-            worker.close()
+            worker.kill()
+            shutil.rmtree(worker.root, ignore_errors=True)
         self._workers.clear()
 
     def convert(self, docx_paths: Sequence[Path], out_dir: Path,
@@ -366,42 +336,45 @@ class ConversionPool:
         """Convert each file to ``out_dir/<stem>.pdf``; see :func:`convert`."""
         paths = [Path(p) for p in docx_paths]
         out_dir = Path(out_dir)
-        _check_names(paths)
+        seen: Dict[str, Path] = {}
+        for path in paths:
+            key = path.with_suffix(".pdf").name.casefold()
+            if key in seen:
+                raise InputError(f"two letters would make the same PDF: {seen[key]} and {path}",
+                                 code="duplicate_pdf_name", where=Where(file=str(path)),
+                                 hint="give every letter a different file name")
+            seen[key] = path
         out_dir.mkdir(parents=True, exist_ok=True)
-        outcome: Dict[int, object] = {}
-        todo = []
-        for i, path in enumerate(paths):
-            if path.is_file():
-                todo.append(i)
-            else:
-                outcome[i] = "the file does not exist"
-        total = len(paths)
+        outcome: Dict[int, object] = {i: "the file does not exist"
+                                      for i, path in enumerate(paths) if not path.is_file()}
         if progress and outcome:
-            progress("pdf", len(outcome), total)
+            progress("pdf", len(outcome), len(paths))
+        todo = [i for i in range(len(paths)) if i not in outcome]
         if todo:
-            self._run(paths, todo, out_dir, outcome, total, progress)
-        pdfs = {paths[i]: outcome[i] for i in range(total) if isinstance(outcome[i], Path)}
-        failed = [(paths[i], outcome[i]) for i in range(total) if isinstance(outcome[i], str)]
+            self._run(paths, todo, out_dir, outcome, progress)
+        pdfs = {paths[i]: outcome[i] for i in range(len(paths)) if isinstance(outcome[i], Path)}
+        failed = [(paths[i], outcome[i]) for i in range(len(paths)) if isinstance(outcome[i], str)]
         for path, _ in failed:   # never leave an old PDF where a failed letter's would be
             stale = out_dir / path.with_suffix(".pdf").name
-            if stale.exists() and stale not in pdfs.values():
+            if stale.exists():
                 stale.unlink()
         return ConversionResult(pdfs, failed)
 
-    def _run(self, paths: List[Path], todo: List[int], out_dir: Path, outcome: Dict[int, object],
-             total: int, progress: Optional[Progress]) -> None:
+    def _run(self, paths: List[Path], todo: List[int], out_dir: Path,
+             outcome: Dict[int, object], progress: Optional[Progress]) -> None:
         stage = Path(tempfile.mkdtemp(prefix=".pdf-", suffix=".partial", dir=out_dir))
         job = _Job(paths, out_dir, stage, self.timeout)
         for batch in plan_batches(len(todo), self.jobs, self.batch_size):
             job.put(_Task(tuple(todo[i] for i in batch)))
-        while len(self._workers) < min(self.jobs, len(todo)):
+        count = min(self.jobs, len(todo))
+        while len(self._workers) < count:
             self._workers.append(_Worker(self.soffice, len(self._workers) + 1))
         threads = [threading.Thread(target=_drive, args=(w, job), daemon=True)
-                   for w in self._workers[:min(self.jobs, len(todo))]]
+                   for w in self._workers[:count]]
         for t in threads:
             t.start()
         try:
-            self._collect(job, len(todo), outcome, total, progress)
+            self._collect(job, len(todo), outcome, progress)
         finally:
             job.stop.set()
             for _ in threads:
@@ -410,53 +383,43 @@ class ConversionPool:
                 t.join()
             shutil.rmtree(stage, ignore_errors=True)
 
-    def _collect(self, job: _Job, count: int, outcome: Dict[int, object], total: int,
+    @staticmethod
+    def _collect(job: _Job, count: int, outcome: Dict[int, object],
                  progress: Optional[Progress]) -> None:
+        """Take the threads' events until every letter is settled; give up on a hopeless run."""
         settled, delivered, stuck = 0, 0, []
         while settled < count:
             event = job.events.get()
             if event[0] == "error":
                 raise event[1]
-            kind, index, value = event[0], event[1], event[2]
-            outcome[index] = value
+            outcome[event[1]] = event[2]
             settled += 1
-            if kind == "ok":
+            if event[0] == "ok":
                 delivered += 1
             elif event[3]:
-                stuck.append(index)
+                stuck.append(event[1])
             if progress:
-                progress("pdf", len(outcome), total)
+                progress("pdf", len(outcome), len(job.paths))
             if not delivered and len(stuck) >= GIVE_UP_AFTER:
                 names = ", ".join(job.paths[i].name for i in stuck)
                 raise LetterpressError(
-                    f"LibreOffice hangs or stops on every letter so far ({names}): {value}",
+                    f"LibreOffice hangs or stops on every letter so far ({names}): {event[2]}",
                     code="soffice_failed", where=Where(file=str(job.paths[stuck[0]])),
                     hint="open one of those letters in LibreOffice to see whether the template "
                          "itself is the trouble, or try a newer LibreOffice")
 
 
 def _drive(worker: _Worker, job: _Job) -> None:
-    """Thread body: take tasks until told to stop."""
+    """Thread body: take tasks until told to stop; errors go to the calling thread."""
     while True:
         task = job.take()
         if task is None or job.stop.is_set():
             return
         try:
             worker.run(task, job)
-        except BaseException as exc:   # handed to the calling thread
+        except BaseException as exc:
             job.events.put(("error", exc))
             return
-
-
-def _check_names(paths: Sequence[Path]) -> None:
-    seen: Dict[str, Path] = {}
-    for path in paths:
-        key = path.with_suffix(".pdf").name.casefold()
-        if key in seen:
-            raise InputError(f"two letters would make the same PDF name: {seen[key]} and {path}",
-                             code="duplicate_pdf_name", where=Where(file=str(path)),
-                             hint="give every letter a different file name")
-        seen[key] = path
 
 
 def convert(docx_paths: Sequence[Path], out_dir: Path, *, jobs: int = 1, timeout: float = 120,

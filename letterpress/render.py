@@ -252,7 +252,7 @@ class CompiledTemplate:
         self.compresslevel = compresslevel
         self.current_rendering_part: Optional[_RenderingPart] = None
         self._urls: Dict[str, str] = {}
-        self._env = Environment(autoescape=True, undefined=StrictUndefined, finalize=_finalize)
+        self._env = Environment(autoescape=False, finalize=_finalize)
         self._prop_env = Environment(undefined=StrictUndefined, finalize=_finalize)
         self._env.filters.update(self._filters)
         self._prop_env.filters.update(self._filters)

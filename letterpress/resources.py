@@ -9,25 +9,18 @@ _HERE = Path(__file__).resolve().parent
 BUILTIN_TEMPLATES = {"zh": "letter-zh.docx", "en": "letter-en.docx"}
 
 
-def _data_dir(package: str, folder: str) -> Path:
-    """The installed package-data folder, or the source checkout's top-level folder."""
-    try:
-        from importlib.resources import files
-
-        path = Path(str(files(package)))
-        if path.is_dir():
-            return path
-    except (ModuleNotFoundError, TypeError):
-        pass
-    return _HERE.parent / folder
+def _data_dir(installed: str, folder: str) -> Path:
+    """The folder installed inside the package, or the source checkout's top-level folder."""
+    inside = _HERE / installed
+    return inside if inside.is_dir() else _HERE.parent / folder
 
 
 def templates_dir() -> Path:
-    return _data_dir("letterpress.builtin_templates", "templates")
+    return _data_dir("builtin_templates", "templates")
 
 
 def examples_dir() -> Path:
-    return _data_dir("letterpress.builtin_examples", "examples")
+    return _data_dir("builtin_examples", "examples")
 
 
 def resolve_template(name_or_path: str | None, lang: str = "zh") -> Path:
