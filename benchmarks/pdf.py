@@ -99,7 +99,7 @@ def main() -> None:
         tmp = Path(tmp)
         paths = make_letters(tmp, args.n)
         print(f"{args.n} letters, {os.cpu_count()} CPU(s), batch size {args.batch_size}, "
-              f"best of {args.repeat}")
+              f"best of {args.repeat}, load average {_load()}")
         best = {1: float("inf"), 2: float("inf")}
         for _ in range(args.repeat):
             for jobs in (1, 2):
@@ -114,7 +114,12 @@ def main() -> None:
         for jobs in (1, 2):
             print(f"  jobs={jobs}: {rate[jobs]:6.2f} letters/s ({best[jobs]:.1f} s)")
         ratio = rate[2] / rate[1]
-        print(f"  jobs=2 / jobs=1: {ratio:.2f}x (target >= 1.6)")
+        print(f"  jobs=2 / jobs=1: {ratio:.2f}x (target >= 1.6); load average now {_load()}")
+
+
+def _load() -> str:
+    """The 1-minute load average: other work on the machine skews the figures."""
+    return f"{os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else "n/a"
 
 
 if __name__ == "__main__":

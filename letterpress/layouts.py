@@ -1,4 +1,5 @@
-"""Slip layouts as data: page size, grid of slips, margins, cut marks.
+"""Slip layouts as data: page size, grid of slips, margins, cut marks; and the
+canvas every PDF of ours starts from.
 
 One drawing function (:func:`letterpress.slips.draw_slip`) draws a slip into
 a box of any size; a layout only says where the boxes are. Add a layout by
@@ -6,12 +7,18 @@ adding a :class:`Layout` to :data:`LAYOUTS`.
 """
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Dict, Iterator, Tuple
 
+from reportlab import rl_config
+
 from reportlab.lib.units import mm
+from reportlab.pdfgen.canvas import Canvas
 
 from .errors import ConfigError
+from .fonts import FontSet
+from .models import BatchInfo
 
 
 @dataclass(frozen=True)
@@ -125,3 +132,29 @@ def draw_cut_marks(canvas, layout: Layout) -> None:
         guides.lineTo(right, y)
     canvas.drawPath(guides, stroke=1, fill=0)
     canvas.restoreState()
+
+
+@contextlib.contextmanager
+def binary_streams() -> Iterator[None]:
+    """Compressed PDF streams without reportlab's ASCII85 layer (smaller, much faster).
+
+    This switches reportlab's process-wide setting while the block runs: do not
+    write PDFs from several threads at once.
+    """
+    saved = rl_config.useA85
+    rl_config.useA85 = 0
+    try:
+        yield
+    finally:
+        rl_config.useA85 = saved
+
+
+def new_canvas(path, pagesize: Tuple[float, float], fs: FontSet, info: BatchInfo,
+               subject: str) -> Canvas:
+    """A canvas whose initial font is embedded (reportlab's default would add Helvetica)."""
+    canvas = Canvas(str(path), pagesize=pagesize, pageCompression=1,
+                    initialFontName=fs.latin, initialFontSize=10, lang=info.lang)
+    canvas.setTitle(f"{info.title} - {subject}" if info.title else subject)
+    canvas.setAuthor(info.org or "letterpress")
+    canvas.setCreator("letterpress")
+    return canvas

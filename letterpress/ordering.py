@@ -6,6 +6,7 @@ Households without a volunteer come last; ties keep list order.
 """
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from typing import Dict, Iterable, List, Tuple
@@ -34,6 +35,7 @@ def _chinese_number(text: str) -> int:
     return total + digit
 
 
+@functools.lru_cache(maxsize=8192)
 def natural_key(text: str) -> Tuple[tuple, ...]:
     """A sort key that compares numbers inside text as numbers.
 

@@ -31,11 +31,9 @@ Progress = Callable[[str, int, int], None]
 
 #: Names looked up on PATH, then the places the official installers use.
 SOFFICE_NAMES = ("soffice", "libreoffice")
-SOFFICE_PATHS = (
-    r"C:\Program Files\LibreOffice\program\soffice.exe",
-    r"C:\Program Files (x86)\LibreOffice\program\soffice.exe",
-    "/Applications/LibreOffice.app/Contents/MacOS/soffice",
-)
+SOFFICE_PATHS = (r"C:\Program Files\LibreOffice\program\soffice.exe",
+                 r"C:\Program Files (x86)\LibreOffice\program\soffice.exe",
+                 "/Applications/LibreOffice.app/Contents/MacOS/soffice")
 INSTALL_HINT = (
     "install LibreOffice: on Debian/Ubuntu `sudo apt install libreoffice-writer-nogui`; "
     "on Windows and macOS use the installer from LibreOffice's own download page. "
@@ -60,14 +58,8 @@ def find_soffice() -> Optional[str]:
     override = os.environ.get("LETTERPRESS_SOFFICE")
     if override:
         return override if Path(override).is_file() else shutil.which(override)
-    for name in SOFFICE_NAMES:
-        found = shutil.which(name)
-        if found:
-            return found
-    for place in SOFFICE_PATHS:
-        if Path(place).is_file():
-            return place
-    return None
+    found = [shutil.which(name) for name in SOFFICE_NAMES]
+    return next((f for f in found + [p for p in SOFFICE_PATHS if Path(p).is_file()] if f), None)
 
 
 def require_soffice() -> str:
@@ -137,8 +129,7 @@ class _Job:
 
     def put(self, task: Optional[_Task]) -> None:
         """Queue a task; single-letter retries go first, ``None`` (stop) before all."""
-        rank = -1 if task is None else (0 if task.single else 1)
-        self._tasks.put((rank, next(self._order), task))
+        self._tasks.put((-1 if task is None else int(not task.single), next(self._order), task))
 
     def take(self) -> Optional[_Task]:
         return self._tasks.get()[2]
@@ -191,12 +182,12 @@ class _Worker:
                 names[-1].symlink_to(job.paths[i].resolve())
             except OSError:
                 shutil.copyfile(job.paths[i], names[-1])
-        extra: dict = ({"start_new_session": True} if os.name == "posix" else
-                       {"creationflags": getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)})
+        group = ({"start_new_session": True} if os.name == "posix" else   # killed as a whole
+                 {"creationflags": getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)})
         with open(run_dir / "log.txt", "wb") as log:
             self.proc = subprocess.Popen(self.command(names, out), stdin=subprocess.DEVNULL,
                                          stdout=log, stderr=subprocess.STDOUT, env=self.env,
-                                         cwd=str(self.root), **extra)
+                                         cwd=str(self.root), **group)
         delivered: set = set()
         status, rc = self._watch(task, job, out, delivered)
         self.proc = None
@@ -362,7 +353,7 @@ class ConversionPool:
 
     def _run(self, paths: List[Path], todo: List[int], out_dir: Path,
              outcome: Dict[int, object], progress: Optional[Progress]) -> None:
-        stage = Path(tempfile.mkdtemp(prefix=".pdf-", suffix=".partial", dir=out_dir))
+        stage = Path(tempfile.mkdtemp(prefix=".pdf-", suffix=".partial", dir=out_dir)).resolve()
         job = _Job(paths, out_dir, stage, self.timeout)
         for batch in plan_batches(len(todo), self.jobs, self.batch_size):
             job.put(_Task(tuple(todo[i] for i in batch)))

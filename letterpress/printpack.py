@@ -108,7 +108,7 @@ def merge_letters(pdfs: Sequence[Path], titles: Sequence[str], out: Path, *,
         start = len(writer.pages)
         reader = open_pdf(Path(pdf))
         _copy_pages(writer, reader, [range(len(reader.pages))])
-        writer.reset_translation(reader)   # let the letter's reader go
+        _release(writer, reader)
         if duplex and (len(writer.pages) - start) % 2:
             _blank(writer)
         writer.add_outline_item(title=mark, page_number=start)
@@ -204,6 +204,17 @@ def _copy_pages(writer: PdfWriter, reader: PdfReader,
         for i in r:
             writer.add_page(reader.pages[i])
     return firsts
+
+
+def _release(writer: PdfWriter, reader: PdfReader) -> None:
+    """Let go of a source PDF whose pages are all in: resolve its internal links now, then
+    drop pypdf's maps to it (they would keep every letter's PDF in memory until the end)."""
+    writer.reset_translation(reader)
+    if all(hasattr(writer, a) for a in ("_resolve_links", "_unresolved_links",
+                                        "_merged_in_pages")):
+        writer._resolve_links()
+        writer._unresolved_links.clear()
+        writer._merged_in_pages.clear()
 
 
 def _writer(title: str) -> PdfWriter:

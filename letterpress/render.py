@@ -22,6 +22,12 @@ and a missing field is an error. Values: strings, numbers, lists, dicts,
 ``template_not_found`` or ``bad_template``; :class:`~letterpress.errors.TemplateProblemError`
 with code ``template_syntax``, ``undefined_field``, ``render_failed`` or
 ``template_structure``, whose ``where.part`` names the place, e.g. "header 1, paragraph 2".
+
+Where we differ from docxtpl on purpose: document properties come out as typed
+(docxtpl leaves them XML-escaped, "A &amp; B"); footnotes are rendered once (docxtpl
+renders them once per section, re-reading its own output); characters XML cannot
+hold are dropped from values. A template object renders one letter at a time
+(``current_rendering_part`` is its state while rendering): use processes, not threads.
 """
 from __future__ import annotations
 
@@ -123,7 +129,9 @@ class _Part:
             dlines = re.split(r"\r\n|\r|\n", _PARA.sub(r"\n<w:p\1", _patch(marked)))
             marks = [int(m.group(1)) if (m := re.match(r'<w:p lpn="(\d+)"', d)) else None
                      for d in dlines]
-            self._marks = marks if len(dlines) == len(lines) else [None] + list(range(1, len(lines)))
+            if len(dlines) != len(lines):   # should patching ever differ: number by line
+                marks = [None] + list(range(1, len(lines)))
+            self._marks = marks
         i = min(max((lineno or 1) - 1, 0), len(lines) - 1)
         line, number = lines[i], self._marks[i]
         end = line.rfind("</w:p>") + 6
@@ -252,7 +260,7 @@ class CompiledTemplate:
         self.compresslevel = compresslevel
         self.current_rendering_part: Optional[_RenderingPart] = None
         self._urls: Dict[str, str] = {}
-        self._env = Environment(autoescape=False, finalize=_finalize)
+        self._env = Environment(autoescape=True, undefined=StrictUndefined, finalize=_finalize)
         self._prop_env = Environment(undefined=StrictUndefined, finalize=_finalize)
         self._env.filters.update(self._filters)
         self._prop_env.filters.update(self._filters)
@@ -304,10 +312,11 @@ class CompiledTemplate:
         for ctype, ext in _IMAGE_EXT.items():   # so that letters may add pictures
             if ext not in pkg.defaults:
                 at = types.rindex("</Types>")
-                types = f'{types[:at]}<Default Extension="{ext}" ContentType="{ctype}"/>{types[at:]}'
+                default = f'<Default Extension="{ext}" ContentType="{ctype}"/>'
+                types = types[:at] + default + types[at:]
         self._types_xml, replaced["[Content_Types].xml"] = types, types.encode("utf-8")
         renderable = [body] + self._dynamic
-        self._part_rels = {p.name: pkg.rels_xml(p.name) for p in renderable}
+        self._part_rels = {p.name: pkg.text(dz.rels_name(p.name)) for p in renderable}
         skip = {p.name for p in renderable} | {dz.rels_name(p.name) for p in renderable}
         if self._core:
             skip.add(self._core[0])
@@ -414,7 +423,7 @@ class CompiledTemplate:
 
     # -- public API -----------------------------------------------------------------------
     def build_url_id(self, url: str) -> str:
-        """A relationship id for a hyperlink, for ``RichText(..., url_id=tpl.build_url_id(url))``."""
+        """A hyperlink's relationship id: ``RichText(..., url_id=tpl.build_url_id(url))``."""
         return self._urls.setdefault(url, f"rIdLpu{len(self._urls) + 1}")
 
     def variables(self) -> Dict[str, List[str]]:
@@ -531,7 +540,8 @@ class CompiledTemplate:
         """docxtpl's processing of a rendered part, each step only where it can change something."""
         text = text.replace("\n<w:p ", "<w:p ").replace("\n<w:p>", "<w:p>")
         if "{_" in text or "_}" in text:
-            text = text.replace("{_{", "{{").replace("}_}", "}}").replace("{_%", "{%").replace("%_}", "%}")
+            for escaped, tag in (("{_{", "{{"), ("}_}", "}}"), ("{_%", "{%"), ("%_}", "%}")):
+                text = text.replace(escaped, tag)
         if "\n" in text or "\t" in text or "\a" in text or "\f" in text:
             text = _listing(text)
         if part is not self._body:
@@ -614,14 +624,15 @@ class CompiledTemplate:
         return items, tail[at:]
 
     def _piece(self, piece: Union[int, str], start: int, end: Optional[int]):
-        """(plain, packed or None, store) for ``piece[start:end]``, precompressed once for chunks."""
+        """(plain, packed or None, store) for ``piece[start:end]``; chunks deflated once."""
         if isinstance(piece, str):
             return piece[start:end].encode("utf-8", "replace"), None, True
         if start == 0 and end is None:
             return self._chunks[piece][2], self._chunks[piece][3], True
         if (piece, start, end) not in self._edges:
             plain = self._chunks[piece][0][start:end].encode("utf-8")
-            self._edges[(piece, start, end)] = (plain, dz.precompress(plain, self.compresslevel), True)
+            packed = dz.precompress(plain, self.compresslevel)
+            self._edges[(piece, start, end)] = (plain, packed, True)
         return self._edges[(piece, start, end)]
 
     def _split_section(self, inner: str) -> Tuple[str, str]:

@@ -16,6 +16,7 @@ from reportlab.lib.units import mm
 
 from . import qr
 from .files import atomic_path
+from .layouts import binary_streams, new_canvas
 from .fonts import FontChoice, FontSet, register
 from .models import BatchInfo, Household, Volunteer
 from .textfit import ASCENT, LEADING, Line, Span, clean, draw_lines, ellipsize, width, wrap
@@ -86,8 +87,6 @@ def write_runsheet(volunteer: Volunteer, households: Sequence[Household], path, 
     ``households`` are theirs, in delivery order; ``total`` is the batch's
     household count. ``lang`` defaults to the batch's language.
     """
-    from .slips import binary_streams, new_canvas
-
     lang = lang or info.lang
     w = words(lang)
     fs = register(fonts)

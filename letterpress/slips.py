@@ -12,13 +12,10 @@ are re-exported here.
 """
 from __future__ import annotations
 
-import contextlib
 import functools
 from dataclasses import dataclass
-from typing import (Callable, Dict, FrozenSet, Iterable, Iterator, List, Optional, Sequence,
-                    Tuple)
+from typing import Callable, Dict, FrozenSet, Iterable, List, Optional, Sequence, Tuple
 
-from reportlab import rl_config
 from reportlab.lib.units import mm
 from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfgen.canvas import Canvas
@@ -27,7 +24,8 @@ from . import qr
 from .errors import ConfigError, InputError, Where
 from .files import atomic_path
 from .fonts import FontChoice, FontSet, register
-from .layouts import LAYOUTS, Layout, draw_cut_marks, get as get_layout
+from .layouts import (LAYOUTS, Layout, binary_streams, draw_cut_marks, get as get_layout,
+                      new_canvas)
 from .models import BatchInfo, Household
 from .runsheets import write_runsheet  # noqa: F401  (part of this module's API)
 from .textfit import ASCENT, Item, Line, Span, draw_lines, ellipsize, fit_block, width
@@ -299,28 +297,6 @@ def check_fields(slip_fields: Iterable[str]) -> FrozenSet[str]:
     return fields
 
 
-@contextlib.contextmanager
-def binary_streams() -> Iterator[None]:
-    """Compressed PDF streams without reportlab's ASCII85 layer (smaller, much faster)."""
-    saved = rl_config.useA85
-    rl_config.useA85 = 0
-    try:
-        yield
-    finally:
-        rl_config.useA85 = saved
-
-
-def new_canvas(path, pagesize: Tuple[float, float], fs: FontSet, info: BatchInfo,
-               subject: str) -> Canvas:
-    """A canvas whose initial font is embedded (reportlab's default would add Helvetica)."""
-    canvas = Canvas(str(path), pagesize=pagesize, pageCompression=1,
-                    initialFontName=fs.latin, initialFontSize=10, lang=info.lang)
-    canvas.setTitle(f"{info.title} - {subject}" if info.title else subject)
-    canvas.setAuthor(info.org or "letterpress")
-    canvas.setCreator("letterpress")
-    return canvas
-
-
 def write_slips(households: Iterable[Household], path, *, info: BatchInfo, total: int,
                 layout: str = "a4-8", fonts: FontChoice, package: str = "",
                 slip_fields: Sequence[str] = (), new_sheet_per_volunteer: bool = False,
@@ -373,4 +349,5 @@ def write_slips(households: Iterable[Household], path, *, info: BatchInfo, total
 
 
 __all__ = ["LAYOUTS", "Layout", "SlipContext", "draw_slip", "write_slips", "write_runsheet",
-           "labels", "number_parts", "check_fields", "OPTIONAL_FIELDS"]
+           "labels", "number_parts", "check_fields", "OPTIONAL_FIELDS", "binary_streams",
+           "new_canvas"]

@@ -8,7 +8,7 @@ mixed Chinese and Latin text is measured with the font that draws each part.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from reportlab.pdfbase.pdfmetrics import stringWidth
@@ -203,7 +203,8 @@ def fit_block(fs: FontSet, items: Sequence[Item], box_w: float, box_h: float) ->
     ``max_lines``, then from the last items; lines that still do not fit are
     left out. Every returned line lies inside the box.
     """
-    items = [it for it in items if it.value]
+    items = [replace(it, value=clean(it.value), suffix=clean(it.suffix)) for it in items
+             if it.value and it.value.strip()]
     free = [None if it.max_lines > 1 else 1 for it in items]
     for scale in _SCALES:
         placed, ok = _place(fs, items, scale, free, box_w, box_h)

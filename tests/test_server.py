@@ -395,6 +395,8 @@ def test_api_event_status_codes(world):
     assert body["status"] == "created" and body["household"]["state"] == "delivered"
     assert body["event"]["at"].startswith("2020-02-24T02:32:00")
     assert api(client, li, code=code, outcome="delivered", nonce="scan-1").status_code == 200
+    reused = api(client, li, code=world.codes["Q02"], outcome="delivered", nonce="scan-1")
+    assert (reused.status_code, reused.get_json()["error"]) == (400, "bad_nonce")
     r = api(client, wang, code=code, outcome="delivered", nonce="scan-2")
     assert r.status_code == 409
     body = r.get_json()
@@ -621,3 +623,15 @@ def test_staff_link_helper(world):
     assert link.startswith("http://127.0.0.1:8470/S/")
     client = world.app.test_client()
     assert client.get(link.split("8470", 1)[1]).headers["Location"] == "/dashboard"
+
+
+def test_port_in_use_is_a_clear_error(world):
+    import socket
+
+    from letterpress.server.run import ServeError, make_server
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        with pytest.raises(ServeError) as info:
+            make_server(world.app, "127.0.0.1", taken.getsockname()[1])
+    assert info.value.code == "port_in_use" and "--port" in info.value.hint

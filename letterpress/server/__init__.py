@@ -42,7 +42,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ..errors import LedgerError
 from . import i18n
-from .auth import csrf_token, derive_key, is_staff, session_volunteer
+from .auth import csrf_token, derive_key, is_staff
 from .ratelimit import DEFAULT_LIMIT, DEFAULT_WINDOW, FailureLimiter
 
 #: Content-Security-Policy of every response: no script at all, CSS only from /static.
@@ -165,7 +165,6 @@ def _install_hooks(app: Flask) -> None:
             "lang": lang,
             "other_lang": "en" if lang == "zh" else "zh",
             "csrf_token": csrf_token,
-            "current_volunteer": session_volunteer,
             "staff": is_staff,
         }
 

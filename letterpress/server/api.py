@@ -13,7 +13,8 @@ body ``{"code", "outcome", "nonce", "at"?, "note"?}``:
 401   ``not_authorised``: no bearer token, or an unknown or revoked one
 403   ``not_authorised``: the token is valid but the code is of another batch
 410   ``withdrawn``: the household was taken off the batch's list
-400   ``bad_outcome``, ``note_required``, ``bad_nonce``, ``bad_request``
+400   ``bad_outcome``, ``note_required``, ``bad_request``, ``bad_nonce`` (too long,
+      or already used for another code)
 429   ``too_many_attempts`` (anonymous clients only), with ``Retry-After``
 ====  ======================================================================
 
@@ -30,6 +31,7 @@ import datetime as _dt
 
 from flask import Blueprint, current_app, jsonify, request
 
+from .. import codes as codes_mod
 from ..errors import LedgerError
 from . import auth
 
@@ -121,6 +123,9 @@ def post_event():
         if status is None:
             raise
         return error(status, exc.code, exc.message)
+    if res.status == "repeated" and res.event.code != codes_mod.printed(fields["code"]):
+        return error(400, "bad_nonce", "this nonce was already used for another code; send a "
+                     "new unique nonce with every event")
     payload = {"status": res.status, "event": _event_json(res.event),
                "household": _household_json(res.household)}
     if res.status == "already_delivered":

@@ -173,12 +173,18 @@ def limiter():
     return current_app.extensions["letterpress"].limiter
 
 
+def _logged_in() -> bool:
+    return session_volunteer() is not None or is_staff()
+
+
 def blocked() -> int:
-    """Seconds this anonymous client must wait (0: not blocked)."""
+    """Seconds this anonymous client must wait (0: not blocked; logged in: never)."""
+    if _logged_in():
+        return 0
     return limiter().retry_after(client_key())
 
 
-def count_failure() -> int:
-    """Count a failed attempt of this anonymous client; seconds it must now wait (0: none)."""
-    limiter().fail(client_key())
-    return limiter().retry_after(client_key())
+def count_failure() -> None:
+    """Count a failed attempt of this client, unless it is logged in (valid cookie)."""
+    if not _logged_in():
+        limiter().fail(client_key())

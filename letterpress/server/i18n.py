@@ -38,7 +38,6 @@ TEXT: Dict[str, Dict[str, str]] = {
               "here."},
     "recipient": {"zh": "收件人", "en": "Recipient"},
     "where": {"zh": "位置", "en": "Where"},
-    "state_label": {"zh": "状态", "en": "State"},
     "other_batch": {
         "zh": "这张取件单属于另一轮派送（{title}），您的登录不适用。",
         "en": "This slip belongs to another round ({title}); your login does not cover it."},
@@ -161,11 +160,9 @@ TEXT: Dict[str, Dict[str, str]] = {
     "refresh_paused": {"zh": "自动刷新已暂停。", "en": "Refreshing is paused."},
     "resume_refresh": {"zh": "恢复自动刷新", "en": "Refresh every 30 seconds again"},
     "no_batches": {"zh": "台账中还没有批次。", "en": "The ledger holds no batch yet."},
-    "households": {"zh": "户数", "en": "Households"},
     "count.delivered": {"zh": "已送达", "en": "delivered"},
     "count.failed": {"zh": "未送达", "en": "failed"},
     "count.outstanding": {"zh": "待派送", "en": "outstanding"},
-    "count.withdrawn": {"zh": "已撤出", "en": "withdrawn"},
     "summary": {"zh": "共 {households} 户：已送达 {delivered}，未送达 {failed}，待派送 "
                       "{outstanding}，已撤出 {withdrawn}",
                 "en": "{households} households: {delivered} delivered, {failed} failed, "
