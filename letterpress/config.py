@@ -176,6 +176,8 @@ def _build(values: dict) -> Settings:
             kwargs[key] = Path(kwargs[key])
     if kwargs.get("template") is not None:
         kwargs["template"] = str(kwargs["template"])
+    if "lang" not in kwargs and kwargs.get("template") in LANGS:
+        kwargs["lang"] = kwargs["template"]     # the built-in English letter speaks English
     lang = kwargs.get("lang", "zh")
     if lang not in LANGS:
         raise ConfigError(f"unknown language {lang!r}", where=where, hint="use zh or en")

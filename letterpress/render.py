@@ -65,7 +65,7 @@ _PARA = re.compile(r"<w:p([ >])")
 _TAGS = re.compile(r"\{[{%#]")
 _BAD_CHARS = re.compile("[\x00-\x06\x08\x0b\x0e-\x1f\ufffe\uffff]")  # not allowed in XML
 _SPECIAL = ("\n", "\t", "\a", "\f", "{_", "_}", "docPr")   # output that needs post-processing
-_TABLE_TOKENS = re.compile(r"<(/?)w:(tbl|tr|tc|tcPr|tblGrid|p)(?=[ >/])[^>]*?(/?)>|\{[{%#]")
+_CELL_TAGS = re.compile(r"</w:tc>\{[{%]|[%}]\}<w:tc[ >]|w:gridSpan w:val=\"\{\{")
 _IMAGE_EXT = {"image/png": "png", "image/jpeg": "jpg", "image/gif": "gif", "image/bmp": "bmp",
               "image/tiff": "tiff"}
 _CORE_PROPS = (("author", "creator"), ("comments", "description"), ("identifier", "identifier"),
@@ -341,28 +341,18 @@ class CompiledTemplate:
         self._prepare_chunks()
 
     def _tables_need_fix(self, src: str, jsrc: str) -> bool:
-        """Whether docxtpl's table fix (an lxml parse per letter) can change this body:
-        a table whose rows do not fill its grid, or tags that add or span cells."""
+        """Whether docxtpl's table fix (an lxml parse per letter) can change this body: a
+        table whose rows do not fill its grid, or tags that add cells or change their span
+        ({%tc %} loops, {% hm %}, {% colspan %}); rows repeated by {%tr %} cannot."""
         if "<w:tbl" not in src:
             return False
+        if _CELL_TAGS.search(jsrc):
+            return True
         try:
             xml = self._body_open + src[8:]
-            if etree.tostring(_fix_tables(xml)) != etree.tostring(etree.fromstring(xml)):
-                return True
+            return etree.tostring(_fix_tables(xml)) != etree.tostring(etree.fromstring(xml))
         except Exception:   # noqa: BLE001 - a table docxtpl cannot fix either: leave it
             return False
-        stack: List[str] = []
-        for m in _TABLE_TOKENS.finditer(jsrc):
-            closing, tag, selfclosing = m.groups()
-            if tag is None:
-                if stack and stack[-1] in ("tr", "tcPr", "tblGrid"):
-                    return True
-            elif closing:
-                while tag in stack and stack.pop() != tag:
-                    pass
-            elif not selfclosing:
-                stack.append(tag)
-        return False
 
     def _load_core(self, pkg: dz.Package):
         """Document properties with tags (title, subject, author...), as docxtpl renders them."""

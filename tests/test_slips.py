@@ -11,6 +11,7 @@ import pytest
 from reportlab.lib.units import mm
 
 from conftest import require
+from pdftools import pdfium, all_fonts, decoded_pages, is_embedded, page_texts
 from letterpress import codes, fonts, layouts, slips
 from letterpress.errors import ConfigError, LetterpressError
 from letterpress.models import BatchInfo, Household, Recipient, Volunteer
@@ -63,67 +64,6 @@ def cjk():
 @pytest.fixture(scope="module")
 def households():
     return make_households()
-
-
-def _pdfium():
-    try:
-        import pypdfium2
-    except ImportError:
-        pypdfium2 = None
-    require(pypdfium2 is not None, "pypdfium2 is not installed")
-    return pypdfium2
-
-
-def decoded_pages(path: Path, dpi: int = 200):
-    """The QR payloads found on each page (QR Code only: a Micro QR can be
-    'found' inside the data of a large one)."""
-    try:
-        import zxingcpp
-    except ImportError:
-        zxingcpp = None
-    require(zxingcpp is not None, "zxing-cpp is not installed")
-    pdf = _pdfium().PdfDocument(str(path))
-    try:
-        return [[r.text for r in zxingcpp.read_barcodes(page.render(scale=dpi / 72).to_pil(),
-                                                        formats=zxingcpp.BarcodeFormat.QRCode)]
-                for page in pdf]
-    finally:
-        pdf.close()
-
-
-def page_texts(path: Path):
-    import pypdf
-
-    return [page.extract_text() for page in pypdf.PdfReader(str(path)).pages]
-
-
-def all_fonts(path: Path):
-    """Every font dictionary used by every page, forms included."""
-    import pypdf
-
-    def walk(resources, seen):
-        resources = resources.get_object()
-        for font in resources.get("/Font", {}).values():
-            yield font.get_object()
-        for xobject in resources.get("/XObject", {}).values():
-            xobject = xobject.get_object()
-            if xobject.get("/Subtype") == "/Form" and id(xobject) not in seen:
-                seen.add(id(xobject))
-                yield from walk(xobject.get("/Resources", {}), seen)
-
-    for page in pypdf.PdfReader(str(path)).pages:
-        yield from walk(page["/Resources"], set())
-
-
-def is_embedded(font) -> bool:
-    if font.get("/Subtype") == "/Type0":
-        desc = font["/DescendantFonts"][0].get_object().get("/FontDescriptor")
-    else:
-        desc = font.get("/FontDescriptor")
-    if desc is None:
-        return False
-    desc = desc.get_object()
-    return any(key in desc for key in ("/FontFile", "/FontFile2", "/FontFile3"))
 
 
 def write(tmp_path, households, cjk, layout="a4-8", info=INFO_ZH, **kw):
@@ -209,7 +149,7 @@ def test_long_text_stays_inside_its_slip(tmp_path, households, cjk, layout):
     path, _ = write(tmp_path, households, cjk, layout)
     inset, tol = 1 * mm, 0.3
     boxes = [(x + inset, y + inset, x + w - inset, y + h - inset) for x, y, w, h in spec.boxes()]
-    pdf = _pdfium().PdfDocument(str(path))
+    pdf = pdfium().PdfDocument(str(path))
     checked = 0
     try:
         for page in pdf:
