@@ -354,6 +354,11 @@ class Ledger:
         with self.transaction() as conn:
             return V.events_for(conn, household_id)
 
+    def events_for_batch(self, batch_id: int, limit: int = 300) -> List[EventRecord]:
+        """Recent events of a batch plus every duplicate and undo, newest first."""
+        with self.transaction() as conn:
+            return V.events_for_batch(conn, batch_id, limit)
+
     # --- reprints and purging --------------------------------------------------------------
 
     def reissue_codes(self, batch_id: int, household_keys: Sequence[str]) -> Dict[str, str]:

@@ -170,6 +170,20 @@ def events_for(conn: Connection, household_id: int) -> List[EventRecord]:
     return _with_undone(rows)
 
 
+def events_for_batch(conn: Connection, batch_id: int, limit: int = 300) -> List[EventRecord]:
+    """A batch's most recent ``limit`` events, every flagged duplicate and every undo,
+    newest first (what the staff dashboard shows), in three queries."""
+    base = select(events).where(events.c.household_id.in_(
+        select(households.c.id).where(households.c.batch_id == batch_id)))
+    recent = conn.execute(base.order_by(events.c.id.desc()).limit(limit)).all()
+    flagged = conn.execute(base.where(events.c.duplicate.is_(True))).all()
+    undos = conn.execute(base.where(events.c.kind == "undo")).all()
+    undone = {r.undoes_event_id for r in undos}
+    rows = {r.id: r for r in (*recent, *flagged, *undos)}
+    return [event_record(r, r.id in undone)
+            for r in sorted(rows.values(), key=lambda r: r.id, reverse=True)]
+
+
 def view(row, code: str, evs: Sequence[EventRecord]) -> HouseholdView:
     """A :class:`HouseholdView` from a ``households`` row, its canonical code and its events."""
     state, last = derive_state(row.withdrawn_at is not None, evs)

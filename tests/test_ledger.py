@@ -298,6 +298,23 @@ def test_undo(ledger):
     assert ledger.status()["batches"][0]["delivered"] == 1
 
 
+def test_events_for_batch_has_recent_events_duplicates_and_undos(ledger):
+    reg = register(ledger)
+    first = ledger.record(reg.households[0].code, "delivered", "林小舟")
+    dup = ledger.record(reg.households[0].code, "delivered", "高山青")
+    ledger.undo(first.event_id, "扫错了户", by="站长")
+    for h in reg.households[1:4]:
+        ledger.record(h.code, "not-home", "林小舟")
+    evs = ledger.events_for_batch(reg.batch_id, limit=2)
+    ids = [e.id for e in evs]
+    assert ids == sorted(ids, reverse=True)
+    assert dup.event_id in ids                                 # flagged, however old
+    assert any(e.kind == "undo" and e.undoes_event_id == first.event_id for e in evs)
+    everything = ledger.events_for_batch(reg.batch_id)
+    assert len(everything) == 6
+    assert next(e for e in everything if e.id == first.event_id).undone
+
+
 def _race(n, work):
     barrier = threading.Barrier(n)
     results, errors = [None] * n, []
