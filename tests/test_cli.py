@@ -247,3 +247,61 @@ def test_failed_check_leaves_the_previous_batch_untouched(built, tmp_path):
     r = run("build", "-r", bad, "-t", "zh", "-o", out, "--db", db, ok=False)
     assert r.exit_code == 1 and "nothing was written" in r.stderr
     assert (out / "manifest.csv").read_bytes() == before
+
+
+def test_letters_can_carry_the_code_and_its_qr(tmp_path):
+    import io
+    import zipfile
+
+    import zxingcpp
+    from PIL import Image
+
+    lst = small_list(tmp_path, n=3)
+    tpl = Document()
+    tpl.add_paragraph("尊敬的{{ name }}{{ honorific }}:")
+    tpl.add_paragraph("签收码 {{ code }},扫码确认:{{ qr }}")
+    tpl.add_paragraph("{{ url }}")
+    tpl.save(tmp_path / "with-code.docx")
+    out = tmp_path / "out"
+    # `letters` alone has no codes: check says so, before anything is written.
+    r = run("letters", "-r", lst, "-t", tmp_path / "with-code.docx", "-o", out, ok=False)
+    assert r.exit_code == 1 and "letterpress build" in r.stderr
+    run("build", "-r", lst, "-t", tmp_path / "with-code.docx", "-o", out, "--date", "2020-02-24",
+        "--db", f"sqlite:///{tmp_path / 'l.db'}", "--base-url", "http://192.168.1.20:8470", "-q")
+    rows = manifest(out / "manifest.csv")
+    for row in rows:
+        letter = out / row["letter"]
+        text = docx_text(letter)
+        assert f"签收码 {row['code']}" in text and row["url"] in text
+        with zipfile.ZipFile(letter) as z:
+            media = [n for n in z.namelist() if n.startswith("word/media/")]
+            assert len(media) == 1
+            image = Image.open(io.BytesIO(z.read(media[0])))
+        found = [b.text for b in zxingcpp.read_barcodes(image)]
+        assert found == [row["url"]]
+    assert docx_text(out / "letters.docx").count("签收码") == 3
+
+
+def test_check_warns_about_characters_the_slip_font_cannot_draw(tmp_path):
+    from letterpress import fonts
+
+    from conftest import require
+
+    require(fonts.find_font(None).embedded, "no CJK TrueType font: install fonts-wqy-microhei")
+    rows = [HEADER, [1, "王𪚥英", "奶奶", "沙湖小区", "1栋", "1单元", "101", "13800000001", "",
+                     "李明", ""]]
+    lst = write_csv(tmp_path / "rare.csv", rows, "utf-8-sig")
+    r = run("check", "-r", lst, "-t", "zh")
+    assert "𪚥" in r.output and "row 2" in r.output
+
+
+def test_serve_says_which_ledger_and_prints_a_staff_link(built, monkeypatch):
+    out, db = built
+    calls = []
+    monkeypatch.setattr("letterpress.server.run.serve",
+                        lambda app, host, port, threads=8: calls.append((host, port)))
+    r = run("serve", "--db", db, "--port", 8471)
+    assert calls == [("127.0.0.1", 8471)]
+    assert "Ledger: SQLite file" in r.output
+    assert "http://127.0.0.1:8471/S/" in r.output
+    assert "point at http://192.168.1.20:8470" in r.stderr     # the slips name another address
