@@ -478,5 +478,36 @@ def serve(db, host, port, lan, behind_proxy, threads):
         close_app(app)
 
 
+@main.command()
+@batch_option
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@db_option
+def purge(title, yes, db):
+    """Remove a finished batch's personal data from the ledger and its output folder.
+
+    Names, addresses, phones, categories and notes go; the counts by state,
+    volunteer and compound stay, so the round can still be reported.
+    """
+    from . import staff
+
+    settings = settings_from(None, db=db)
+    plan = staff.purge_plan(settings.db, title)
+    _echo_err(f"Ledger: {plan.ledger}")
+    click.echo(f"Batch \"{plan.title}\": {plan.households} households.")
+    click.echo("This removes their names, addresses, phones, categories and notes from the "
+               "ledger (counts and states stay), revokes every code and badge,")
+    if plan.paths:
+        click.echo(f"and deletes {len(plan.paths)} file(s) and folder(s) in {plan.folder}: "
+                   + ", ".join(p.name for p in plan.paths[:6]) + (" …" if len(plan.paths) > 6
+                                                                 else "") + ".")
+    else:
+        click.echo("(no output files of this batch were found to delete).")
+    if not yes and not click.confirm("It cannot be undone. Purge?", default=False):
+        click.echo("Nothing was changed.")
+        sys.exit(int(ExitStatus.ERROR))
+    count = staff.purge(settings.db, plan)
+    click.echo(f"Purged \"{plan.title}\": {count} households kept as counts only.")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

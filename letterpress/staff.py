@@ -277,3 +277,56 @@ def _write_xlsx(path: Path, header, rows, title: str) -> None:
         ws.column_dimensions[col].width = width
     with atomic_path(path) as tmp:
         wb.save(tmp)
+
+
+# ---------------------------------------------------------------------------
+# Purging a finished batch
+
+#: What ``build``, ``pdf`` and ``reprint`` write into a batch's folder.
+BATCH_OUTPUTS = ("letters", "letters.docx", "letters.pdf", "slips.pdf", "runsheets", "print",
+                 "manifest.csv", "reprint-*")
+
+
+@dataclass(frozen=True)
+class PurgePlan:
+    """What :func:`purge` would remove, for the confirmation prompt."""
+
+    title: str
+    batch_id: int
+    households: int
+    folder: Optional[Path]
+    paths: Tuple[Path, ...]
+    ledger: str = ""
+
+
+def purge_plan(db: Optional[str], title: Optional[str]) -> PurgePlan:
+    """Find the batch and the output files that hold its personal data (removes nothing)."""
+    from .ledger import Ledger
+
+    with Ledger.open(db, create=False) as ledger:
+        batch = ledger.find_batch(title)
+        count = ledger.status(batch.title)["batches"][0]["households"]
+        out = ledger.build_settings(batch.id).get("out")
+        described = ledger.describe()
+    folder = Path(out) if out else None
+    paths: List[Path] = []
+    if folder is not None and folder.is_dir():
+        for pattern in BATCH_OUTPUTS:
+            paths += sorted(folder.glob(pattern))
+    return PurgePlan(batch.title, batch.id, count, folder, tuple(paths), described)
+
+
+def purge(db: Optional[str], plan: PurgePlan) -> int:
+    """Remove the batch's personal data from the ledger (counts and states stay) and
+    delete its letters, slips, run sheets, print packs and manifest. Returns households."""
+    import shutil
+
+    from .ledger import Ledger
+
+    for path in plan.paths:
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+    with Ledger.open(db, create=False) as ledger:
+        return ledger.purge(plan.batch_id)

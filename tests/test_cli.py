@@ -305,3 +305,25 @@ def test_serve_says_which_ledger_and_prints_a_staff_link(built, monkeypatch):
     assert "Ledger: SQLite file" in r.output
     assert "http://127.0.0.1:8471/S/" in r.output
     assert "point at http://192.168.1.20:8470" in r.stderr     # the slips name another address
+
+
+def test_purge_asks_then_removes_personal_data_and_keeps_counts(built):
+    out, db = built
+    rows = manifest(out / "manifest.csv")
+    run("confirm", rows[0]["code"], "--by", rows[0]["volunteer"], "--db", db)
+    r = CliRunner().invoke(main, ["purge", "--db", db], input="n\n")
+    assert r.exit_code == 1 and "Nothing was changed" in r.output
+    assert (out / "letters").is_dir()
+    r = CliRunner().invoke(main, ["purge", "--db", db], input="y\n")
+    assert r.exit_code == 0, r.output
+    assert not any((out / name).exists() for name in ("letters", "letters.docx", "slips.pdf",
+                                                      "runsheets", "manifest.csv"))
+    status = json.loads(run("status", "--db", db, "--json").stdout)["batches"][0]
+    assert (status["households"], status["delivered"]) == (40, 1)
+    assert all(v["name"].startswith("volunteer ") for v in status["volunteers"])
+    report = out.parent / "after.csv"
+    run("report", "--db", db, "-o", report)
+    text = report.read_text(encoding="utf-8-sig")
+    assert rows[0]["name"] not in text and rows[1]["name"] not in text
+    r = run("confirm", rows[1]["code"], "--by", "x", "--db", db, ok=False)
+    assert "rejected" in r.output
