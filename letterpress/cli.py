@@ -159,9 +159,14 @@ jobs_option = click.option("--jobs", "-j", type=click.IntRange(1, 64),
 quiet_option = click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 
 
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
 def _summary_line(result) -> str:
-    return (f"{result.households} households, {result.volunteers} volunteers, "
-            f"{result.letters} letters -> {result.out}")
+    return (f"{plural(result.households, 'household')}, "
+            f"{plural(result.volunteers, 'volunteer')}, "
+            f"{plural(result.letters, 'letter')} -> {result.out}")
 
 
 # ---------------------------------------------------------------------------
@@ -194,9 +199,10 @@ def check(config, **flags):
     errors, warnings = len(checked.errors), len(checked.warnings)
     vols = batch.volunteers_of(checked.households)
     enc = f" ({checked.encoding})" if checked.encoding else ""
-    click.echo(f"{checked.source}{enc}: {len(checked.households)} households, "
-               f"{len([v for v in vols if v])} volunteers; template {checked.template_path.name}: "
-               f"{errors} error(s), {warnings} warning(s)")
+    click.echo(f"{checked.source}{enc}: {plural(len(checked.households), 'household')}, "
+               f"{plural(len([v for v in vols if v]), 'volunteer')}; template "
+               f"{checked.template_path.name}: {plural(errors, 'error')}, "
+               f"{plural(warnings, 'warning')}")
     if errors:
         sys.exit(int(ExitStatus.ERROR))
 

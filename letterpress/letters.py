@@ -94,6 +94,7 @@ def check_template(variables: Mapping[str, Sequence[str]], recipients: Sequence[
     problems: List[Problem] = []
     extra = list(extra)
     provided = provided_fields(headers, extra, with_codes)
+    variables = {name: [_quote_place(p) for p in places] for name, places in variables.items()}
     for name in sorted(variables):
         if name in provided or name in _JINJA_GLOBALS:
             continue
@@ -132,6 +133,12 @@ def check_template(variables: Mapping[str, Sequence[str]], recipients: Sequence[
                 "empty_field", f"{{{{ {name} }}}} is used by the template but empty in every row",
                 Where(file=template_name), "fill the column or take the field out of the template"))
     return problems
+
+
+def _quote_place(place: str) -> str:
+    """``paragraph 3: 尊敬的{{ nmae }}`` -> ``paragraph 3 (“尊敬的{{ nmae }}”)``."""
+    where, sep, text = place.partition(": ")
+    return f"{where} (“{text}”)" if sep else place
 
 
 # ---------------------------------------------------------------------------

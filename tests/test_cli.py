@@ -62,7 +62,7 @@ def test_check_reads_the_excel_gbk_csv_with_a_split_run_template():
                  "-t", FIXTURES / "word-split-runs.docx")
     assert "12 households" in result.output
     assert "8 volunteers" in result.output
-    assert "0 error(s)" in result.output
+    assert "0 errors" in result.output
 
 
 def test_check_reports_every_problem_with_rows_and_template_places(tmp_path):

@@ -31,7 +31,7 @@ def test_unknown_field_names_the_place_and_suggests():
     assert len(problems) == 1
     p = problems[0]
     assert p.is_error and p.code == "unknown_field"
-    assert p.where.part == "paragraph 3: 尊敬的{{ nmae }}"
+    assert p.where.part == "paragraph 3 (“尊敬的{{ nmae }}”)"
     assert "{{ name }}" in p.hint
 
 
