@@ -46,13 +46,9 @@ STARTUP_SECONDS = 30.0
 #: After this many letters stopped LibreOffice (hang or crash) and none came out, give up.
 GIVE_UP_AFTER = 3
 _DOCX_FILTER = "MS Word 2007 XML"
-# LibreOffice allocates and frees 64 MB buffers over and over while it starts; glibc hands
-# them back to the kernel each time and a second of system time goes into zeroing pages.
-# Keeping freed memory in the heap cuts a start by about a third (other C libraries ignore it).
-_MALLOC_ENV = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": str(1 << 30)}
-# A new profile counts as "upgraded" until a document window is shown, which never happens
-# headless, so every start would rerun LibreOffice's graphics self-tests (most of a second).
-# A profile seeded with a later "last version" skips them; LibreOffice keeps its own settings.
+# A profile counts as "just upgraded" until a document window is shown, which never happens
+# headless, so every start would rerun LibreOffice's graphics self-tests (a second of CPU,
+# half of a start). Seeding the profile with a later "last version" skips them.
 _PROFILE_SEED = (
     '<?xml version="1.0" encoding="UTF-8"?>\n<oor:items xmlns:oor="http://openoffice.org/2001/'
     'registry" xmlns:xs="http://www.w3.org/2001/XMLSchema" xmlns:xsi="http://www.w3.org/2001/'
@@ -165,7 +161,7 @@ class _Worker:
         tmp.mkdir()
         (self.root / "home").mkdir()
         self.env = dict(os.environ, HOME=str(self.root / "home"), TMPDIR=str(tmp), TMP=str(tmp),
-                        TEMP=str(tmp), **_MALLOC_ENV)
+                        TEMP=str(tmp))
         self.proc: Optional[subprocess.Popen] = None
 
     def command(self, files: Sequence[Path], outdir: Path) -> List[str]:
