@@ -13,7 +13,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 from . import letters as letters_mod
 from .config import Settings
 from .errors import CheckFailed, InputError, Problem, Where, warning
-from .files import safe_filename, staged_dir, write_csv
+from .files import numbered_filename, safe_filename, staged_dir, write_csv
 from .models import BatchInfo, Household, Volunteer
 from .resources import resolve_template
 
@@ -55,6 +55,7 @@ class BuildResult:
     new: int = 0
     kept: int = 0
     withdrawn: int = 0
+    pdf_error: Optional[Exception] = None    # letters LibreOffice could not convert
 
 
 def batch_title(settings: Settings) -> str:
@@ -154,6 +155,10 @@ def build(settings: Settings, progress: Optional[Progress] = None) -> BuildResul
     from . import network
     from .ledger import Ledger
 
+    if settings.pdf:
+        from .pdf import require_soffice
+
+        require_soffice()       # before anything else: --pdf cannot work without it
     checked = _checked_or_fail(settings, with_codes=True)
     out = out_dir(settings)
     title = batch_title(settings)
@@ -178,11 +183,28 @@ def build(settings: Settings, progress: Optional[Progress] = None) -> BuildResul
                                         jobs=settings.jobs, progress=progress)
     slip_files = write_slips(settings, info, households, reg.volunteers, out, progress)
     write_manifest(out / "manifest.csv", households, result.files, with_codes=True)
+    files = (result.merged, result.letters_dir) + slip_files + (out / "manifest.csv",)
+    pdf_error = None
+    if settings.pdf:
+        made = print_pdfs(settings, info, households, result.files, out, progress)
+        files += (made.letters_pdf, out / "print")
+        pdf_error = made.error
     return BuildResult(out, title, len(households), len(volunteers_of(households)), result.count,
-                       tuple(checked.warnings) + tuple(extra),
-                       (result.merged, result.letters_dir) + slip_files + (out / "manifest.csv",),
+                       tuple(checked.warnings) + tuple(extra), files,
                        ledger=ledger.describe(), base_url=base_url, new=reg.new, kept=reg.kept,
-                       withdrawn=reg.withdrawn)
+                       withdrawn=reg.withdrawn, pdf_error=pdf_error)
+
+
+def print_pdfs(settings: Settings, info: BatchInfo, households: Sequence[Household],
+               letter_files: Sequence[str], out: Path, progress: Optional[Progress] = None):
+    """``letters.pdf`` and ``print/NN-name.pdf`` per volunteer (see :mod:`letterpress.printing`)."""
+    from . import fonts, printing
+
+    return printing.make_pdfs(
+        out, households, letter_files, volunteers_of(households), info, layout=settings.layout,
+        fonts=fonts.find_font(settings.font), package=settings.package,
+        slip_fields=settings.slip_fields, jobs=settings.jobs, duplex=settings.duplex,
+        progress=progress)
 
 
 def volunteers_of(households: Sequence[Household]) -> List[str]:
@@ -221,7 +243,7 @@ def write_slips(settings: Settings, info: BatchInfo, households: Sequence[Househ
         for index, name in enumerate(names, start=1):
             volunteer = by_name.get(name) or Volunteer(index=index, name=name)
             mine = [h for h in households if h.volunteer == name]
-            filename = f"{index:02d}-{safe_filename(name, 'unassigned') if name else 'unassigned'}.pdf"
+            filename = numbered_filename(index, name, "unassigned")
             slips.write_runsheet(volunteer, mine, staging / filename, info=info, total=total,
                                  fonts=choice, lang=settings.lang)
             if progress:
@@ -245,9 +267,6 @@ def write_manifest(path: Path, households: Sequence[Household], letter_files: Se
     write_csv(path, header, rows)
 
 
-# ---------------------------------------------------------------------------
-# Making a built batch's documents again, from the ledger
-
 def build_record(settings: Settings, out: Path, template: Path, base_url: str) -> dict:
     """What the ledger keeps about how a batch was built (no personal data)."""
     return {
@@ -258,145 +277,3 @@ def build_record(settings: Settings, out: Path, template: Path, base_url: str) -
         "font": str(settings.font) if settings.font else None,
         "qr_width_mm": settings.qr_width_mm, "base_url": base_url,
     }
-
-
-@dataclass(frozen=True)
-class Stored:
-    """A built batch as the ledger knows it: its settings and current households."""
-
-    batch_id: int
-    info: BatchInfo
-    settings: Settings
-    households: Tuple[Household, ...]
-    volunteers: Tuple[Volunteer, ...]
-
-
-def stored_batch(ledger, title: Optional[str], overrides: Settings) -> Stored:
-    """Load a built batch: its households (not withdrawn, delivery order) with their codes.
-
-    Options given now (``overrides``: layout, font, slip fields, out) win over
-    the ones the batch was built with.
-    """
-    from . import codes
-    from .models import Recipient
-
-    batch = ledger.find_batch(title)
-    rec = ledger.build_settings(batch.id)
-    if not rec:
-        raise InputError(f"batch {batch.title!r} was registered by an older letterpress that did "
-                         "not keep its build settings", code="no_build_settings",
-                         hint="run `letterpress build` for it once more")
-    settings = overrides.with_(
-        title=batch.title, org=rec.get("org", ""), date=batch.date, lang=rec.get("lang", "zh"),
-        package=rec.get("package", ""), template=rec.get("template"),
-        out=overrides.out or Path(rec["out"]), layout=overrides.layout
-        if overrides.layout != "a4-8" else rec.get("layout", "a4-8"),
-        slip_fields=overrides.slip_fields or tuple(rec.get("slip_fields", ())),
-        font=overrides.font or (Path(rec["font"]) if rec.get("font") else None),
-        context=dict(rec.get("context", {})), qr_width_mm=rec.get("qr_width_mm", 25.0),
-        base_url=rec.get("base_url"))
-    base_url = rec.get("base_url") or batch.base_url
-    households = []
-    for v in ledger.household_rows(batch.id):
-        if v.state == "withdrawn" or not v.code:
-            continue
-        r = Recipient(row=0, id=v.key, name=v.name, honorific=v.honorific, address=v.address,
-                      compound=v.compound, building=v.building, unit=v.unit, room=v.room,
-                      phone=v.phone, category=v.category, grid=v.grid, volunteer=v.volunteer,
-                      package=v.package, notes=v.notes)
-        households.append(Household(seq=v.seq, recipient=r, code=v.code,
-                                    url=codes.url_for(base_url, v.code)))
-    households.sort(key=lambda h: h.seq)
-    info = BatchInfo(title=batch.title, org=settings.org, date=batch.date, lang=settings.lang)
-    return Stored(batch.id, info, settings, tuple(households),
-                  tuple(ledger.volunteers(batch.id, base_url)))
-
-
-def slips_again(settings: Settings, title: Optional[str],
-                progress: Optional[Progress] = None) -> BuildResult:
-    """``letterpress slips``: slips and run sheets of a batch already built, from the ledger."""
-    from .ledger import Ledger
-
-    with Ledger.open(settings.db, create=False) as ledger:
-        stored = stored_batch(ledger, title, settings)
-        described = ledger.describe()
-    out = stored.settings.out
-    files = write_slips(stored.settings, stored.info, stored.households, stored.volunteers, out,
-                        progress)
-    return BuildResult(out, stored.info.title, len(stored.households),
-                       len(volunteers_of(stored.households)), 0, (), files, ledger=described,
-                       base_url=stored.settings.base_url or "")
-
-
-@dataclass(frozen=True)
-class ReprintResult:
-    title: str
-    count: int                   # households given new codes
-    folder: Optional[Path]       # what to print: only the reprinted households
-    letters_made: bool           # letters were made again (the template shows the code)
-    out: Path
-    ledger: str = ""
-
-
-def template_uses_codes(template: str) -> bool:
-    from .render import CompiledTemplate
-
-    return bool(set(CompiledTemplate(template).variables()) & set(letters_mod.LEDGER_FIELDS))
-
-
-def reprint(settings: Settings, title: Optional[str], *, outstanding: bool = False,
-            keys: Sequence[str] = (), progress: Optional[Progress] = None) -> ReprintResult:
-    """New codes for households not yet delivered (or the ``keys`` given), old codes revoked.
-
-    The batch folder is brought up to date (slips, run sheets, manifest, and the
-    letters when the template shows the code), and a ``reprint-YYYYmmdd-HHMMSS``
-    folder holds just the reprinted households' slips (and letters) to print.
-    """
-    import datetime as _dt
-
-    from .ledger import Ledger
-
-    with Ledger.open(settings.db, create=False) as ledger:
-        batch = ledger.find_batch(title)
-        views = list(ledger.household_rows(batch.id))
-        if outstanding:
-            targets = [v.key for v in views if v.state in ("outstanding", "failed")]
-        else:
-            known = {v.key for v in views if v.state != "withdrawn"}
-            unknown = [k for k in keys if k not in known]
-            if unknown:
-                raise InputError(f"batch {batch.title!r} has no household with id "
-                                 + ", ".join(unknown), code="unknown_household",
-                                 hint="use the id column of manifest.csv")
-            targets = list(keys)
-        if not targets:
-            return ReprintResult(batch.title, 0, None, False, Path("."), ledger.describe())
-        stored_before = stored_batch(ledger, batch.title, settings)
-        uses_codes = template_uses_codes(stored_before.settings.template)
-        new = ledger.reissue_codes(batch.id, targets)
-        stored = stored_batch(ledger, batch.title, settings)
-        described = ledger.describe()
-    s, out = stored.settings, stored.settings.out
-    files = [f"letters/{letters_mod.letter_filename(h, len(stored.households))}"
-             for h in stored.households]
-    options = letters_mod.LetterOptions(
-        template=s.template, batch=stored.info.title, org=s.org, date=s.batch_date, lang=s.lang,
-        package=s.package, total=len(stored.households), extra=tuple(s.context.items()),
-        qr_width_mm=s.qr_width_mm)
-    if uses_codes:
-        letters_mod.render_letters(stored.households, options, out, jobs=s.jobs,
-                                   progress=progress)
-    write_slips(s, stored.info, stored.households, stored.volunteers, out, progress)
-    write_manifest(out / "manifest.csv", stored.households, files, with_codes=True)
-    again = tuple(h for h in stored.households if h.id in new)
-    folder = out / f"reprint-{_dt.datetime.now():%Y%m%d-%H%M%S}"
-    from . import fonts, slips
-
-    with staged_dir(folder) as staging:
-        slips.write_slips(again, staging / "slips.pdf", info=stored.info,
-                          total=len(stored.households), layout=s.layout,
-                          fonts=fonts.find_font(s.font), package=s.package,
-                          slip_fields=s.slip_fields)
-        if uses_codes:
-            letters_mod.render_letters(again, options, staging, jobs=1)
-    return ReprintResult(stored.info.title, len(again), folder, uses_codes, out, described)

@@ -143,6 +143,11 @@ def build_options(func):
         click.option("--font", type=click.Path(dir_okay=False),
                      help="CJK TrueType font for slips and run sheets."),
         click.option("--slip-fields", help="Extra fields printed on slips: category, phone."),
+        click.option("--pdf", is_flag=True, default=None,
+                     help="Also make letters.pdf and print/NN-volunteer.pdf (needs LibreOffice)."),
+        click.option("--duplex", is_flag=True, default=None,
+                     help="With --pdf: pad each letter to an even page count for two-sided "
+                          "printing."),
         db_option,
     ]
     for opt in reversed(opts):
@@ -251,24 +256,36 @@ def _run_build(func, settings, quiet):
     click.echo(f"Built \"{result.title}\": {_summary_line(result)}")
     click.echo(f"  codes: {result.new} new, {result.kept} kept, {result.withdrawn} withdrawn; "
                f"phones open {result.base_url}/H/...")
+    _pdf_outcome(result)
     return result
+
+
+def _pdf_outcome(result) -> None:
+    if (result.out / "print").is_dir() and any(p.name == "print" for p in result.files):
+        click.echo(f"  print: letters.pdf and {result.out / 'print'} (one file per volunteer)")
+    if result.pdf_error is not None:
+        _echo_err(f"Error: {result.pdf_error}", fg="red")
+        sys.exit(int(result.pdf_error.exit_status))
 
 
 @main.command()
 @click.option("--out", "-o", type=click.Path(file_okay=False), default="output/demo",
               show_default=True, help="Output folder.")
 @click.option("--base-url", help="Address phones use to reach `letterpress serve`.")
+@click.option("--pdf", is_flag=True, default=None,
+              help="Also make letters.pdf and print/NN-volunteer.pdf (needs LibreOffice).")
+@click.option("--duplex", is_flag=True, default=None, help="With --pdf: two-sided printing.")
 @db_option
 @jobs_option
 @quiet_option
-def demo(out, base_url, db, jobs, quiet):
+def demo(out, base_url, pdf, duplex, db, jobs, quiet):
     """Build the example round (40 fictional households, 8 volunteers) into output/demo."""
     from . import batch
     from .resources import examples_dir
 
     config = examples_dir() / "letterpress.toml"
     settings = settings_from(str(config), out=out, base_url=base_url, db=db, jobs=jobs,
-                             quiet=quiet)
+                             quiet=quiet, pdf=pdf, duplex=duplex)
     _run_build(batch.build, settings, quiet)
     click.echo("Next: open letters.docx and slips.pdf in that folder, then run "
                "`letterpress serve --lan` so phones can confirm deliveries.")
@@ -317,13 +334,13 @@ batch_option = click.option("--batch", "title",
 @quiet_option
 def slips(title, layout, font, slip_fields, out, db, quiet):
     """Make the slips and run sheets of a batch already built (from the ledger)."""
-    from . import batch
+    from . import rebuild
 
     settings = settings_from(None, layout=layout, font=font, slip_fields=slip_fields, out=out,
                              db=db, quiet=quiet)
     progress = Progress(quiet)
     try:
-        result = batch.slips_again(settings, title, progress)
+        result = rebuild.slips_again(settings, title, progress)
     finally:
         progress.close()
     _echo_err(f"Ledger: {result.ledger}")
@@ -416,14 +433,14 @@ def report(title, fmt, output, db):
 @quiet_option
 def reprint(title, outstanding, keys, db, quiet):
     """New codes and slips for households not yet delivered; the old codes stop working."""
-    from . import batch
+    from . import rebuild
 
     if not outstanding and not keys:
         raise click.UsageError("say which households: --outstanding, or --household ID")
     settings = settings_from(None, db=db, quiet=quiet)
     progress = Progress(quiet)
     try:
-        result = batch.reprint(settings, title, outstanding=outstanding, keys=keys,
+        result = rebuild.reprint(settings, title, outstanding=outstanding, keys=keys,
                                progress=progress)
     finally:
         progress.close()
@@ -513,6 +530,29 @@ def purge(title, yes, db):
         sys.exit(int(ExitStatus.ERROR))
     count = staff.purge(settings.db, plan)
     click.echo(f"Purged \"{plan.title}\": {count} households kept as counts only.")
+
+
+@main.command()
+@batch_option
+@click.option("--duplex", is_flag=True, default=None,
+              help="Pad each letter to an even page count for two-sided printing.")
+@jobs_option
+@db_option
+@quiet_option
+def pdf(title, duplex, jobs, db, quiet):
+    """Print-ready PDFs of a batch already built: letters.pdf and print/NN-volunteer.pdf."""
+    from . import rebuild
+
+    settings = settings_from(None, duplex=duplex, jobs=jobs, db=db, quiet=quiet)
+    progress = Progress(quiet)
+    try:
+        result = rebuild.pdf_again(settings, title, progress)
+    finally:
+        progress.close()
+    _echo_err(f"Ledger: {result.ledger}")
+    click.echo(f"PDFs for \"{result.title}\": {plural(result.letters, 'letter')} converted "
+               f"-> {result.out / 'letters.pdf'}")
+    _pdf_outcome(result)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -65,6 +65,8 @@ class Settings:
     font: Optional[Path] = None
     slip_fields: Tuple[str, ...] = ()
     qr_width_mm: float = 25.0
+    pdf: bool = False                       # also make print-ready PDFs (needs LibreOffice)
+    duplex: bool = False                    # pad each letter to an even page count
     quiet: bool = False
     config_file: Optional[Path] = None
 
@@ -79,6 +81,7 @@ class Settings:
 _BATCH_KEYS = {
     "title", "org", "date", "package", "lang", "recipients", "template", "out", "jobs",
     "encoding", "sheet", "base_url", "layout", "db", "font", "slip_fields", "qr_width_mm",
+    "pdf", "duplex",
 }
 _PATH_KEYS = {"recipients", "out", "font"}
 

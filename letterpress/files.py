@@ -95,3 +95,8 @@ def staged_dir(path: PathLike) -> Iterator[Path]:
     os.replace(staging, final)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def numbered_filename(index: int, name: str, fallback: str, suffix: str = ".pdf") -> str:
+    """``01-李明.pdf``: a two-digit number, then a file-system-safe name (or ``fallback``)."""
+    return f"{index:02d}-{safe_filename(name, fallback) if name else fallback}{suffix}"

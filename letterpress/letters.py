@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import datetime as _dt
 import difflib
+import functools
 import io
-import multiprocessing
+import operator
 import os
 import re
 from dataclasses import dataclass
@@ -119,7 +120,10 @@ def check_template(variables: Mapping[str, Sequence[str]], recipients: Sequence[
     for name in sorted(used_recipient):
         if name in ("id", "name", "address"):
             continue  # the list check already reports these
-        empty = [r.row for r in recipients if not r.fields().get(name, "")]
+        if name in CANONICAL_FIELDS:   # canonical names win over a header of the same name
+            empty = [r.row for r in recipients if not getattr(r, name)]
+        else:
+            empty = [r.row for r in recipients if not r.columns.get(name, "")]
         if empty and len(empty) < len(recipients):
             rows = ", ".join(str(r) for r in empty[:10]) + (" …" if len(empty) > 10 else "")
             places = list(variables[name])
@@ -145,22 +149,32 @@ def _quote_place(place: str) -> str:
 # Rendering (in this process or in a pool of worker processes)
 
 _worker_state: Optional[tuple] = None
+_RECIPIENT_FIELDS = operator.attrgetter(*CANONICAL_FIELDS)
 
 
 def _init_worker(options: LetterOptions, staging: str) -> None:
     global _worker_state
+    if _worker_state is not None and _worker_state[1:4:2] == (options, staging):
+        return   # a forked worker: the template compiled before the fork came along
     from .render import CompiledTemplate
 
-    _worker_state = (CompiledTemplate(options.template), options, options.base_context(),
-                     Path(staging))
+    _worker_state = (CompiledTemplate.from_file(options.template), options,
+                     options.base_context(), staging)
+
+
+@functools.lru_cache(maxsize=256)
+def _items(text: str) -> Tuple[str, ...]:
+    return tuple(split_items(text))
 
 
 def household_context(tpl, options: LetterOptions, base: Mapping, household: Household) -> dict:
     """The template context of one household: its fields by both names, plus the batch's."""
+    r = household.recipient
     ctx = dict(base)
-    ctx.update(household.recipient.fields())
+    ctx.update(r.columns)    # every column by its header, then the canonical names (they win)
+    ctx.update(zip(CANONICAL_FIELDS, _RECIPIENT_FIELDS(r)))
     ctx["seq"] = household.seq
-    ctx["items"] = split_items(household.recipient.package or options.package)
+    ctx["items"] = list(_items(r.package or options.package))
     if household.code:
         ctx["code"] = household.code
         ctx["url"] = household.url
@@ -178,11 +192,12 @@ def _qr_image(tpl, url: str, width_mm: float):
 
 
 def _render_one(household: Household):
+    from .render import write_file
+
     tpl, options, base, staging = _worker_state
     letter = tpl.render(household_context(tpl, options, base, household))
     name = letter_filename(household, options.total)
-    with open(staging / name, "wb") as fh:
-        fh.write(letter.to_bytes())
+    write_file(os.path.join(staging, name), letter.to_bytes(tpl))
     return name, letter
 
 
@@ -225,6 +240,8 @@ def _render_all(households: Sequence[Household], options: LetterOptions, staging
         for household in households:
             yield _render_one(household)
         return
+    import multiprocessing
+
     ctx = multiprocessing.get_context("fork" if hasattr(os, "fork") else "spawn")
     chunk = max(1, min(64, len(households) // (jobs * 8)))
     with ctx.Pool(jobs, initializer=_init_worker, initargs=(options, str(staging))) as pool:

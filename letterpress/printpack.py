@@ -100,8 +100,8 @@ def merge_letters(pdfs: Sequence[Path], titles: Sequence[str], out: Path, *,
     Returns each letter's page range in ``out`` (0-based, with the blank page
     added for ``duplex``), for :class:`Section` ranges of the print packs.
     """
-    if len(pdfs) != len(titles):
-        raise ValueError("merge_letters needs one title per PDF")
+    if len(pdfs) != len(titles) or not pdfs:
+        raise ValueError("merge_letters needs one or more PDFs and one title per PDF")
     writer = _writer(title)
     ranges: List[range] = []
     for done, (pdf, mark) in enumerate(zip(pdfs, titles), start=1):
@@ -121,7 +121,12 @@ def merge_letters(pdfs: Sequence[Path], titles: Sequence[str], out: Path, *,
 
 def print_pack(out: Path, sections: Sequence[Section], *, duplex: bool = False,
                title: str = "") -> List[range]:
-    """Write one print pack; returns each section's page range in ``out``."""
+    """Write one print pack; returns each section's page range in ``out``.
+
+    With ``duplex`` every section but the last is padded to an even page count, so
+    the next starts on a fresh sheet. Letters keep the padding ``merge_letters``
+    gave them, so make ``letters.pdf`` with the same ``duplex``.
+    """
     return _pack(Pack(Path(out), sections, title), _Readers(), duplex)
 
 

@@ -14,7 +14,6 @@ be read at all raises :class:`~letterpress.errors.InputError`.
 """
 from __future__ import annotations
 
-import hashlib
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -57,6 +56,9 @@ HEADER_ALIASES: Mapping[str, Tuple[str, ...]] = MappingProxyType({
 HEADER_SEARCH_ROWS = 20
 _ADDRESS_PARTS = ("compound", "building", "unit", "room")
 _IGNORED_IN_HEADERS = re.compile(r"[\s_\-.:：*]+")
+_ZERO_WIDTH = "\u200b\ufeff"
+#: A plain mobile number, which needs no closer look (a subset of what check_phone accepts).
+_PLAIN_MOBILE = re.compile(r"1[3-9][0-9]{9}")
 
 
 @dataclass(frozen=True)
@@ -105,7 +107,10 @@ def header_key(text: str) -> str:
 
 def clean(text: str) -> str:
     """A cell value with surrounding spaces (also full-width and zero-width ones) removed."""
-    return (text or "").strip().strip("\u200b\ufeff").strip()
+    text = (text or "").strip()
+    if text and (text[0] in _ZERO_WIDTH or text[-1] in _ZERO_WIDTH):
+        text = text.strip(_ZERO_WIDTH).strip()
+    return text
 
 
 def generated_id(name: str, address: str) -> str:
@@ -116,6 +121,8 @@ def generated_id(name: str, address: str) -> str:
     """
     def norm(text: str) -> str:
         return re.sub(r"\s+", "", unicodedata.normalize("NFKC", text)).casefold()
+
+    import hashlib
 
     digest = hashlib.sha256(f"{norm(name)}|{norm(address)}".encode("utf-8")).hexdigest()
     return "h-" + digest[:10]
@@ -205,8 +212,9 @@ def load(path, *, encoding: Optional[str] = None, sheet: Optional[str] = None,
                  "(or add your header under [columns] name = [...] in letterpress.toml)")])
     problems.extend(_duplicate_headers(headers, head_where))
     recipients: List[Recipient] = []
+    layout = _Layout(headers)
     for number, cells in data.rows[header_at + 1:]:
-        made = _make_recipient(number, cells, headers, mapping, source, problems)
+        made = _make_recipient(number, cells, layout, mapping, source, problems)
         if made is not None:
             recipients.append(made)
     problems.extend(_list_problems(recipients, mapping, source))
@@ -262,21 +270,40 @@ def compose_address(parts: Sequence[str]) -> str:
     return out
 
 
-def _make_recipient(number: int, cells: Sequence[str], headers: Sequence[str],
+class _Layout:
+    """Where each column's value goes, worked out once for all the rows of a list."""
+
+    def __init__(self, headers: Sequence[str]) -> None:
+        self.headers = headers
+        self.named = [h for h in headers if h]
+        self.blank = dict.fromkeys(self.named, "")      # every header, in column order
+        seen: set = set()
+        self.first: List[Tuple[int, str]] = []          # (index, header): a header's first column
+        for index, header in enumerate(headers):
+            if header and header not in seen:
+                seen.add(header)
+                self.first.append((index, header))
+        self.unnamed = [index for index, header in enumerate(headers) if not header]
+        self.simple = len(self.first) == len(headers)   # every column named, no name twice
+
+
+def _make_recipient(number: int, cells: Sequence[str], layout: _Layout,
                     mapping: Mapping[str, str], source: str, problems: List[Problem]):
     """The :class:`Recipient` of one row, or None for a row that is not a household."""
-    values: Dict[str, str] = {h: "" for h in headers if h}
-    filled = set()
+    count = len(cells)
+    if layout.simple and count == len(layout.headers):   # the usual row: one value a column
+        values: Dict[str, str] = dict(zip(layout.named, map(clean, cells)))
+    else:
+        values = dict(layout.blank)
+        for index, header in layout.first:
+            if index < count:
+                values[header] = clean(cells[index])
     extras: List[Tuple[str, str]] = []
-    for index, cell in enumerate(cells):
-        text = clean(cell)
-        header = headers[index] if index < len(headers) else ""
-        if header:
-            if header not in filled:
-                values[header] = text
-                filled.add(header)
-        elif text:
-            extras.append((sheets.column_letter(index), text))
+    if layout.unnamed or count > len(layout.headers):
+        for index in [*layout.unnamed, *range(len(layout.headers), count)]:
+            text = clean(cells[index]) if index < count else ""
+            if text:
+                extras.append((sheets.column_letter(index), text))
     if extras:
         letters = ", ".join(letter for letter, _ in extras)
         texts = ", ".join(repr(text) for _, text in extras)
@@ -288,10 +315,9 @@ def _make_recipient(number: int, cells: Sequence[str], headers: Sequence[str],
             Where(file=source, row=number, column=extras[0][0]),
             hint="give the column a header, or delete the value (often a stray comma or a "
                  "cell typed outside the table)"))
-    if not any(values.values()):
+    first = next((h for h, v in values.items() if v), None)
+    if first is None:
         return None
-    get = {name: values[header] for name, header in mapping.items()}
-    first = next((h for h, v in values.items() if v), "")
     total = next((h for h in (first, mapping["name"]) if is_summary_row(values[h])), None)
     if total is not None:
         problems.append(error(
@@ -299,12 +325,15 @@ def _make_recipient(number: int, cells: Sequence[str], headers: Sequence[str],
             Where(file=source, row=number, column=total),
             hint="delete the row; letterpress counts the households itself"))
         return None
-    if [values.get(h, "") for h in headers if h] == [h for h in headers if h]:
+    named = layout.named
+    if values[named[0]] == named[0] and [values[h] for h in named] == named:
         problems.append(error(
             "repeated_header", "the header row is repeated here",
             Where(file=source, row=number), hint="delete the row"))
         return None
-    fields = {name: get.get(name, "") for name in CANONICAL_FIELDS}
+    fields = dict.fromkeys(CANONICAL_FIELDS, "")
+    for name, header in mapping.items():
+        fields[name] = values[header]
     if not fields["address"]:
         fields["address"] = compose_address([fields[p] for p in _ADDRESS_PARTS])
     if fields["id"]:
@@ -333,7 +362,7 @@ def _row_problems(r: Recipient, mapping: Mapping[str, str], source: str) -> List
             hint = "add a column 地址 (address), or columns 小区, 楼栋, 单元 and 房号"
         out.append(error("missing_address", msg, Where(file=source, row=r.row, column=column),
                          hint=hint))
-    if r.phone:
+    if r.phone and not _PLAIN_MOBILE.fullmatch(r.phone):
         found = check_phone(r.phone)
         if found is not None:
             code, message, hint = found

@@ -170,11 +170,13 @@ def _parse_text(text: str, delimiter: str, where: Where) -> List[Tuple[int, List
     rows = []
     reader = _records(text, delimiter, strict=True)
     number = 0
+    formulas = '="' in text    # cells written as ="0123" (rare): only then look at each cell
     try:
         for record in reader:
             number += 1
-            if any(cell.strip() for cell in record):
-                rows.append((number, [_unformula(cell) for cell in record]))
+            if "".join(record).strip():     # a row with something in it
+                rows.append((number, [_unformula(cell) for cell in record] if formulas
+                             else record))
     except csv.Error as exc:
         raise InputError(
             f"the file cannot be read as CSV near line {reader.line_num}: {exc}",
