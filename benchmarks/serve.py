@@ -96,6 +96,9 @@ def prepare_db(url: str, tmp: Path):
 
     parsed = parse_url(url)
     if parsed.get_backend_name() != "postgresql":
+        if parsed.database and Path(parsed.database).exists():
+            raise SystemExit(f"{parsed.database} exists: give a new file, the benchmark never "
+                             "writes into an existing ledger")
         return url, lambda: None
     if parsed.host not in (None, "", "127.0.0.1", "localhost", "::1"):
         raise SystemExit("this benchmark only talks to a database on loopback (127.0.0.1)")
