@@ -229,26 +229,56 @@ def _unassigned(households: Sequence[Household]) -> Tuple[Problem, ...]:
 def write_slips(settings: Settings, info: BatchInfo, households: Sequence[Household],
                 volunteers: Sequence[Volunteer], out: Path,
                 progress: Optional[Progress] = None) -> Tuple[Path, ...]:
-    """``slips.pdf`` and ``runsheets/NN-name.pdf`` (one per volunteer, delivery order)."""
+    """``slips.pdf`` and ``runsheets/NN-name.pdf`` (one per volunteer, delivery order).
+
+    With ``jobs > 1`` the run sheets are written by a second process while this
+    one writes the slips.
+    """
+    import multiprocessing
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+
     from . import fonts, slips
 
     choice = fonts.find_font(settings.font)
     total = len(households)
-    slips.write_slips(households, out / "slips.pdf", info=info, total=total,
-                      layout=settings.layout, fonts=choice, package=settings.package,
-                      slip_fields=settings.slip_fields, progress=progress)
     by_name = {v.name: v for v in volunteers}
-    names = volunteers_of(households)
+    groups: Dict[str, List[Household]] = {name: [] for name in volunteers_of(households)}
+    for h in households:
+        groups[h.volunteer].append(h)
     with staged_dir(out / "runsheets") as staging:
-        for index, name in enumerate(names, start=1):
-            volunteer = by_name.get(name) or Volunteer(index=index, name=name)
-            mine = [h for h in households if h.volunteer == name]
-            filename = numbered_filename(index, name, "unassigned")
-            slips.write_runsheet(volunteer, mine, staging / filename, info=info, total=total,
-                                 fonts=choice, lang=settings.lang)
-            if progress:
-                progress("run sheets", index, len(names))
+        sheets = [(by_name.get(name) or Volunteer(index=index, name=name), mine,
+                   staging / numbered_filename(index, name, "unassigned"))
+                  for index, (name, mine) in enumerate(groups.items(), start=1)]
+
+        def write_all_slips() -> None:
+            slips.write_slips(households, out / "slips.pdf", info=info, total=total,
+                              layout=settings.layout, fonts=choice, package=settings.package,
+                              slip_fields=settings.slip_fields, progress=progress)
+
+        if settings.jobs > 1 and total >= 200:
+            method = "fork" if hasattr(os, "fork") else "spawn"
+            with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context(method)) as pool:
+                sheets_done = pool.submit(write_runsheets, sheets, info, total, choice,
+                                          settings.lang)
+                write_all_slips()
+                sheets_done.result()
+        else:
+            write_all_slips()
+            write_runsheets(sheets, info, total, choice, settings.lang, progress)
     return out / "slips.pdf", out / "runsheets"
+
+
+def write_runsheets(sheets, info: BatchInfo, total: int, fonts, lang: str,
+                    progress: Optional[Progress] = None) -> None:
+    """Each ``(volunteer, households, path)`` of ``sheets`` as a run sheet."""
+    from . import slips
+
+    for done, (volunteer, mine, path) in enumerate(sheets, start=1):
+        slips.write_runsheet(volunteer, mine, path, info=info, total=total, fonts=fonts,
+                             lang=lang)
+        if progress:
+            progress("run sheets", done, len(sheets))
 
 
 MANIFEST_HEADER = ("seq", "id", "name", "address", "volunteer", "letter")

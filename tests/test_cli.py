@@ -327,3 +327,19 @@ def test_purge_asks_then_removes_personal_data_and_keeps_counts(built):
     assert rows[0]["name"] not in text and rows[1]["name"] not in text
     r = run("confirm", rows[1]["code"], "--by", "x", "--db", db, ok=False)
     assert "rejected" in r.output
+
+
+def test_build_with_two_jobs_writes_run_sheets_beside_the_slips(tmp_path):
+    import pypdf
+
+    lst = small_list(tmp_path, n=210)
+    out = tmp_path / "out"
+    run("build", "-r", lst, "-t", "zh", "-o", out, "--db", f"sqlite:///{tmp_path / 'l.db'}",
+        "--base-url", "http://192.168.1.20:8470", "--jobs", 2, "-q")
+    sheets = sorted((out / "runsheets").iterdir())
+    assert [p.name for p in sheets] == ["01-陈晓.pdf", "02-李明.pdf"]
+    rows = manifest(out / "manifest.csv")
+    text = "".join(page.extract_text() for page in pypdf.PdfReader(str(sheets[1])).pages)
+    mine = [r for r in rows if r["volunteer"] == "李明"]
+    assert len(mine) == 105 and all(r["name"] in text for r in mine)
+    assert len(pypdf.PdfReader(str(out / "slips.pdf")).pages) == 27      # 210 slips, 8 a page
