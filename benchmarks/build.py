@@ -174,8 +174,6 @@ def check_output(out: Path, n: int) -> str:
 # The obvious way (a child process; prints its own loop time as JSON)
 
 def naive_worker(csv_path: str, out: str) -> None:
-    import datetime as dt
-
     from docxtpl import DocxTemplate
     from jinja2 import Environment, StrictUndefined
     import qrcode
@@ -187,32 +185,21 @@ def naive_worker(csv_path: str, out: str) -> None:
     from reportlab.pdfgen.canvas import Canvas
 
     from letterpress import codes, fonts
-    from letterpress.letters import format_date, split_items
 
     out_dir = Path(out)
     (out_dir / "letters").mkdir(parents=True, exist_ok=True)
-    aliases = {"姓名": "name", "称呼": "honorific", "小区": "compound", "楼栋": "building",
-               "单元": "unit", "房号": "room", "联系电话": "phone", "人员类别": "category",
-               "网格": "grid", "志愿者": "volunteer", "备注": "notes", "序号": "id"}
-    with open(csv_path, encoding="utf-8-sig", newline="") as fh:
-        records = list(csv.DictReader(fh))
     choice = fonts.find_font(None)
     font = "Helvetica"
     if choice.path is not None:
         pdfmetrics.registerFont(TTFont("CJK", str(choice.path),
                                        subfontIndex=choice.subfont_index))
         font = "CJK"
-    date = format_date(dt.date(2020, 2, 24), "zh")
     start = time.perf_counter()
     households = []
-    for seq, row in enumerate(records, start=1):
-        ctx = dict(row)
-        ctx.update({aliases[k]: v for k, v in row.items() if k in aliases})
+    for ctx in fictional.obvious_contexts(csv_path, batch=TITLE, org=ORG, package=PACKAGE):
+        seq = ctx["seq"]
         code = codes.new_code()
-        ctx.update(address=row["小区"] + row["楼栋"] + row["单元"] + row["房号"], package=PACKAGE,
-                   seq=seq, total=len(records), batch=TITLE, org=ORG, date=date,
-                   items=split_items(PACKAGE), lang="zh", code=codes.printed(code),
-                   url=codes.url_for(BASE_URL, code))
+        ctx.update(package=PACKAGE, code=codes.printed(code), url=codes.url_for(BASE_URL, code))
         tpl = DocxTemplate(str(TEMPLATE))
         tpl.render(ctx, jinja_env=Environment(autoescape=True, undefined=StrictUndefined))
         tpl.save(str(out_dir / "letters" / f"{seq:05d}-{ctx['name']}.docx"))
@@ -241,7 +228,7 @@ def naive_worker(csv_path: str, out: str) -> None:
             canvas.showPage()
     canvas.save()
     end = time.perf_counter()
-    print(json.dumps({"n": len(records), "letters": letters_done - start,
+    print(json.dumps({"n": len(households), "letters": letters_done - start,
                       "slips": end - letters_done}))
 
 

@@ -38,3 +38,27 @@ def write_csv(path: Path, n: int, seed: int = 2020) -> Path:
         writer.writerow(HEADER)
         writer.writerows(rows(n, seed))
     return path
+
+
+# The obvious way reads the list with the csv module and maps the staff sheet's headers itself.
+OBVIOUS_ALIASES = {"姓名": "name", "称呼": "honorific", "小区": "compound", "楼栋": "building",
+                   "单元": "unit", "房号": "room", "联系电话": "phone", "人员类别": "category",
+                   "网格": "grid", "志愿者": "volunteer", "备注": "notes", "序号": "id"}
+
+
+def obvious_contexts(csv_path, *, batch: str, org: str, package: str, lang: str = "zh"):
+    """The template context of each row, the way a docxtpl loop written by hand builds it."""
+    import datetime as dt
+
+    from letterpress.letters import format_date, split_items
+
+    with open(csv_path, encoding="utf-8-sig", newline="") as fh:
+        records = list(csv.DictReader(fh))
+    date = format_date(dt.date(2020, 2, 24), lang)
+    for seq, row in enumerate(records, start=1):
+        ctx = dict(row)
+        ctx.update({OBVIOUS_ALIASES[k]: v for k, v in row.items() if k in OBVIOUS_ALIASES})
+        ctx.update(address=row["小区"] + row["楼栋"] + row["单元"] + row["房号"], package="",
+                   seq=seq, total=len(records), batch=batch, org=org, date=date,
+                   items=split_items(package), lang=lang)
+        yield ctx

@@ -64,29 +64,16 @@ def naive_worker(csv_path: str, out: str) -> None:
     from docxtpl import DocxTemplate
     from jinja2 import Environment, StrictUndefined
 
-    from letterpress.letters import format_date, split_items
-    import datetime as dt
-
     out_dir = Path(out)
     (out_dir / "letters").mkdir(parents=True, exist_ok=True)
-    aliases = {"姓名": "name", "称呼": "honorific", "小区": "compound", "楼栋": "building",
-               "单元": "unit", "房号": "room", "联系电话": "phone", "人员类别": "category",
-               "网格": "grid", "志愿者": "volunteer", "备注": "notes", "序号": "id"}
-    with open(csv_path, encoding="utf-8-sig", newline="") as fh:
-        records = list(csv.DictReader(fh))
     files = []
-    for seq, row in enumerate(records, start=1):
-        ctx = dict(row)
-        ctx.update({aliases[k]: v for k, v in row.items() if k in aliases})
-        ctx.update(address=row["小区"] + row["楼栋"] + row["单元"] + row["房号"], package="",
-                   seq=seq, total=len(records), batch="2020-02-24 benchmark", org="某某街道办事处",
-                   date=format_date(dt.date(2020, 2, 24), "zh"), items=split_items("肉制品、蔬菜"),
-                   lang="zh")
+    for ctx in fictional.obvious_contexts(csv_path, batch="2020-02-24 benchmark",
+                                          org="某某街道办事处", package="肉制品、蔬菜"):
         tpl = DocxTemplate(str(TEMPLATE))
         tpl.render(ctx, jinja_env=Environment(autoescape=True, undefined=StrictUndefined))
-        name = out_dir / "letters" / f"{seq:04d}-{ctx['name']}.docx"
+        name = out_dir / "letters" / f"{ctx['seq']:04d}-{ctx['name']}.docx"
         tpl.save(str(name))
-        files.append((seq, ctx, name))
+        files.append((ctx["seq"], ctx, name))
     merged = Document(str(files[0][2]))
     body = merged.element.body
     for _, _, path in files[1:]:

@@ -3,31 +3,17 @@ from __future__ import annotations
 
 import csv
 import json
-import shutil
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 from docx import Document
 
+from clitools import manifest, run
 from conftest import FIXTURES, ROOT
 from letterpress.cli import main
 
 TEMPLATE_ZH = str(ROOT / "templates" / "letter-zh.docx")
-
-
-def run(*args, ok=True):
-    result = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
-    if ok:
-        assert result.exit_code == 0, result.output + result.stderr
-    assert "Traceback" not in result.output + result.stderr
-    return result
-
-
-def manifest(path: Path):
-    raw = path.read_bytes()
-    assert raw.startswith(b"\xef\xbb\xbf")
-    return list(csv.DictReader(raw.decode("utf-8-sig").splitlines()))
 
 
 def docx_text(path: Path) -> str:

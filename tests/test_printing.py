@@ -1,28 +1,14 @@
 """`build --pdf` and `letterpress pdf`: what goes to the printer, checked page by page."""
 from __future__ import annotations
 
-import csv
 import subprocess
 from pathlib import Path
 
 import pypdf
 import pytest
-from click.testing import CliRunner
 
+from clitools import manifest, run
 from conftest import require_program
-from letterpress.cli import main
-
-
-def run(*args, ok=True):
-    result = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
-    if ok:
-        assert result.exit_code == 0, result.output + result.stderr
-    assert "Traceback" not in result.output + result.stderr
-    return result
-
-
-def manifest(out: Path):
-    return list(csv.DictReader((out / "manifest.csv").read_text("utf-8-sig").splitlines()))
 
 
 def outline(reader):
@@ -61,7 +47,7 @@ def printed(tmp_path_factory):
 
 def test_letters_pdf_has_every_letter_in_order_with_bookmarks(printed):
     out, _ = printed
-    rows = manifest(out)
+    rows = manifest(out / "manifest.csv")
     reader = pypdf.PdfReader(str(out / "letters.pdf"), strict=True)
     marks = outline(reader)
     assert [title for _, title, _ in marks] == [f"{int(r['seq']):04d} {r['name']}" for r in rows]
@@ -76,7 +62,7 @@ def test_letters_pdf_has_every_letter_in_order_with_bookmarks(printed):
 
 def test_one_print_pack_per_volunteer_in_walking_order(printed):
     out, _ = printed
-    rows = manifest(out)
+    rows = manifest(out / "manifest.csv")
     packs = sorted((out / "print").iterdir())
     sheets = sorted((out / "runsheets").iterdir())
     assert [p.name for p in packs] == [s.name for s in sheets]      # print/ holds only these
@@ -114,7 +100,7 @@ def test_pdf_again_with_label_slips_in_a_second_file(printed):
     assert pack_name.replace(".pdf", "-labels.pdf") in names
     labels = pypdf.PdfReader(str(out / "print" / pack_name.replace(".pdf", "-labels.pdf")),
                              strict=True)
-    assert len(labels.pages) == len([r for r in manifest(out) if r["volunteer"] in pack_name])
+    assert len(labels.pages) == len([r for r in manifest(out / "manifest.csv") if r["volunteer"] in pack_name])
     box = labels.pages[0].mediabox
     assert (round(float(box.width) / 72 * 25.4), round(float(box.height) / 72 * 25.4)) == (100, 150)
     pack = pypdf.PdfReader(str(out / "print" / pack_name), strict=True)
