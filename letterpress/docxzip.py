@@ -125,10 +125,16 @@ def zip_pieces(head: bytes, head_cd: bytes, head_count: int,
     """A zip as pieces to join or write in order: a prepared block of members (with its
     central directory) first, then ``members``."""
     pieces, cds, offset, count = [head], [head_cd], len(head), head_count
-    for member, raw in members:
-        header = local_header(member)
+    local, central = _LOCAL.pack, _CENTRAL.pack
+    for m, raw in members:
+        name = m.name.encode("utf-8")
+        if m.csize > 0xFFFFFFFE or m.usize > 0xFFFFFFFE or offset > 0xFFFFFFFE:
+            raise ValueError(f"{m.name} would make the document larger than 4 GiB")
+        header = local(0x04034B50, 20, m.flags, m.method, m.dostime, m.dosdate, m.crc, m.csize,
+                       m.usize, len(name), 0) + name
         pieces += (header, raw)
-        cds.append(central_header(member, offset))
+        cds.append(central(0x02014B50, m.made_by, 20, m.flags, m.method, m.dostime, m.dosdate,
+                           m.crc, m.csize, m.usize, len(name), 0, 0, 0, 0, m.eattr, offset) + name)
         offset, count = offset + len(header) + len(raw), count + 1
     cd = b"".join(cds)
     return pieces + [cd, end_records(count, offset, len(cd))]

@@ -8,7 +8,6 @@ anything is written, and writes ``letters/NNNN-name.docx`` plus the merged
 from __future__ import annotations
 
 import datetime as _dt
-import difflib
 import functools
 import io
 import operator
@@ -108,6 +107,8 @@ def check_template(variables: Mapping[str, Sequence[str]], recipients: Sequence[
                 "`letterpress build` provides (it registers each household's code)", where,
                 "run `letterpress build` instead of `letterpress letters`, or remove the field"))
             continue
+        import difflib
+
         close = difflib.get_close_matches(name, sorted(provided - _JINJA_GLOBALS), n=1, cutoff=0.6)
         hint = f"did you mean {{{{ {close[0]} }}}}? " if close else ""
         hint += ("add a column with that header to the recipient list, or a value under "
@@ -152,14 +153,18 @@ _worker_state: Optional[tuple] = None
 _RECIPIENT_FIELDS = operator.attrgetter(*CANONICAL_FIELDS)
 
 
-def _init_worker(options: LetterOptions, staging: str) -> None:
+def _init_worker(options: LetterOptions, staging: str,
+                 households: Optional[Sequence[Household]] = None) -> None:
+    """What rendering needs, once per process: (template, options, context, folder,
+    households). A forked worker finds it made already, before the fork."""
     global _worker_state
-    if _worker_state is not None and _worker_state[1:4:2] == (options, staging):
-        return   # a forked worker: the template compiled before the fork came along
+    if households is None and _worker_state is not None \
+            and _worker_state[1:4:2] == (options, staging):
+        return
     from .render import CompiledTemplate
 
     _worker_state = (CompiledTemplate.from_file(options.template), options,
-                     options.base_context(), staging)
+                     options.base_context(), staging, households)
 
 
 @functools.lru_cache(maxsize=256)
@@ -194,11 +199,16 @@ def _qr_image(tpl, url: str, width_mm: float):
 def _render_one(household: Household):
     from .render import write_file
 
-    tpl, options, base, staging = _worker_state
+    tpl, options, base, staging, _ = _worker_state
     letter = tpl.render(household_context(tpl, options, base, household))
     name = letter_filename(household, options.total)
     write_file(os.path.join(staging, name), letter.to_bytes(tpl))
     return name, letter
+
+
+def _render_block(start: int, stop: int) -> List[tuple]:
+    """A worker's letters: households are not sent to workers, only their places."""
+    return [_render_one(_worker_state[4][index]) for index in range(start, stop)]
 
 
 @dataclass(frozen=True)
@@ -222,7 +232,7 @@ def render_letters(households: Sequence[Household], options: LetterOptions, out_
     files: List[str] = []
     total = len(households)
     with staged_dir(out_dir / "letters") as staging:
-        _init_worker(options, str(staging))
+        _init_worker(options, str(staging), households)
         tpl = _worker_state[0]
         with MergedDocument(tpl, out_dir / "letters.docx") as merged:
             for done, (name, letter) in enumerate(
@@ -236,13 +246,33 @@ def render_letters(households: Sequence[Household], options: LetterOptions, out_
 
 def _render_all(households: Sequence[Household], options: LetterOptions, staging: Path,
                 jobs: int) -> Iterator[tuple]:
-    if jobs <= 1 or len(households) < 2 * jobs:
+    """(file name, letter) in delivery order. With ``jobs`` > 1 this process renders one
+    block of letters in every ``2 * jobs - 1`` (it also merges them all) and ``jobs - 1``
+    worker processes the others, a few blocks ahead: ``jobs`` processes in all."""
+    n = len(households)
+    if jobs <= 1 or n < 4 * jobs:
         for household in households:
             yield _render_one(household)
         return
+    import collections
     import multiprocessing
 
-    ctx = multiprocessing.get_context("fork" if hasattr(os, "fork") else "spawn")
-    chunk = max(1, min(64, len(households) // (jobs * 8)))
-    with ctx.Pool(jobs, initializer=_init_worker, initargs=(options, str(staging))) as pool:
-        yield from pool.imap(_render_one, households, chunksize=chunk)
+    method = "fork" if hasattr(os, "fork") else "spawn"
+    size = max(1, min(32, n // (jobs * 8)))
+    blocks = [(start, min(start + size, n)) for start in range(0, n, size)]
+    mine = 2 * jobs - 1
+    theirs = iter([b for k, b in enumerate(blocks) if k % mine != mine - 1])
+    args = (options, str(staging)) + ((tuple(households),) if method == "spawn" else ())
+    with multiprocessing.get_context(method).Pool(jobs - 1, _init_worker, args) as pool:
+        ahead: collections.deque = collections.deque()
+        for k, (start, stop) in enumerate(blocks):
+            while len(ahead) < 4 * (jobs - 1):   # keep the workers busy, memory bounded
+                block = next(theirs, None)
+                if block is None:
+                    break
+                ahead.append(pool.apply_async(_render_block, block))
+            if k % mine == mine - 1:
+                for index in range(start, stop):
+                    yield _render_one(households[index])
+            else:
+                yield from ahead.popleft().get()

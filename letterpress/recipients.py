@@ -14,6 +14,7 @@ be read at all raises :class:`~letterpress.errors.InputError`.
 """
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -57,8 +58,7 @@ HEADER_SEARCH_ROWS = 20
 _ADDRESS_PARTS = ("compound", "building", "unit", "room")
 _IGNORED_IN_HEADERS = re.compile(r"[\s_\-.:：*]+")
 _ZERO_WIDTH = "\u200b\ufeff"
-#: A plain mobile number, which needs no closer look (a subset of what check_phone accepts).
-_PLAIN_MOBILE = re.compile(r"1[3-9][0-9]{9}")
+_PLAIN_MOBILE = re.compile(r"1[3-9][0-9]{9}")   # needs no closer look: check_phone accepts it
 
 
 @dataclass(frozen=True)
@@ -121,8 +121,6 @@ def generated_id(name: str, address: str) -> str:
     """
     def norm(text: str) -> str:
         return re.sub(r"\s+", "", unicodedata.normalize("NFKC", text)).casefold()
-
-    import hashlib
 
     digest = hashlib.sha256(f"{norm(name)}|{norm(address)}".encode("utf-8")).hexdigest()
     return "h-" + digest[:10]
@@ -211,12 +209,10 @@ def load(path, *, encoding: Optional[str] = None, sheet: Optional[str] = None,
             hint=f"the header row needs a name column called one of: {expected} "
                  "(or add your header under [columns] name = [...] in letterpress.toml)")])
     problems.extend(_duplicate_headers(headers, head_where))
-    recipients: List[Recipient] = []
     layout = _Layout(headers)
-    for number, cells in data.rows[header_at + 1:]:
-        made = _make_recipient(number, cells, layout, mapping, source, problems)
-        if made is not None:
-            recipients.append(made)
+    made = (_make_recipient(number, cells, layout, mapping, source, problems)
+            for number, cells in data.rows[header_at + 1:])
+    recipients: List[Recipient] = [r for r in made if r is not None]
     problems.extend(_list_problems(recipients, mapping, source))
     problems.sort(key=lambda p: (p.where.row is None, p.where.row or 0))
     return RecipientList(**found, recipients=recipients, mapping=mapping, problems=problems)
@@ -274,36 +270,25 @@ class _Layout:
     """Where each column's value goes, worked out once for all the rows of a list."""
 
     def __init__(self, headers: Sequence[str]) -> None:
-        self.headers = headers
-        self.named = [h for h in headers if h]
+        self.headers, self.named = headers, [h for h in headers if h]
         self.blank = dict.fromkeys(self.named, "")      # every header, in column order
-        seen: set = set()
-        self.first: List[Tuple[int, str]] = []          # (index, header): a header's first column
-        for index, header in enumerate(headers):
-            if header and header not in seen:
-                seen.add(header)
-                self.first.append((index, header))
-        self.unnamed = [index for index, header in enumerate(headers) if not header]
+        firsts = {h: i for i, h in reversed(list(enumerate(headers))) if h}
+        self.first = sorted((i, h) for h, i in firsts.items())   # each header's first column
+        self.unnamed = [i for i, h in enumerate(headers) if not h]
         self.simple = len(self.first) == len(headers)   # every column named, no name twice
 
 
 def _make_recipient(number: int, cells: Sequence[str], layout: _Layout,
                     mapping: Mapping[str, str], source: str, problems: List[Problem]):
     """The :class:`Recipient` of one row, or None for a row that is not a household."""
-    count = len(cells)
-    if layout.simple and count == len(layout.headers):   # the usual row: one value a column
+    count, width = len(cells), len(layout.headers)
+    if layout.simple and count == width:   # the usual row: one value a column
         values: Dict[str, str] = dict(zip(layout.named, map(clean, cells)))
     else:
         values = dict(layout.blank)
-        for index, header in layout.first:
-            if index < count:
-                values[header] = clean(cells[index])
-    extras: List[Tuple[str, str]] = []
-    if layout.unnamed or count > len(layout.headers):
-        for index in [*layout.unnamed, *range(len(layout.headers), count)]:
-            text = clean(cells[index]) if index < count else ""
-            if text:
-                extras.append((sheets.column_letter(index), text))
+        values.update((h, clean(cells[i])) for i, h in layout.first if i < count)
+    extras = [(sheets.column_letter(i), clean(cells[i]))
+              for i in [*layout.unnamed, *range(width, count)] if i < count and clean(cells[i])]
     if extras:
         letters = ", ".join(letter for letter, _ in extras)
         texts = ", ".join(repr(text) for _, text in extras)
@@ -325,8 +310,7 @@ def _make_recipient(number: int, cells: Sequence[str], layout: _Layout,
             Where(file=source, row=number, column=total),
             hint="delete the row; letterpress counts the households itself"))
         return None
-    named = layout.named
-    if values[named[0]] == named[0] and [values[h] for h in named] == named:
+    if [values[h] for h in layout.named] == layout.named:
         problems.append(error(
             "repeated_header", "the header row is repeated here",
             Where(file=source, row=number), hint="delete the row"))

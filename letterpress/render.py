@@ -23,6 +23,10 @@ and a missing field is an error. Values: strings, numbers, lists, dicts,
 with code ``template_syntax``, ``undefined_field``, ``render_failed`` or
 ``template_structure``, whose ``where.part`` names the place, e.g. "header 1, paragraph 2".
 
+A header or footer whose fields have the same plain values (text, numbers) as in
+the letter before is not rendered again, and :class:`MergedDocument` lets such
+letters share one copy of it.
+
 Where we differ from docxtpl on purpose: document properties come out as typed
 (docxtpl leaves them XML-escaped, "A &amp; B"); footnotes are rendered once (docxtpl
 renders them once per section, re-reading its own output); characters XML cannot
@@ -123,7 +127,8 @@ class CompiledTemplate:
 
     ``source`` is a path or the bytes of a .docx; ``name`` is how errors name it
     (default: the path). ``filters`` adds Jinja filters. ``compresslevel`` is the
-    zlib level for the parts written per letter.
+    zlib level for the parts written per letter. :meth:`from_file` gives the template
+    of a path compiled once (checking a batch and rendering it share one).
     """
 
     def __init__(self, source: Union[PathLike, bytes], *, name: Optional[str] = None,
@@ -202,7 +207,7 @@ class CompiledTemplate:
         ctx, sink = dict(self._env.globals), Sink()   # a shared context: no copy per part
         ctx.update(context)
         body = self._body
-        pieces = self._render_part(body, ctx, sink) if body.dynamic else (self._const_body,)
+        pieces = self._render_part(body, ctx, sink) if body.dynamic else self._const_body
         parts = []
         for part in self._dynamic:
             key, found = part.memo(ctx)
@@ -307,8 +312,13 @@ class CompiledTemplate:
 
     def _zip(self, letter: RenderedLetter) -> List[bytes]:
         level, stamp = self.compresslevel, self._stamp
-        members = [self._body.member(letter.pieces, level, stamp)]
+        body = self._body
+        members = [body.member(letter.pieces, level, stamp) if body.dynamic
+                   else self.part_member(body.name, letter.pieces)]   # a body without tags
         members += [self.part_member(name, pieces) for name, pieces in letter.parts]
+        if not letter.rels:     # the parts' relationships as in the template
+            members += [original for original in self._optional.values() if original]
+            return dz.zip_pieces(self._head, self._head_cd, len(self._static), members)
         added: Dict[str, list] = {}
         for src, rid, reltype, target, external in letter.rels:
             added.setdefault(src, []).append((rid, reltype, target, external))

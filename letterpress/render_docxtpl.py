@@ -5,21 +5,23 @@ Word runs, ``{%p %}``, ``{%tr %}``, ``{% vm %}``...), ``resolve_listing`` (``\\n
 ``\\t``, ``\\a`` and ``\\f`` in values) and ``fix_tables`` are used as they are. They
 need nothing but ``re``, ``functools`` and lxml, yet importing docxtpl imports all of
 python-docx, which takes longer than rendering a hundred letters. So the three
-methods are compiled from the installed docxtpl's own source (``SOURCE`` says so);
-should that ever fail (a docxtpl that moved or changed them), docxtpl is imported
-and its methods are used directly (``SOURCE == "import"``).
+methods are compiled from the installed docxtpl's own source, keeping its file name
+and line numbers (``SOURCE == "docxtpl source"``); a name they use that we do not
+give them comes from docxtpl's module, imported then. Should the methods not be
+found (a docxtpl that moved them), docxtpl is imported and its methods are used
+directly (``SOURCE == "import"``).
 
     patch(xml) -> str      listing(xml) -> str      fix_tables(xml) -> lxml element
 """
 from __future__ import annotations
 
-import ast
 import builtins
 import functools
 import importlib.util
 import os
 import re
 import textwrap
+import types
 from typing import Callable, Dict, Optional
 
 from lxml import etree
@@ -28,30 +30,30 @@ _METHODS = ("patch_xml", "resolve_listing", "fix_tables")
 _GLOBALS = {"re": re, "functools": functools, "etree": etree}
 
 
-def _names(node: ast.AST) -> set:
-    """Global names a function uses: loaded, never bound in it, not built in."""
-    loaded, bound = set(), set()
-    for n in ast.walk(node):
-        if isinstance(n, ast.Name):
-            (loaded if isinstance(n.ctx, ast.Load) else bound).add(n.id)
-        elif isinstance(n, (ast.FunctionDef, ast.Lambda)):
-            args = n.args
-            bound.update(a.arg for a in args.posonlyargs + args.args + args.kwonlyargs)
-            bound.update(a.arg for a in (args.vararg, args.kwarg) if a)
-            if isinstance(n, ast.FunctionDef):
-                bound.add(n.name)
-        elif isinstance(n, ast.comprehension):
-            bound.update(t.id for t in ast.walk(n.target) if isinstance(t, ast.Name))
-    return loaded - bound - set(dir(builtins))
+class _Globals(dict):
+    """The methods' globals: ``re``, ``functools`` and ``etree``; should they ever need
+    another name, it is taken from docxtpl's own module (imported then, not before)."""
+
+    def __missing__(self, name: str):
+        if not hasattr(builtins, name):
+            import docxtpl.template
+
+            if hasattr(docxtpl.template, name):
+                return getattr(docxtpl.template, name)
+        raise KeyError(name)
 
 
-def _method_source(source: str, name: str) -> Optional[str]:
-    """The text of ``DocxTemplate.<name>``: from its ``def`` to the next definition."""
+def _method_code(source: str, name: str, path: str):
+    """``DocxTemplate.<name>`` compiled from its ``def`` to the next definition (keeping
+    its line numbers, so that a traceback points into docxtpl's file)."""
     start = source.find(f"\n    def {name}(self")
     if start < 0:
         return None
     end = re.compile(r"^(?:    )?(?:def |async def |class |@)", re.M).search(source, start + 5)
-    return textwrap.dedent(source[start + 1:end.start() if end else len(source)])
+    text = textwrap.dedent(source[start + 1:end.start() if end else len(source)])
+    module = compile("\n" * source.count("\n", 0, start + 1) + text, path, "exec")
+    codes = [c for c in module.co_consts if hasattr(c, "co_code")]
+    return codes[0] if len(codes) == 1 and codes[0].co_name == name else None
 
 
 def _from_source() -> Optional[Dict[str, Callable]]:
@@ -63,17 +65,14 @@ def _from_source() -> Optional[Dict[str, Callable]]:
         source = fh.read()
     if "\nclass DocxTemplate(" not in source:
         return None
-    namespace: dict = dict(_GLOBALS, __name__="docxtpl.template")
+    namespace = _Globals(_GLOBALS, __name__="docxtpl.template", __builtins__=builtins)
     out = {}
     for name in _METHODS:
-        text = _method_source(source, name)
-        tree = ast.parse(text, path) if text else None
-        node = tree.body[0] if tree and len(tree.body) == 1 else None
-        if not isinstance(node, ast.FunctionDef) or node.name != name or node.decorator_list \
-                or _names(node) - set(_GLOBALS):
+        code = _method_code(source, name, path)
+        if code is None:
             return None
-        exec(compile(tree, path, "exec"), namespace)
-        out[name] = functools.partial(namespace[name], None)   # ``self`` is never used
+        function = types.FunctionType(code, namespace, name)
+        out[name] = functools.partial(function, None)   # ``self`` is never used
     return out
 
 
@@ -85,7 +84,7 @@ def _from_import() -> Dict[str, Callable]:
 
 try:
     _found = _from_source()
-except (OSError, SyntaxError, ValueError, TypeError):   # an unusual installation: import it
+except (OSError, SyntaxError, ValueError, TypeError, IndexError):   # an unusual installation
     _found = None
 SOURCE = "docxtpl source" if _found else "import"
 if _found is None:

@@ -57,7 +57,7 @@ def load(tpl, pkg: dp.Package) -> None:
         if not part.dynamic:
             text = post(tpl, part, part.template.render({}))
             if part is body:
-                tpl._const_body = text
+                tpl._const_body = (text,)   # the pieces of every letter's body
             elif text != part.source:
                 replaced[part.name] = (part.head[0] if part.head else b"") + text.encode("utf-8")
     tpl._core = _load_core(tpl, pkg)

@@ -105,7 +105,7 @@ def variables(env, parts, prop_env, core) -> Dict[str, List[str]]:
     """Each field the ``parts`` (and document properties ``core``) use, with its places."""
     found: Dict[str, List[str]] = {}
     for part in (p for p in parts if p.dynamic):
-        ast = env.parse(part.jsrc)
+        ast = part.parsed(env)
         names = meta.find_undeclared_variables(ast)
         for name, lineno in sorted(_loads(ast, names, frozenset()), key=lambda x: x[1]):
             place, text = describe(part, lineno, name)

@@ -163,6 +163,19 @@ class MergedDocument:
             self._write(*compress(rels_name(name), rels_document(existing, added),
                                   tpl.compresslevel, tpl._stamp))
 
+    def _same(self, name: str, before: tuple, pieces: tuple) -> bool:
+        """Whether a part's pieces read the same as the letter before's: ready pieces are
+        compared as they are (should two differ yet read the same, the copy is merely not
+        shared); whole text (the first letter's, or one docxtpl's post-processing made)
+        is compared as text."""
+        if before is pieces or before == pieces:
+            return True
+        if (len(before) == 1 and before[0].__class__ is str) or \
+                (len(pieces) == 1 and pieces[0].__class__ is str):
+            part = self._tpl._by_name[name]
+            return part.text(before) == part.text(pieces)
+        return False
+
     def add(self, letter) -> None:
         """Append one :class:`~letterpress.render.RenderedLetter` of this template."""
         tpl, n = self._tpl, self._count
@@ -189,9 +202,10 @@ class MergedDocument:
         parts = dict(letter.parts)
         for k, (name, rid, stem, rel, override) in enumerate(self._copies, 1):
             pieces, last = parts.pop(name), self._last.get(name)
-            if last is not None and name not in added and (last[0] is pieces or last[0] == pieces):
+            if last is not None and name not in added and self._same(name, last[0], pieces):
                 if last[1] != rid:   # the same as the letter before: share its copy
                     heads[rid] = last[1]
+                self._last[name] = (pieces, last[1])
                 continue
             copy = name
             if n:   # the first letter uses the template's own header parts, the others copies

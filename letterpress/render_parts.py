@@ -11,8 +11,11 @@ to the previous letter's is not rendered again (:meth:`Part.memo`).
 from __future__ import annotations
 
 import re
+import struct
+import zlib
 from typing import Any, List, Optional, Sequence, Tuple
 
+import markupsafe
 from jinja2 import TemplateSyntaxError, meta
 from lxml import etree
 
@@ -28,7 +31,18 @@ _BAD_CHARS = re.compile("[\x00-\x06\x08\x0b\x0e-\x1f\ufffe\uffff]")  # not allow
 SPECIAL = ("\n", "\t", "\a", "\f", "{_", "_}")
 _BODY_SPECIAL = SPECIAL + ("docPr",)
 _PLAIN = frozenset({str, int, float, bool, type(None)})
+_STORED = struct.Struct("<BHH")   # a deflate "stored" block's header: not final, length
+#: The escaping inside ``markupsafe.escape`` (None: leave Jinja's escaping as it is).
+_escape_inner = getattr(markupsafe, "_escape_inner", None)
 _PACK_FROM = 200     # constant pieces this long or longer are deflated once; shorter ones join text
+
+
+def _output_escape(value: Any) -> Any:
+    """markupsafe's ``escape`` for what ``{{ }}`` writes into a letter: the same text, but a
+    plain string is not wrapped in ``Markup`` (Jinja wraps what it joins itself)."""
+    if type(value) is str:
+        return _escape_inner(value)
+    return markupsafe.escape(value)
 
 
 def finalize(value: Any) -> Any:
@@ -68,12 +82,22 @@ class Part:
         self.has_docpr = "docPr" in source   # a picture: its drawing id numbered per copy
         self._last: Optional[tuple] = None
         self._marks: Optional[list] = None   # paragraph numbers by line (render_locate)
+        self._ast: Any = None
         try:
             self.template = tpl._env.from_string(self.jsrc)
         except TemplateSyntaxError as exc:
             raise tpl._problem("template_syntax", self, exc.lineno,
                                f"the template's tags are not valid: {exc.message}",
                                SYNTAX_HINT) from None
+        code = self.template.root_render_func.__globals__   # this template's own namespace
+        if _escape_inner is not None and code.get("escape") is markupsafe.escape:
+            code["escape"] = _output_escape
+
+    def parsed(self, env) -> Any:
+        """The Jinja syntax tree of the part (parsed once; for the fields it uses)."""
+        if self._ast is None:
+            self._ast = env.parse(self.jsrc)
+        return self._ast
 
     def describe(self, lineno: Optional[int], focus: Optional[str] = None) -> Tuple[str, str]:
         """("header 1, paragraph 2", its text) for a line of the Jinja source."""
@@ -86,7 +110,7 @@ class Part:
         if not self.dynamic or self.tree:
             return
         if not self.is_body and not tpl._filters:
-            self.vars = tuple(sorted(meta.find_undeclared_variables(tpl._env.parse(self.jsrc))))
+            self.vars = tuple(sorted(meta.find_undeclared_variables(self.parsed(tpl._env))))
 
         def strings(code):
             for const in code.co_consts:
@@ -183,14 +207,27 @@ class Part:
             if head or tail:
                 data = (head[0] if head else b"") + data + (tail[0] if tail else b"")
             return dz.compress(name, data, level, stamp)
-        ready = self._items
-        items = [ready[p] if p.__class__ is int else (p.encode("utf-8", "replace"), None)
-                 for p in pieces]
+        # as docxzip.join_deflated, in one pass: ready pieces copied, text stored
+        ready, crc32, pack, out, crc, size = self._items, zlib.crc32, _STORED.pack, [], 0, 0
         if head:
-            items.insert(0, head)
+            crc, size = crc32(head[0]), len(head[0])
+            out.append(dz.stored_blocks(head[0]) if head[1] is None else head[1])
+        for p in pieces:
+            if p.__class__ is int:
+                plain, packed = ready[p]
+                out.append(packed)
+            else:
+                plain = p.encode("utf-8", "replace")
+                n = len(plain)
+                out += (pack(0, n, n ^ 0xFFFF), plain) if n < 0x10000 else (
+                    dz.stored_blocks(plain),)
+            crc, size = crc32(plain, crc), size + len(plain)
         if tail:
-            items.append(tail)
-        return dz.join_deflated(name, items, stamp)
+            crc, size = crc32(tail[0], crc), size + len(tail[0])
+            out.append(dz.stored_blocks(tail[0]) if tail[1] is None else tail[1])
+        out.append(b"\x03\x00")     # the final, empty block
+        raw = b"".join(out)
+        return dz.Member(name, 8, 0 if name.isascii() else 0x800, *stamp, crc, len(raw), size), raw
 
 
 def post(tpl, part: Part, text: str) -> str:

@@ -7,6 +7,7 @@ import pickle
 import re
 import struct
 import subprocess
+import sys
 import tracemalloc
 import zipfile
 import zlib
@@ -655,3 +656,118 @@ def test_merged_letters_start_on_new_pages_in_libreoffice(letter_template, png, 
     assert len(reader.pages) == 3 * pages
     firsts = [reader.pages[i * pages].extract_text() for i in range(3)]
     assert all("爱不隔离" in text for text in firsts)
+
+
+# ---------------------------------------------------------------------------
+# What makes it fast, without changing what comes out
+
+
+def test_docxtpl_rules_are_docxtpls_own_without_python_docx():
+    """patch_xml, resolve_listing and fix_tables come from docxtpl's source, line for line,
+    and importing the renderer does not import python-docx or docxtpl."""
+    from letterpress import render_docxtpl
+
+    assert render_docxtpl.SOURCE == "docxtpl source"
+    for ours, theirs in ((render_docxtpl.patch, DocxTemplate.patch_xml),
+                         (render_docxtpl.listing, DocxTemplate.resolve_listing),
+                         (render_docxtpl.fix_tables, DocxTemplate.fix_tables)):
+        assert ours.func.__code__.co_filename == theirs.__code__.co_filename
+        assert ours.func.__code__.co_firstlineno == theirs.__code__.co_firstlineno
+    xml = zipfile.ZipFile(FIXTURES / "word-split-runs.docx").read("word/document.xml").decode()
+    assert render_docxtpl.patch(xml) == DocxTemplate.patch_xml(None, xml)
+    run = '<w:p><w:r><w:t xml:space="preserve">甲\n乙\t丙\a丁\f戊</w:t></w:r></w:p>'
+    assert render_docxtpl.listing(run) == DocxTemplate.resolve_listing(None, run)
+    code = ("import sys, letterpress.render, letterpress.letters, letterpress.batch; "
+            "print(sorted(m for m in ('docx', 'docxtpl') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[1])
+    assert out.stdout.strip() == "[]"
+
+
+def _header_footer_template(tmp_path: Path) -> Path:
+    doc = Document()
+    doc.sections[0].header.paragraphs[0].text = "{{ org }}:{{ batch }}"
+    doc.sections[0].footer.paragraphs[0].text = "第{{ seq }}封 / 共{{ total }}封"
+    doc.add_paragraph("致{{ name }}:您好!" + "社区工作者与您同在。" * 20)
+    path = tmp_path / "hf.docx"
+    doc.save(path)
+    return path
+
+
+def test_headers_and_footers_are_written_from_ready_pieces(tmp_path):
+    path = _header_footer_template(tmp_path)
+    tpl = CompiledTemplate(path)
+    contexts = [{"org": "青鱼嘴社区 & 街道", "batch": "第一批", "seq": i, "total": 3,
+                 "name": name} for i, name in enumerate(("王秀英", "Li <Ming>", "张'芳\""), 1)]
+    letters = [tpl.render(ctx) for ctx in contexts]
+    for letter in letters[1:]:   # the first letter of a template is checked the slow way
+        assert all(any(isinstance(p, int) for p in pieces) for _, pieces in letter.parts)
+    for letter, ctx in zip(letters, contexts):
+        ours = letter.to_bytes()
+        assert_valid_docx(ours)
+        assert_same_xml(ours, docxtpl_bytes(path, lambda _t: ctx))
+    # the header's fields did not change: it is not rendered again, the footer's did
+    header = [dict(letter.parts)["word/header1.xml"] for letter in letters]
+    footer = [dict(letter.parts)["word/footer1.xml"] for letter in letters]
+    assert header[1] is header[2] and footer[1] != footer[2]
+    changed = tpl.render(dict(contexts[0], org="九天公寓"))
+    assert document_text(changed.to_bytes())["headers"] == [["九天公寓:第一批"]]
+
+
+def test_plain_values_of_another_type_render_again(tmp_path):
+    """1, True and 1.0 are equal in Python but print differently."""
+    doc = Document()
+    doc.sections[0].header.paragraphs[0].text = "标记:{{ mark }}"
+    doc.add_paragraph("{{ name }}")
+    path = tmp_path / "mark.docx"
+    doc.save(path)
+    tpl = CompiledTemplate(path)
+    seen = [document_text(tpl.render_bytes({"mark": mark, "name": "王"}))["headers"][0][0]
+            for mark in (1, 1, True, 1.0, "1")]
+    assert seen == ["标记:1", "标记:1", "标记:True", "标记:1.0", "标记:1"]
+
+
+def test_merged_document_shares_a_header_that_reads_the_same(tmp_path):
+    path = _header_footer_template(tmp_path)
+    tpl = CompiledTemplate(path)
+    contexts = [{"org": "社区", "batch": "第一批" if i <= 3 else "第二批", "seq": i,
+                 "total": 4, "name": f"居民{i}"} for i in range(1, 5)]
+    merged = _merged(tpl, contexts, tmp_path / "m.docx")
+    zf = assert_valid_docx(merged.read_bytes())
+    headers = sorted(n for n in zf.namelist() if re.fullmatch(r"word/header1(-\d+)?\.xml", n))
+    footers = sorted(n for n in zf.namelist() if re.fullmatch(r"word/footer1(-\d+)?\.xml", n))
+    assert len(headers) == 2 and len(footers) == 4    # letters 1-3 share the first header
+    doc = Document(merged)
+    assert [s.header.paragraphs[0].text for s in doc.sections] == \
+        ["社区:第一批"] * 3 + ["社区:第二批"]
+    assert [s.footer.paragraphs[0].text for s in doc.sections] == \
+        [f"第{i}封 / 共4封" for i in range(1, 5)]
+    assert [p.text[:5] for p in doc.paragraphs if p.text] == [f"致居民{i}:" for i in range(1, 5)]
+
+
+def test_template_from_file_is_compiled_once(tmp_path, letter_template):
+    tpl = CompiledTemplate(letter_template)
+    assert CompiledTemplate.from_file(letter_template) is tpl
+    copy = tmp_path / "copy.docx"
+    copy.write_bytes(letter_template.read_bytes())
+    assert CompiledTemplate.from_file(copy) is not tpl      # errors name the file asked for
+    _header_footer_template(tmp_path).replace(letter_template)
+    changed = CompiledTemplate.from_file(letter_template)
+    assert changed is not tpl and "org" in changed.variables() and "rows" not in changed.variables()
+    with pytest.raises(InputError):
+        CompiledTemplate.from_file(tmp_path / "missing.docx")
+
+
+def test_body_without_tags_and_a_header_with_them(tmp_path):
+    doc = Document()
+    doc.sections[0].header.paragraphs[0].text = "致{{ name }}"
+    doc.add_paragraph("一封没有字段的信。" * 30)
+    path = tmp_path / "static-body.docx"
+    doc.save(path)
+    tpl = CompiledTemplate(path)
+    for name in ("王秀英", "李明", "李明"):
+        ours = tpl.render_bytes({"name": name})
+        assert_valid_docx(ours)
+        assert_same_xml(ours, docxtpl_bytes(path, lambda _t: {"name": name}))
+    merged = _merged(tpl, [{"name": n} for n in ("甲", "乙", "乙")], tmp_path / "m.docx")
+    assert [s.header.paragraphs[0].text for s in Document(merged).sections] == ["致甲", "致乙", "致乙"]
