@@ -183,7 +183,8 @@ def household_context(tpl, options: LetterOptions, base: Mapping, household: Hou
     if household.code:
         ctx["code"] = household.code
         ctx["url"] = household.url
-        ctx["qr"] = _qr_image(tpl, household.url, options.qr_width_mm)
+        if tpl.uses("qr"):      # an image costs milliseconds: only for templates that show it
+            ctx["qr"] = _qr_image(tpl, household.url, options.qr_width_mm)
     return ctx
 
 

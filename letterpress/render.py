@@ -202,6 +202,13 @@ class CompiledTemplate:
         """
         return variables(self._env, self._parts, self._prop_env, self._core)
 
+    def uses(self, name: str) -> bool:
+        """Whether the template uses the field ``name`` (worked out once per template)."""
+        names = self.__dict__.get("_used_names")
+        if names is None:
+            names = self.__dict__["_used_names"] = frozenset(self.variables())
+        return name in names
+
     def render(self, context: Mapping[str, Any]) -> RenderedLetter:
         """Render one letter from ``context`` (field name -> value)."""
         ctx, sink = dict(self._env.globals), Sink()   # a shared context: no copy per part

@@ -173,6 +173,10 @@ def test_build_writes_slips_runsheets_and_codes(built):
     assert sorted(first_page) == sorted(r["url"] for r in rows[:8])
     sheets = sorted(p.name for p in (out / "runsheets").iterdir())
     assert len(sheets) == 8 and sheets[0].startswith("01-") and sheets[0].endswith(".pdf")
+    import zipfile
+
+    with zipfile.ZipFile(out / rows[0]["letter"]) as z:   # the demo letter shows no QR: none made
+        assert not [n for n in z.namelist() if n.startswith("word/media/")]
     assert rows[0]["volunteer"] in sheets[0]
 
 
