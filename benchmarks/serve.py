@@ -13,7 +13,8 @@ spread over the servers. A share of the households (``--repeats``, default
 answer is lost; the two may race, on different servers.
 
 Printed: confirmations a second (every post answered, repeats included, and
-new events alone), latency p50/p99/max, and the check afterwards, read from
+new events alone), latency p50/p99/max, the CPU each server used (and its
+main thread, waitress's I/O loop, alone), and the check afterwards, read from
 the ledger itself: every household has exactly one event, with the outcome
 and nonce sent, no duplicate flag, and the state expected (delivered, or
 failed for the not-home ones); every household got exactly one 201 and its
@@ -175,10 +176,13 @@ class Server:
         reader.join(timeout)
         return got[0].decode().strip() if got else ""
 
-    def cpu_seconds(self) -> float:
-        """User + system CPU time of the server process so far (Linux; 0 elsewhere)."""
+    def cpu_seconds(self, main_thread: bool = False) -> float:
+        """User + system CPU time of the server process so far (Linux; 0 elsewhere);
+        with ``main_thread``, of its main thread alone (waitress's I/O loop)."""
+        path = f"/proc/{self.proc.pid}/task/{self.proc.pid}/stat" if main_thread \
+            else f"/proc/{self.proc.pid}/stat"
         try:
-            with open(f"/proc/{self.proc.pid}/stat", "rb") as fh:
+            with open(path, "rb") as fh:
                 stat = fh.read()
         except OSError:
             return 0.0
@@ -382,11 +386,14 @@ def main() -> int:
               f"client threads ({os.cpu_count()} cores, load average {load:.1f})")
         print(f"  registered the batch in {registered:.1f} s")
         server_cpu = [s.cpu_seconds() for s in servers]
+        loop_cpu = [s.cpu_seconds(main_thread=True) for s in servers]
         client_cpu = time.process_time()
         results, seconds, sent, twice = post_all(items, ports, args.clients, args.repeats,
                                                  args.timeout)
         client_cpu = time.process_time() - client_cpu
         server_cpu = [s.cpu_seconds() - before for s, before in zip(servers, server_cpu)]
+        loop_cpu = [s.cpu_seconds(main_thread=True) - before
+                    for s, before in zip(servers, loop_cpu)]
         answered = [r for r in results if r[1] in (200, 201)]
         latencies = sorted(r[3] * 1000 for r in results)
         new = sum(1 for r in results if r[1] == 201)
@@ -400,8 +407,9 @@ def main() -> int:
         per_port = Counter(r[4] for r in results)
         print("  CPU while posting: " + ", ".join(
             f"server {p} {cpu / seconds:.2f} cores ({per_port[p]} posts, "
-            f"{cpu * 1000 / max(1, per_port[p]):.1f} ms a post)"
-            for p, cpu in zip(ports, server_cpu)) + f"; clients {client_cpu / seconds:.2f} cores")
+            f"{cpu * 1000 / max(1, per_port[p]):.1f} ms a post; I/O loop {loop / seconds:.2f} "
+            "cores)" for p, cpu, loop in zip(ports, server_cpu, loop_cpu))
+            + f"; clients {client_cpu / seconds:.2f} cores")
         verdict = check(url, batch_id, items, results, sent)
         problems = verdict["problems"]
         print(f"  ledger: {verdict['events']} events for {len(items)} households "

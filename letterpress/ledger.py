@@ -18,13 +18,13 @@ from __future__ import annotations
 import base64
 import contextlib
 import datetime as _dt
-import hashlib
 import hmac
 import json
 import secrets as _secrets
+import threading
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
-from sqlalchemy import and_, inspect, select
+from sqlalchemy import and_, bindparam, inspect, select
 from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.exc import DatabaseError, OperationalError
 
@@ -39,12 +39,24 @@ from .ledger_register import (Registration, check_ids, fresh_codes, register, to
 from .ledger_schema import default_url
 from .ledger_views import BatchRecord, EventRecord, HouseholdView, derive_state
 from .models import BatchInfo, Household, Volunteer
-from .record import RecordError, RecordResult
+from .record import BadgeRefused, RecordError, RecordResult
 
-__all__ = ["Ledger", "Registration", "RecordError", "RecordResult", "BatchRecord", "EventRecord",
-           "HouseholdView", "default_url", "derive_state"]
+__all__ = ["Ledger", "Registration", "RecordError", "BadgeRefused", "RecordResult", "BatchRecord",
+           "EventRecord", "HouseholdView", "default_url", "derive_state"]
 
 _NOT_AUTHORISED_HINT = "ask staff for a new badge (the volunteer link on the run sheet)"
+
+#: A badge's volunteer and batch by the token's hash (built once: compiled once).
+_BADGE = S.Prepared(
+    select(S.volunteers.c.batch_id, S.volunteers.c.name, S.volunteers.c.token_version,
+           S.volunteers.c.idx, S.batches.c.purged_at)
+    .join_from(S.volunteers, S.batches, S.batches.c.id == S.volunteers.c.batch_id)
+    .where(S.volunteers.c.token_hash == bindparam("token_hash")))
+
+
+def _badge_refused() -> BadgeRefused:
+    return BadgeRefused("this badge is not valid (unknown, revoked or of another batch)",
+                        code="not_authorised", hint=_NOT_AUTHORISED_HINT)
 
 
 class Ledger:
@@ -55,6 +67,10 @@ class Ledger:
         self.url = url
         self._sqlite = url.get_backend_name() == "sqlite"
         self._secret: Optional[bytes] = None
+        # SQLite: this process's writers queue here, woken the moment the previous one
+        # commits, instead of in SQLite's busy handler, which polls with growing sleeps
+        # (up to 100 ms each). Other processes still wait in the busy handler.
+        self._write_lock = threading.RLock() if self._sqlite else None
 
     # --- opening -------------------------------------------------------------------------
 
@@ -134,8 +150,14 @@ class Ledger:
 
         ``write=True`` takes SQLite's write lock at the start (``BEGIN
         IMMEDIATE``), so concurrent writers wait their turn (up to the busy
-        timeout) instead of failing half-way.
+        timeout) instead of failing half-way; writers of this process wait
+        for each other on a lock of this object first, so they follow one
+        another without SQLite's polling sleeps.
         """
+        lock = self._write_lock if write else None
+        if lock is not None and not lock.acquire(timeout=S.SQLITE_BUSY_TIMEOUT):
+            raise LedgerError(f"{self.describe()}: database is locked", code="ledger_busy",
+                              hint="another program is writing to the ledger; try again")
         try:
             with self.engine.connect() as conn:
                 if write and self._sqlite:
@@ -159,6 +181,9 @@ class Ledger:
                 raise LedgerError(f"{self.describe()} is not a SQLite database",
                                   code="not_a_ledger", hint="check --db") from None
             raise
+        finally:
+            if lock is not None:
+                lock.release()
 
     def secret(self) -> bytes:
         """The ledger's signing secret (32 bytes, made once; shared by every server on it)."""
@@ -209,8 +234,8 @@ class Ledger:
     # --- volunteers ----------------------------------------------------------------------
 
     def _token(self, batch_id: int, name: str, version: int) -> str:
-        mac = hmac.new(self.secret(), f"{batch_id}:{name}:{version}".encode("utf-8"),
-                       hashlib.sha256).digest()
+        mac = hmac.digest(self.secret(), f"{batch_id}:{name}:{version}".encode("utf-8"),
+                          "sha256")
         return base64.urlsafe_b64encode(mac).rstrip(b"=").decode("ascii")
 
     def volunteers(self, batch_id: int, base_url: Optional[str] = None) -> List[Volunteer]:
@@ -230,26 +255,44 @@ class Ledger:
     def authenticate(self, token: str, batch_id: Optional[int] = None) -> Tuple[int, str]:
         """``(batch_id, volunteer name)`` of a badge token.
 
-        Raises :class:`RecordError` ``not_authorised`` for an unknown or revoked
-        token, a volunteer no longer on the list, a purged batch, or (when
-        ``batch_id`` is given) a token of another batch.
+        Raises :class:`letterpress.record.BadgeRefused` (a :class:`RecordError`
+        with code ``not_authorised``) for an unknown or revoked token, a
+        volunteer no longer on the list, a purged batch, or (when ``batch_id``
+        is given) a token of another batch.
         """
-        token = str(token or "").strip()
-        refused = RecordError("this badge is not valid (unknown, revoked or of another batch)",
-                              code="not_authorised", hint=_NOT_AUTHORISED_HINT)
-        if not token or len(token) > 100:
-            raise refused
         with self.transaction() as conn:
-            row = conn.execute(select(S.volunteers, S.batches.c.purged_at)
-                               .join(S.batches, S.batches.c.id == S.volunteers.c.batch_id)
-                               .where(S.volunteers.c.token_hash == token_hash(token))).first()
-        if row is None or row.idx is None or row.purged_at is not None:
-            raise refused
-        if not hmac.compare_digest(token, self._token(row.batch_id, row.name, row.token_version)):
-            raise refused
-        if batch_id is not None and row.batch_id != batch_id:
-            raise refused
-        return row.batch_id, row.name
+            holder = self.badge_holder(conn, token)
+        if batch_id is not None and holder[0] != batch_id:
+            raise _badge_refused()
+        return holder
+
+    def badge_key(self, token: str) -> str:
+        """The hash the ledger keeps of a badge token (:class:`BadgeRefused` for a text
+        that cannot be a badge token)."""
+        token = str(token or "").strip()
+        if not token or len(token) > 100:
+            raise _badge_refused()
+        return token_hash(token)
+
+    def badge_of(self, token: str, batch_id: Optional[int], name: Optional[str],
+                 version: Optional[int], idx: Optional[int],
+                 purged_at: Optional[_dt.datetime]) -> Tuple[int, str]:
+        """``(batch_id, name)`` when ``token`` is the badge of the volunteer row found by
+        its hash (all None: none was found); :class:`BadgeRefused` otherwise."""
+        if batch_id is None or idx is None or purged_at is not None:
+            raise _badge_refused()
+        if not hmac.compare_digest(str(token).strip(), self._token(batch_id, name, version)):
+            raise _badge_refused()
+        return batch_id, name
+
+    def badge_holder(self, conn: Connection, token: str) -> Tuple[int, str]:
+        """:meth:`authenticate` inside a transaction the caller holds (one query)."""
+        found = _BADGE.run(conn, {"token_hash": self.badge_key(token)})
+        row = found[0] if found else None
+        if row is None:
+            raise _badge_refused()
+        return self.badge_of(token, row.batch_id, row.name, row.token_version, row.idx,
+                             row.purged_at)
 
     def revoke_volunteer(self, batch_id: int, name: str) -> str:
         """Revoke a volunteer's badge: the printed one stops working. Returns the new token."""
@@ -292,12 +335,14 @@ class Ledger:
 
     # --- the rule of record (see letterpress.record) ---------------------------------------
 
-    def record(self, code: str, outcome: str, volunteer: str,
+    def record(self, code: str, outcome: str, volunteer: Optional[str],
                at: Optional[_dt.datetime] = None, nonce: Optional[str] = None, note: str = "",
-               source: str = "cli", batch_id: Optional[int] = None) -> RecordResult:
-        """Record an outcome for the household of ``code`` (:func:`letterpress.record.record`)."""
+               source: str = "cli", batch_id: Optional[int] = None,
+               badge: Optional[str] = None) -> RecordResult:
+        """Record an outcome for the household of ``code`` (:func:`letterpress.record.record`);
+        with ``badge`` the badge token is checked in the same transaction."""
         return R.record(self, code, outcome, volunteer, at=at, nonce=nonce, note=note,
-                        source=source, batch_id=batch_id)
+                        source=source, batch_id=batch_id, badge=badge)
 
     def undo(self, event_id: int, reason: str, by: str, source: str = "cli") -> RecordResult:
         """Undo an outcome event with a reason: see :func:`letterpress.record.undo`."""

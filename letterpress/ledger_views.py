@@ -157,7 +157,8 @@ def event_record(row, undone: bool = False) -> EventRecord:
                        row.undoes_event_id, bool(row.duplicate), row.source, undone)
 
 
-def _with_undone(rows: Iterable) -> List[EventRecord]:
+def with_undone(rows: Iterable) -> List[EventRecord]:
+    """:class:`EventRecord` of ``events`` rows (one household's), marking the undone ones."""
     rows = list(rows)
     undone = {r.undoes_event_id for r in rows if r.kind == "undo"}
     return [event_record(r, r.id in undone) for r in rows]
@@ -167,7 +168,7 @@ def events_for(conn: Connection, household_id: int) -> List[EventRecord]:
     """A household's events in the order they were recorded."""
     rows = conn.execute(select(events).where(events.c.household_id == household_id)
                         .order_by(events.c.id))
-    return _with_undone(rows)
+    return with_undone(rows)
 
 
 def events_for_batch(conn: Connection, batch_id: int, limit: int = 300) -> List[EventRecord]:
@@ -229,7 +230,7 @@ def household_views(conn: Connection, batch_id: int) -> List[HouseholdView]:
             select(events).join(households, households.c.id == events.c.household_id)
             .where(households.c.batch_id == batch_id).order_by(events.c.id)).all():
         by_household.setdefault(r.household_id, []).append(r)
-    return [view(r, current.get(r.id, ""), _with_undone(by_household.get(r.id, ())))
+    return [view(r, current.get(r.id, ""), with_undone(by_household.get(r.id, ())))
             for r in rows]
 
 

@@ -40,7 +40,7 @@ INSTALL_HINT = (
     "The .docx letters do not need it: leave out --pdf to make them without LibreOffice"
 )
 #: Most letters one LibreOffice start converts; batches are made even across workers.
-BATCH_SIZE = 40
+BATCH_SIZE = 50
 #: Extra time the first letter of a start gets (at most), for LibreOffice to start up.
 STARTUP_SECONDS = 30.0
 #: After this many letters stopped LibreOffice (hang or crash) and none came out, give up.
@@ -91,6 +91,7 @@ class ConversionResult:
 
     @property
     def ok(self) -> bool:
+        """True when every letter was converted."""
         return not self.failed
 
     def error(self) -> Optional[ConversionFailed]:

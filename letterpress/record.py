@@ -9,7 +9,8 @@ or deleted. Modelled on a check-in service: every refusal is a
 ``revoked_code``   the slip was reprinted; its new code works
 ``bad_outcome``    not one of :data:`letterpress.models.OUTCOMES`
 ``note_required``  ``proxy`` and ``other`` need a note
-``not_authorised`` the code belongs to another batch than the volunteer's
+``not_authorised`` the code belongs to another batch than the volunteer's (or, as
+                   :class:`BadgeRefused`, the badge token is not accepted)
 ``withdrawn``      the household is no longer on the batch's list
 ``bad_nonce``      a nonce longer than the ledger keeps
 
@@ -21,22 +22,39 @@ delivery). The same nonce twice gives the first event back with status
 
 Concurrency: the household's row is locked before deciding (``SELECT ... FOR
 UPDATE`` on PostgreSQL; SQLite writers hold ``BEGIN IMMEDIATE``), so of several
-simultaneous deliveries of one household exactly one is ``created``.
+simultaneous deliveries of one household exactly one is ``created``. Its events
+are read by a statement of their own once the lock is held (on PostgreSQL a
+statement sees what was committed before it began, so the statement that
+waited for the lock must not be the one that reads them).
+
+With ``badge`` (the JSON API), the volunteer's badge token is checked inside
+the transaction that records, before anything else is decided: a badge revoked
+a moment ago is refused by the very transaction that would have recorded. A
+refused badge raises :class:`BadgeRefused` even when the rest is wrong too.
+
+Speed (a district's volunteers post hundreds of events a second): the
+statements are built once, here, and run through
+:class:`letterpress.ledger_schema.Prepared` on the driver's cursor. A new event
+is three statements in its transaction (the code with its household locked and
+the badge's volunteer; the household's events together with any event of the
+same nonce; the insert), a repeated nonce two; the result is put together after
+the commit.
 """
 from __future__ import annotations
 
 import datetime as _dt
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from . import codes as codes_mod
 from .errors import LedgerError
-from .ledger_schema import MAX_NONCE, SOURCES, as_utc, codes, events, households, utcnow
+from .ledger_schema import (MAX_NONCE, SOURCES, Prepared, as_utc, batches, codes, events,
+                            households, utcnow, volunteers)
 from .ledger_views import (EventRecord, HouseholdView, active_code, derive_state, event_record,
-                           events_for, household_view, view)
+                           events_for, household_view, view, with_undone)
 from .models import NOTE_REQUIRED, OUTCOMES
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -50,6 +68,40 @@ class RecordError(LedgerError):
     """An event that cannot be recorded (or undone). ``code`` says why (see the module doc)."""
 
     code = "record_error"
+
+
+class BadgeRefused(RecordError):
+    """A badge token the ledger does not accept (unknown, revoked, off the list, purged
+    batch): code ``not_authorised``, as for a code of another batch, but about who asks."""
+
+    code = "not_authorised"
+
+
+_badge_batch = batches.alias("badge_batch")
+#: The code, its household (the row locked on PostgreSQL; SQLite writers hold the write
+#: lock) and the volunteer of the badge token, if one is given.
+_LOOKUP = Prepared(
+    select(codes.c.revoked_at.label("code_revoked_at"), codes.c.reason.label("code_reason"),
+           volunteers.c.batch_id.label("badge_batch_id"), volunteers.c.name.label("badge_name"),
+           volunteers.c.token_version.label("badge_version"),
+           volunteers.c.idx.label("badge_idx"),
+           _badge_batch.c.purged_at.label("badge_purged_at"), households)
+    .select_from(codes.join(households, households.c.id == codes.c.household_id)
+                 .outerjoin(volunteers, volunteers.c.token_hash == bindparam("token_hash"))
+                 .outerjoin(_badge_batch, _badge_batch.c.id == volunteers.c.batch_id))
+    .where(codes.c.code == bindparam("code"))
+    .with_for_update(of=households))
+#: The household's events and the event of the nonce (whichever household it is on).
+_EVENTS = Prepared(
+    select(events)
+    .where(or_(events.c.household_id == bindparam("household_id"),
+               events.c.nonce == bindparam("nonce", type_=events.c.nonce.type)))
+    .order_by(events.c.id))
+_INSERT = Prepared(events.insert().returning(events.c.id),
+                   column_keys=["household_id", "code", "kind", "outcome", "volunteer", "at",
+                                "recorded_at", "nonce", "note", "undoes_event_id", "duplicate",
+                                "source"])
+_BY_NONCE = select(events).where(events.c.nonce == bindparam("nonce"))
 
 
 @dataclass(frozen=True)
@@ -79,15 +131,8 @@ def _canonical(code: str) -> str:
                           code="unknown_code", hint=_CODE_HINT) from None
 
 
-def record(ledger: "Ledger", code: str, outcome: str, volunteer: str,
-           at: Optional[_dt.datetime] = None, nonce: Optional[str] = None, note: str = "",
-           source: str = "cli", batch_id: Optional[int] = None) -> RecordResult:
-    """Record ``outcome`` for the household whose slip carries ``code``, in one transaction.
-
-    ``at`` is when it happened (default now; a naive datetime is this machine's
-    local time); ``nonce`` makes a re-sent record safe; ``batch_id``, when
-    given, is the batch of the volunteer's badge. Raises :class:`RecordError`.
-    """
+def _checked(code: str, outcome: str, note: str, source: str, nonce: Optional[str]):
+    """``(canonical code, outcome, note, nonce)`` cleaned, or a :class:`RecordError`."""
     canonical = _canonical(code)
     outcome = str(outcome or "").strip().lower()
     if outcome not in OUTCOMES:
@@ -104,18 +149,46 @@ def record(ledger: "Ledger", code: str, outcome: str, volunteer: str,
     if len(nonce) > MAX_NONCE:
         raise RecordError(f"the nonce is {len(nonce)} characters long; at most {MAX_NONCE}",
                           code="bad_nonce", hint="send a shorter unique id, such as a UUID")
+    return canonical, outcome, note, nonce
+
+
+def record(ledger: "Ledger", code: str, outcome: str, volunteer: Optional[str],
+           at: Optional[_dt.datetime] = None, nonce: Optional[str] = None, note: str = "",
+           source: str = "cli", batch_id: Optional[int] = None,
+           badge: Optional[str] = None) -> RecordResult:
+    """Record ``outcome`` for the household whose slip carries ``code``, in one transaction.
+
+    ``at`` is when it happened (default now; a naive datetime is this machine's
+    local time); ``nonce`` makes a re-sent record safe; ``batch_id``, when
+    given, is the batch of the volunteer's badge. With ``badge`` (a badge
+    token; ``volunteer`` and ``batch_id`` then None) the badge is checked first,
+    in the same transaction, and gives the volunteer and the batch.
+    Raises :class:`RecordError` (:class:`BadgeRefused` for a refused badge).
+    """
+    if badge is not None and (volunteer or batch_id is not None):
+        raise ValueError("with a badge, the volunteer and the batch come from the badge")
+    try:
+        canonical, outcome, note, nonce = _checked(code, outcome, note, source, nonce)
+    except RecordError:
+        if badge is not None:
+            ledger.authenticate(badge)      # who asks is answered first
+        raise
     when = as_utc(at) if at is not None else utcnow()
+    key = ledger.badge_key(badge) if badge is not None else None
     try:
         with ledger.transaction(write=True) as conn:
-            return _record(conn, canonical, outcome, str(volunteer or "").strip(), when,
-                           nonce or None, note, source, batch_id)
+            finish = _record(ledger, conn, canonical, outcome, str(volunteer or "").strip(),
+                             when, nonce or None, note, source, batch_id, badge, key)
+        return finish()
     except IntegrityError:
         # Two records with one nonce raced (different households, so no common lock):
         # the unique constraint let one through; give that one back.
         if not nonce:
             raise
         with ledger.transaction() as conn:
-            row = conn.execute(select(events).where(events.c.nonce == nonce)).first()
+            if badge is not None:
+                batch_id, volunteer = ledger.badge_holder(conn, badge)
+            row = conn.execute(_BY_NONCE, {"nonce": nonce}).first()
             if row is None:  # pragma: no cover - the constraint was another one
                 raise
             return _repeated(conn, row, batch_id)
@@ -136,44 +209,65 @@ def _repeated(conn, row, batch_id: Optional[int]) -> RecordResult:
     return RecordResult("repeated", row.id, ev, hv, hv.state)
 
 
-def _record(conn, canonical: str, outcome: str, volunteer: str, when: _dt.datetime,
-            nonce: Optional[str], note: str, source: str, batch_id: Optional[int]
-            ) -> RecordResult:
-    crow = conn.execute(select(codes).where(codes.c.code == canonical)).first()
-    if crow is None:
+def _record(ledger: "Ledger", conn, canonical: str, outcome: str, volunteer: str,
+            when: _dt.datetime, nonce: Optional[str], note: str, source: str,
+            batch_id: Optional[int], badge: Optional[str], key: Optional[str]
+            ) -> Callable[[], RecordResult]:
+    """Decide and write inside the transaction; the function returned puts the result
+    together after the commit (the household stays locked no longer than needed)."""
+    found = _LOOKUP.run(conn, {"code": canonical, "token_hash": key})
+    hrow = found[0] if found else None
+    if badge is not None:       # who asks comes first, then what is asked about
+        if hrow is None:
+            ledger.badge_holder(conn, badge)
+        else:
+            batch_id, volunteer = ledger.badge_of(
+                badge, hrow.badge_batch_id, hrow.badge_name, hrow.badge_version,
+                hrow.badge_idx, hrow.badge_purged_at)
+    if hrow is None:
         raise RecordError(f"{codes_mod.printed(canonical)} is not a code of this ledger",
                           code="unknown_code", hint=_CODE_HINT)
-    # Lock the household before looking at its events: one decision at a time.
-    hrow = conn.execute(select(households).where(households.c.id == crow.household_id)
-                        .with_for_update()).one()
     if batch_id is not None and hrow.batch_id != batch_id:
         raise _not_authorised()
+    rows = _EVENTS.run(conn, {"household_id": hrow.id, "nonce": nonce})
     if nonce is not None:
-        row = conn.execute(select(events).where(events.c.nonce == nonce)).first()
-        if row is not None:
-            return _repeated(conn, row, batch_id)
-    if crow.revoked_at is not None:
+        seen = next((r for r in rows if r.nonce == nonce), None)
+        if seen is not None:
+            if seen.household_id != hrow.id:      # the nonce was used for another code
+                other = _repeated(conn, seen, batch_id)
+                return lambda: other
+            current = canonical if hrow.code_revoked_at is None else active_code(conn, hrow.id)
+
+            def repeated() -> RecordResult:
+                evs = with_undone(rows)
+                hv = view(hrow, current, evs)
+                ev = next(e for e in evs if e.id == seen.id)
+                return RecordResult("repeated", seen.id, ev, hv, hv.state)
+            return repeated
+    if hrow.code_revoked_at is not None:
         raise RecordError(
             f"code {codes_mod.printed(canonical)} was replaced on "
-            f"{crow.revoked_at:%Y-%m-%d} ({crow.reason or 'revoked'})",
+            f"{hrow.code_revoked_at:%Y-%m-%d} ({hrow.code_reason or 'revoked'})",
             code="revoked_code", hint="use the household's new slip")
     if hrow.withdrawn_at is not None:
         raise RecordError(
             f"household No. {hrow.seq} (code {codes_mod.printed(canonical)}) was withdrawn "
             "from the batch's list", code="withdrawn",
             hint="ask staff: the household is no longer on the list")
-    evs = events_for(conn, hrow.id)
+    evs = with_undone(rows)
     before, _ = derive_state(False, evs)
     duplicate = before == "delivered"
-    now = utcnow()
     values = dict(household_id=hrow.id, code=canonical, kind="outcome", outcome=outcome,
-                  volunteer=volunteer, at=when, recorded_at=now, nonce=nonce, note=note,
+                  volunteer=volunteer, at=when, recorded_at=utcnow(), nonce=nonce, note=note,
                   undoes_event_id=None, duplicate=duplicate, source=source)
-    event_id = conn.execute(events.insert().values(**values).returning(events.c.id)).scalar_one()
-    new = event_record(_Row(id=event_id, **values))
-    hv = view(hrow, canonical, evs + [new])
-    return RecordResult("already_delivered" if duplicate else "created", event_id, new, hv,
-                        hv.state)
+    event_id = _INSERT.run(conn, values)[0].id
+
+    def created() -> RecordResult:
+        new = event_record(_Row(id=event_id, **values))
+        hv = view(hrow, canonical, evs + [new])
+        return RecordResult("already_delivered" if duplicate else "created", event_id, new,
+                            hv, hv.state)
+    return created
 
 
 class _Row:

@@ -21,7 +21,7 @@ from ledger_fixtures import (BASE_URL, BATCH, PEOPLE, codes_by_key, count_events
 from letterpress import codes as codes_mod
 from letterpress import ledger_schema as S
 from letterpress.errors import LedgerError
-from letterpress.ledger import Ledger, RecordError, default_url
+from letterpress.ledger import BadgeRefused, Ledger, RecordError, default_url
 from letterpress.models import DELIVERED_OUTCOMES, NOTE_REQUIRED, OUTCOMES, BatchInfo
 
 UTC = dt.timezone.utc
@@ -366,6 +366,130 @@ def test_concurrent_same_nonce_is_one_event(ledger, db_url):
     assert sorted(r.status for r in results) == ["created"] + ["repeated"] * 5
     assert len({r.event_id for r in results}) == 1
     assert count_events(ledger) == 1
+
+
+def test_concurrent_deliveries_through_one_ledger_object(ledger):
+    """One server process: its threads share one Ledger (SQLite writers queue on its lock)."""
+    reg = register(ledger)
+    code = reg.households[0].code
+    results = _race(8, lambda i: ledger.record(code, "delivered", f"志愿者{i}", nonce=f"one-{i}",
+                                               source="api"))
+    assert sorted(r.status for r in results) == ["already_delivered"] * 7 + ["created"]
+    same = _race(6, lambda i: ledger.record(reg.households[1].code, "not-home", "林小舟",
+                                            nonce="one-same"))
+    assert sorted(r.status for r in same) == ["created"] + ["repeated"] * 5
+    assert count_events(ledger) == 9
+
+
+def test_write_lock_waits_at_most_the_busy_timeout(tmp_path, monkeypatch):
+    led = Ledger.open(f"sqlite:///{tmp_path / 'ledger.db'}", create=True)
+    reg = register(led)
+    monkeypatch.setattr(S, "SQLITE_BUSY_TIMEOUT", 0.2)
+    holding, done = threading.Event(), threading.Event()
+
+    def writer():
+        with led.transaction(write=True):
+            holding.set()
+            done.wait(10)
+
+    t = threading.Thread(target=writer)
+    t.start()
+    try:
+        assert holding.wait(10)
+        with pytest.raises(LedgerError) as exc:
+            led.record(reg.households[0].code, "delivered", "林小舟")
+        assert exc.value.code == "ledger_busy"
+    finally:
+        done.set()
+        t.join(10)
+    assert led.record(reg.households[0].code, "delivered", "林小舟").status == "created"
+    led.close()
+
+
+# --- a badge checked by the transaction that records --------------------------------------------
+
+def test_record_with_a_badge_takes_volunteer_and_batch_from_it(ledger):
+    reg = register(ledger)
+    token = {v.name: v.token for v in reg.volunteers}["高山青"]
+    res = ledger.record(reg.households[0].code, "delivered", None, badge=token, nonce="b1",
+                        source="api")
+    assert res.status == "created" and res.event.volunteer == "高山青"
+    assert ledger.events_for(res.household.id)[0].volunteer == "高山青"
+    again = ledger.record(reg.households[0].code, "delivered", None, badge=token, nonce="b1",
+                          source="api")
+    assert (again.status, again.event_id) == ("repeated", res.event_id)
+    with pytest.raises(ValueError):
+        ledger.record(reg.households[1].code, "delivered", "林小舟", badge=token)
+    with pytest.raises(ValueError):
+        ledger.record(reg.households[1].code, "delivered", None, badge=token,
+                      batch_id=reg.batch_id)
+
+
+def test_record_refuses_a_revoked_badge_in_its_own_transaction(ledger):
+    reg = register(ledger)
+    old = {v.name: v.token for v in reg.volunteers}["林小舟"]
+    code = reg.households[0].code
+    new = ledger.revoke_volunteer(reg.batch_id, "林小舟")
+    with pytest.raises(BadgeRefused) as exc:
+        ledger.record(code, "delivered", None, badge=old, nonce="r1")
+    assert exc.value.code == "not_authorised"
+    assert count_events(ledger) == 0
+    assert ledger.record(code, "delivered", None, badge=new, nonce="r2").status == "created"
+    # Revoked after its first post: the resend with the same nonce is refused too.
+    with pytest.raises(BadgeRefused):
+        ledger.record(code, "delivered", None, badge=old, nonce="r2")
+    register(ledger, [p for p in PEOPLE if p[2] != "林小舟"])    # taken off the list
+    with pytest.raises(BadgeRefused):
+        ledger.record(reg.households[1].code, "delivered", None, badge=new, nonce="r3")
+    assert count_events(ledger) == 1
+
+
+def test_a_refused_badge_comes_before_every_other_error(ledger):
+    reg = register(ledger)
+    other = register(ledger, [("1", "周一鸣", "高山青")], info=BatchInfo("第二轮"))
+    good = reg.volunteers[0].token
+    unknown = "0000000000" + codes_mod.check_symbol("0000000000")
+    code = reg.households[1].code
+    for kwargs in (dict(code="nonsense"), dict(code=unknown), dict(outcome="lost"),
+                   dict(outcome="other"), dict(nonce="n" * 201)):
+        args = dict(code=code, outcome="delivered", nonce="p1")
+        args.update(kwargs)
+        with pytest.raises(BadgeRefused):
+            ledger.record(volunteer=None, badge="forged-token", **args)
+        with pytest.raises(RecordError) as exc:
+            ledger.record(volunteer=None, badge=good, **args)
+        assert not isinstance(exc.value, BadgeRefused) and exc.value.code != "not_authorised"
+    with pytest.raises(RecordError) as exc:         # a good badge, a code of another batch
+        ledger.record(other.households[0].code, "delivered", None, badge=good, nonce="p2")
+    assert exc.value.code == "not_authorised" and not isinstance(exc.value, BadgeRefused)
+    assert count_events(ledger) == 0
+
+
+def test_record_gives_back_what_the_ledger_reads(ledger):
+    """Values read and written on the driver's cursor are the ones Core gives."""
+    reg = register(ledger)
+    code = reg.households[0].code
+    at = dt.datetime(2020, 2, 24, 10, 32, 5, 123456, tzinfo=dt.timezone(dt.timedelta(hours=8)))
+    first = ledger.record(code, "proxy", "林小舟", at=at, nonce="v1", note="邻居代收")
+    dup = ledger.record(code, "delivered", "高山青", nonce="v2")
+    again = ledger.record(code, "proxy", "林小舟", nonce="v1", note="邻居代收")
+    stored = ledger.events_for(first.household.id)
+    assert [first.event, dup.event] == stored
+    assert again.event == stored[0] and again.household == ledger.household_by_code(code)
+    assert stored[0].at == at and stored[0].at.tzinfo is not None
+    assert stored[1].duplicate is True and stored[0].duplicate is False
+    assert dup.household == again.household
+
+
+def test_prepared_statements_raise_sqlalchemy_errors(ledger):
+    from sqlalchemy.exc import IntegrityError
+
+    insert = S.Prepared(S.meta.insert(), column_keys=["key", "value"])
+    with pytest.raises(IntegrityError):
+        with ledger.transaction(write=True) as conn:
+            insert.run(conn, {"key": "schema_version", "value": "99"})
+    with ledger.transaction() as conn:
+        assert S.read_version(conn) == S.SCHEMA_VERSION
 
 
 # --- opening, versions and migrations ------------------------------------------------------------

@@ -635,3 +635,243 @@ def test_port_in_use_is_a_clear_error(world):
         with pytest.raises(ServeError) as info:
             make_server(world.app, "127.0.0.1", taken.getsockname()[1])
     assert info.value.code == "port_in_use" and "--port" in info.value.hint
+
+
+# --- the light path of POST /api/events and the waitress server -------------------------------
+
+def _call(wsgi, token, body=None, *, data=None, content_type="application/json", query="",
+          method="POST"):
+    """``(status line, sorted headers, body)`` of one request straight to a WSGI callable."""
+    from werkzeug.test import EnvironBuilder, run_wsgi_app
+
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    env = EnvironBuilder(path="/api/events", method=method, headers=headers, query_string=query,
+                         data=json.dumps(body) if data is None else data,
+                         content_type=content_type).get_environ()
+    app_iter, status, got = run_wsgi_app(wsgi, env)
+    return status, sorted(got.items()), b"".join(app_iter)
+
+
+@pytest.fixture
+def paths(world, monkeypatch):
+    """(the light path, the Flask view under it, the list of posts handed on to the view)."""
+    light = world.app.wsgi_app
+    view = light.next
+    handed_on = []
+
+    def counted(environ, start_response):
+        handed_on.append(environ["PATH_INFO"])
+        return view(environ, start_response)
+
+    monkeypatch.setattr(light, "next", counted)
+    return light, view, handed_on
+
+
+def test_light_path_answers_exactly_as_the_flask_view(world, paths):
+    light, view, handed_on = paths
+    li, zhao = world.tokens["李明"], world.tokens["赵敏"]
+    post = dict(code=world.codes["Q01"], outcome="delivered", nonce="lp-1")
+    status, headers, body = _call(light, li, post)
+    assert status == "201 CREATED" and json.loads(body)["status"] == "created"
+    assert dict(headers)["Cache-Control"] == "no-store" and dict(headers)["X-Frame-Options"] \
+        == "DENY" and dict(headers)["Content-Type"] == "application/json"
+    unknown = "0000000000" + codes.check_symbol("0000000000")
+    same = [post,                                                              # 200 repeated
+            dict(post, code=unknown, nonce="lp-2"),                            # 404
+            dict(post, code=world.revoked, nonce="lp-3"),                      # 404 revoked
+            dict(post, code=world.codes["Q02"], outcome="lost", nonce="lp-4"),  # 400
+            dict(post, code=world.codes["Q02"], outcome="other", nonce="lp-5"),  # 400 note
+            dict(post, code=world.codes["Q02"]),                               # 400 bad_nonce
+            dict(post, code=world.codes["Q02"], nonce="lp-6", note="门口", outcome="refused",
+                 at="2020-02-24T09:00:00+08:00")]                             # 201, then 200
+    for body in same:
+        answers = [_call(light, li, body), _call(view, li, body)]
+        if body["nonce"] == "lp-6":
+            assert answers[0][0] == "201 CREATED"
+            answers[0] = _call(light, li, body)
+        assert answers[0] == answers[1], body
+    assert _call(light, zhao, post) == _call(view, zhao, post)                 # 403 other batch
+    assert _call(light, zhao, post)[0] == "403 FORBIDDEN"
+    # 409: the same answer but for the new event's own id and times.
+    wang = world.tokens["王磊"]
+    (s1, h1, b1), (s2, h2, b2) = (_call(light, wang, dict(post, nonce="lp-8")),
+                                  _call(view, wang, dict(post, nonce="lp-9")))
+    b1, b2 = json.loads(b1), json.loads(b2)
+    assert s1 == s2 == "409 CONFLICT" and b1["error"] == "already_delivered"
+    for b in (b1, b2):
+        for key in ("id", "at", "recorded_at"):
+            b["event"].pop(key)
+    assert b1 == b2
+    assert [k for k, _ in h1] == [k for k, _ in h2]
+    assert handed_on == []          # the light path answered every one itself
+    assert len(outcome_events(world, "Q01")) == 3
+
+
+def test_light_path_hands_on_what_it_does_not_answer(world, paths):
+    light, view, handed_on = paths
+    li = world.tokens["李明"]
+    post = dict(code=world.codes["Q01"], outcome="delivered", nonce="h-1")
+    cases = [((li, post), dict(query="lang=en"), "201 CREATED"),
+             ((li, post), dict(data="{not json"), "400 BAD REQUEST"),
+             ((li, dict(post, nonce="")), {}, "400 BAD REQUEST"),
+             ((li, post), dict(content_type="text/plain"), "400 BAD REQUEST"),
+             (("forged-token", post), {}, "401 UNAUTHORIZED"),
+             ((None, post), {}, "401 UNAUTHORIZED"),
+             ((li, post), dict(method="GET"), "405 METHOD NOT ALLOWED")]
+    for (token, body), kw, expected in cases:
+        assert _call(light, token, body, **kw)[0] == expected, (body, kw)
+    assert len(handed_on) == len(cases)
+    assert len(outcome_events(world, "Q01")) == 1
+
+
+def test_light_path_busy_ledger_is_503_like_the_view(world, paths, monkeypatch):
+    from letterpress.errors import LedgerError
+
+    light, view, handed_on = paths
+
+    def busy(*a, **kw):
+        raise LedgerError("SQLite file x: database is locked", code="ledger_busy")
+
+    monkeypatch.setattr(world.ledger(), "record", busy)
+    post = dict(code=world.codes["Q01"], outcome="delivered", nonce="busy-1")
+    answer = _call(light, world.tokens["李明"], post)
+    assert answer == _call(view, world.tokens["李明"], post)
+    assert answer[0] == "503 SERVICE UNAVAILABLE" and ("Retry-After", "5") in answer[1]
+    assert handed_on == []
+
+
+def test_api_revoked_badge_is_refused_and_counted(world):
+    client = world.app.test_client()
+    old = world.tokens["李明"]
+    assert api(client, old, code=world.codes["Q01"], outcome="delivered",
+               nonce="rv-0").status_code == 201
+    new = world.ledger().revoke_volunteer(world.batch_id, "李明")
+    for i in range(5):          # rate_limit=5 failures, then 429 at once
+        r = api(client, old, code=world.codes["Q02"], outcome="delivered", nonce=f"rv-{i + 1}")
+        assert (r.status_code, r.get_json()["error"]) == (401, "not_authorised")
+        assert r.headers["WWW-Authenticate"] == "Bearer"
+    r = api(client, old, code=world.codes["Q02"], outcome="delivered", nonce="rv-9")
+    assert r.status_code == 429 and int(r.headers["Retry-After"]) > 0
+    assert api(client, new, code=world.codes["Q02"], outcome="delivered",
+               nonce="rv-10").status_code == 201          # a valid badge is never limited
+    assert len(outcome_events(world, "Q02")) == 1
+
+
+def test_api_bad_badge_comes_before_other_errors(world):
+    client = world.app.test_client()
+    unknown = "0000000000" + codes.check_symbol("0000000000")
+    for body in (dict(code=unknown, outcome="delivered", nonce="o1"),
+                 dict(code="nonsense", outcome="delivered", nonce="o2"),
+                 dict(code=world.codes["Q01"], outcome="lost", nonce="o3"),
+                 dict(code=world.codes["Q01"], outcome="delivered"),
+                 dict(code=world.codes["Q01"], outcome="delivered", nonce="o4", at="soon")):
+        r = api(client, "forged-token", **body)
+        assert (r.status_code, r.get_json()["error"]) == (401, "not_authorised"), body
+
+
+def test_waitress_many_posts_at_once(world):
+    import http.client
+    import threading
+
+    li = world.tokens["李明"]
+    keys = ["Q01", "Q02", "Q03", "Q04"]
+    answers, errors = [], []
+    with BackgroundServer(world.app, threads=4) as server:
+        def phone(i):
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+                for nonce_round in (0, 1):          # everything sent twice, same nonces
+                    for key in keys:
+                        body = json.dumps({"code": world.codes[key], "outcome": "delivered",
+                                           "nonce": f"t{i}-{key}"})
+                        conn.request("POST", "/api/events", body,
+                                     {"Authorization": f"Bearer {li}",
+                                      "Content-Type": "application/json"})
+                        r = conn.getresponse()
+                        answers.append((key, nonce_round, r.status, json.loads(r.read())))
+                conn.close()
+            except Exception as exc:  # pragma: no cover - reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=phone, args=(i,)) for i in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+    assert not errors and len(answers) == 64
+    for key in keys:
+        first = sorted(s for k, n, s, _ in answers if k == key and n == 0)
+        assert first == [201] + [409] * 7
+        assert [s for k, n, s, _ in answers if k == key and n == 1] == [200] * 8
+        assert len(outcome_events(world, key)) == 8
+
+
+def test_waitress_sends_large_and_streamed_answers(world):
+    from flask import Flask
+
+    from letterpress.server.run import channel_class
+
+    big = Flask("big")
+    blob = bytes(range(256)) * 16384                 # 4 MB: more than a socket takes at once
+    big.add_url_rule("/big", "big", lambda: (blob, 200, {"Content-Type": "application/x-b"}))
+    big.add_url_rule("/stream", "stream", lambda: big.response_class(
+        (blob[i:i + 65536] for i in range(0, len(blob), 65536)), mimetype="application/x-b"))
+    with BackgroundServer(big, threads=2) as server:
+        assert server.server.channel_class is channel_class()
+        for path in ("/big", "/stream", "/big"):
+            with urllib.request.urlopen(server.url + path, timeout=30) as r:
+                assert r.read() == blob
+
+
+def test_waitress_queue_warning_at_most_once_a_minute():
+    from letterpress.server.run import ThrottledLog
+
+    said = []
+
+    class Logger:
+        name = "waitress.queue"
+
+        def warning(self, msg, *args):
+            said.append(msg % args)
+
+    now = [100.0]
+    log = ThrottledLog(Logger(), 60, clock=lambda: now[0])
+    for depth in range(1, 6):
+        log.warning("Task queue depth is %d", depth)
+    now[0] += 61
+    log.warning("Task queue depth is %d", 9)
+    assert said == ["Task queue depth is 1",
+                    "Task queue depth is 9 (4 such warnings in the last 60 s)"]
+    assert log.name == "waitress.queue"
+
+
+def test_waitress_main_loop_leaves_a_busy_connection_to_its_task():
+    import threading
+
+    from letterpress.server.run import channel_class
+
+    channel = channel_class().__new__(channel_class())    # the state writable() looks at
+    channel.total_outbufs_len, channel.will_close, channel.close_when_flushed = 120, False, False
+    channel.requests, channel.outbuf_lock = [object()], threading.Condition()
+    assert channel.writable()                 # bytes buffered, output lock free: main loop sends
+    taken, release = threading.Event(), threading.Event()
+
+    def task():                               # a task thread in the middle of sending
+        with channel.outbuf_lock:
+            taken.set()
+            release.wait(10)
+
+    t = threading.Thread(target=task)
+    t.start()
+    try:
+        assert taken.wait(10)
+        assert not channel.writable()         # not polled: no busy loop while the task sends
+        channel.requests = []
+        assert channel.writable()             # no task running: the main loop sends as before
+        channel.requests, channel.close_when_flushed = [object()], True
+        assert channel.writable()
+    finally:
+        release.set()
+        t.join(10)
+    channel.total_outbufs_len, channel.close_when_flushed = 0, False
+    assert not channel.writable()

@@ -48,6 +48,12 @@ from .ratelimit import DEFAULT_LIMIT, DEFAULT_WINDOW, FailureLimiter
 #: Content-Security-Policy of every response: no script at all, CSS only from /static.
 CSP = ("default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
        "frame-ancestors 'none'; base-uri 'none'")
+#: Headers of every response.
+SECURITY_HEADERS = (("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "no-referrer"),
+                    ("X-Frame-Options", "DENY"), ("Content-Security-Policy", CSP),
+                    ("Cross-Origin-Opener-Policy", "same-origin"))
+#: Headers of every response but static files: nothing personal is ever cached.
+NO_STORE_HEADERS = (("Cache-Control", "no-store"), ("Pragma", "no-cache"))
 #: How long a volunteer stays logged in on a phone (the badge itself lasts the round).
 VOLUNTEER_SESSION_DAYS = 14
 
@@ -121,6 +127,10 @@ def create_app(ledger_url: Optional[str], *, behind_proxy: bool = False,
     app.session_interface = _SessionInterface()
     app.extensions["letterpress"] = ServerState(
         ledger, secret, FailureLimiter(rate_limit, rate_window), owns)
+    # Volunteers' event posts take a light path past Flask's request machinery; anything
+    # unusual about a post is handed on to the Flask view below it.
+    from .fastpath import EventPosts
+    app.wsgi_app = EventPosts(app, app.wsgi_app)
     if behind_proxy:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
 
@@ -171,14 +181,11 @@ def _install_hooks(app: Flask) -> None:
     @app.after_request
     def _headers(response):
         h = response.headers
-        h["X-Content-Type-Options"] = "nosniff"
-        h["Referrer-Policy"] = "no-referrer"
-        h["X-Frame-Options"] = "DENY"
-        h["Content-Security-Policy"] = CSP
-        h["Cross-Origin-Opener-Policy"] = "same-origin"
+        for name, value in SECURITY_HEADERS:
+            h[name] = value
         if not request.path.startswith("/static/"):
-            h["Cache-Control"] = "no-store"
-            h["Pragma"] = "no-cache"
+            for name, value in NO_STORE_HEADERS:
+                h[name] = value
         chosen = request.args.get("lang")
         if chosen in i18n.LANGS and request.cookies.get(i18n.LANG_COOKIE) != chosen:
             response.set_cookie(i18n.LANG_COOKIE, chosen, max_age=365 * 24 * 3600,

@@ -24,6 +24,10 @@ too) returns the batch's entry of ``letterpress status --json`` plus its
 ``id``: 200, 401, 404 ``unknown_batch``.
 
 Errors are ``{"error": code, "message": text}``.
+
+A volunteer's well-formed event post is answered ahead of Flask by
+:mod:`letterpress.server.fastpath` (the same answer, at a fraction of the
+cost); anything else about it comes to :func:`post_event`.
 """
 from __future__ import annotations
 
@@ -33,6 +37,7 @@ from flask import Blueprint, current_app, jsonify, request
 
 from .. import codes as codes_mod
 from ..errors import LedgerError
+from ..record import BadgeRefused
 from . import auth
 
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -93,14 +98,13 @@ def _parse_at(value):
     return at
 
 
-@bp.post("/events")
-def post_event():
-    login = auth.check_badge(auth.bearer_token())
-    if login is None:
-        return _refused("send the volunteer's badge token as Authorization: Bearer TOKEN")
-    body = request.get_json(silent=True)
+_NO_BADGE = "send the volunteer's badge token as Authorization: Bearer TOKEN"
+
+
+def _event_fields(body):
+    """``(fields, None)`` from a request body, or ``(None, (status, code, message))``."""
     if not isinstance(body, dict):
-        return error(400, "bad_request", "the body must be a JSON object")
+        return None, (400, "bad_request", "the body must be a JSON object")
     fields = {}
     for name, required in (("code", True), ("outcome", True), ("nonce", True),
                            ("note", False), ("at", False)):
@@ -108,32 +112,65 @@ def post_event():
         if value is None and not required:
             continue
         if not isinstance(value, str) or (required and not value.strip()):
-            return error(400, "bad_request", f"{name!r} must be a non-empty text")
+            return None, (400, "bad_request", f"{name!r} must be a non-empty text")
         fields[name] = value
     try:
-        at = _parse_at(fields.get("at"))
+        fields["at"] = _parse_at(fields.get("at"))
     except ValueError as exc:
-        return error(400, "bad_request", f"bad 'at': {exc}")
+        return None, (400, "bad_request", f"bad 'at': {exc}")
+    return fields, None
+
+
+def record_event(ledger, token: str, fields: dict):
+    """Record a well-formed event post of the volunteer whose badge is ``token``.
+
+    Returns ``(HTTP status, JSON body)`` (201, 200, 409 and the refusals of
+    :data:`_STATUS`), or None when the badge is refused: the caller answers 401
+    (or 429) and counts the failure. Other ledger errors are raised. Shared by
+    the Flask view and the light path of :mod:`letterpress.server.fastpath`.
+    """
     try:
-        res = _ledger().record(fields["code"], fields["outcome"], login.name, at=at,
-                               nonce=fields["nonce"], note=fields.get("note", ""),
-                               source="api", batch_id=login.batch_id)
+        res = ledger.record(fields["code"], fields["outcome"], None, at=fields["at"],
+                            nonce=fields["nonce"], note=fields.get("note", ""), source="api",
+                            badge=token)
+    except BadgeRefused:
+        return None
     except LedgerError as exc:
         status = _STATUS.get(exc.code)
         if status is None:
             raise
-        return error(status, exc.code, exc.message)
+        return status, {"error": exc.code, "message": exc.message}
     if res.status == "repeated" and res.event.code != codes_mod.printed(fields["code"]):
-        return error(400, "bad_nonce", "this nonce was already used for another code; send a "
-                     "new unique nonce with every event")
+        return 400, {"error": "bad_nonce", "message": "this nonce was already used for another "
+                     "code; send a new unique nonce with every event"}
     payload = {"status": res.status, "event": _event_json(res.event),
                "household": _household_json(res.household)}
     if res.status == "already_delivered":
         hv = res.household
-        return error(409, "already_delivered",
-                     f"already delivered at {_iso(hv.last_at)} by {hv.last_by}; this event "
-                     "was recorded and flagged for review", **payload)
-    return jsonify(payload), (201 if res.status == "created" else 200)
+        return 409, {"error": "already_delivered",
+                     "message": f"already delivered at {_iso(hv.last_at)} by {hv.last_by}; "
+                                "this event was recorded and flagged for review", **payload}
+    return (201 if res.status == "created" else 200), payload
+
+
+@bp.post("/events")
+def post_event():
+    # The badge is checked inside the transaction that records (one transaction a post);
+    # a bad request is answered only once the badge is known good, so a stranger
+    # always gets 401 (and is counted) first.
+    token = auth.bearer_token()
+    if not token or len(token) > auth.MAX_TOKEN:
+        return _refused(_NO_BADGE)
+    fields, problem = _event_fields(request.get_json(silent=True))
+    if problem is not None:
+        if auth.check_badge(token) is None:
+            return _refused(_NO_BADGE)
+        return error(*problem)
+    answer = record_event(_ledger(), token, fields)
+    if answer is None:
+        return _refused(_NO_BADGE)
+    status, body = answer
+    return jsonify(body), status
 
 
 @bp.get("/batches/<int:batch_id>/status")
