@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import qrcode  # noqa: E402
 from qrcode.constants import ERROR_CORRECT_M  # noqa: E402
@@ -29,13 +30,8 @@ from reportlab.lib.utils import ImageReader  # noqa: E402
 from letterpress import codes, fonts, qr, slips  # noqa: E402
 from letterpress.models import BatchInfo, Household, Recipient  # noqa: E402
 
-SURNAMES = ("王李张刘陈杨黄赵吴周徐孙朱高林何郭马罗梁宋郑谢韩唐冯于董萧程曹袁邓许傅沈曾彭吕苏"
-            "卢蒋蔡贾丁魏薛叶阎余潘杜戴夏钟汪田任姜范方石姚谭廖邹熊金陆郝孔白崔康毛邱秦江")
-GIVEN = ("秀兰", "建国", "文明", "桂兰", "凤英", "金凤", "学军", "淑英", "玉珍", "志强", "德华",
-         "春梅", "国庆", "素芬", "永福", "桂芳", "洪波", "丽华")
-COMPOUNDS = ("沙湖小区", "电车宿舍", "九天公寓")
-VOLUNTEERS = ("李明", "陈晓", "王磊", "赵静", "刘洋", "周婷", "吴昊", "孙悦")
-NOTES = ("", "", "腿脚不便，请送到门口", "耳背，请多敲门", "上午在家", "请先打电话")
+from fictional import COMPOUNDS, GIVEN, NOTES, SURNAMES, VOLUNTEERS  # noqa: E402
+
 
 
 def fictional_households(n: int, base_url: str, seed: int = 2020) -> list:
