@@ -143,16 +143,20 @@ def _masked(hv, vol: Optional[auth.VolunteerLogin], status: int = 200):
                            vol=vol), status
 
 
+def _guarded_lookup(code: str, anonymous: bool):
+    """:func:`_lookup`, refused at once (429) for an anonymous client that guessed too often."""
+    if anonymous:
+        waited = auth.blocked()
+        if waited:
+            return None, _too_many(waited)
+    return _lookup(code, anonymous)
+
+
 @bp.get("/h/<code>")
 @bp.get("/H/<code>")
 def household(code: str):
     vol = auth.session_volunteer()
-    anonymous = vol is None and not auth.is_staff()
-    if anonymous:
-        waited = auth.blocked()
-        if waited:
-            return _too_many(waited)
-    hv, error = _lookup(code, anonymous)
+    hv, error = _guarded_lookup(code, anonymous=vol is None and not auth.is_staff())
     if error is not None:
         return error
     if vol is None or vol.batch_id != hv.batch_id:
@@ -170,15 +174,8 @@ def household(code: str):
 def household_record(code: str):
     vol = auth.session_volunteer()
     if vol is None:
-        anonymous = not auth.is_staff()
-        if anonymous:
-            waited = auth.blocked()
-            if waited:
-                return _too_many(waited)
-        hv, error = _lookup(code, anonymous)
-        if error is not None:
-            return error
-        return message_page(403, "not_logged_in")
+        _, error = _guarded_lookup(code, anonymous=not auth.is_staff())
+        return error if error is not None else message_page(403, "not_logged_in")
     if not auth.csrf_ok():
         return message_page(400, "csrf")
     outcome = request.form.get("outcome", "")
