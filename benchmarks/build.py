@@ -184,7 +184,9 @@ def naive_worker(csv_path: str, out: str) -> None:
     from reportlab.pdfbase.ttfonts import TTFont
     from reportlab.pdfgen.canvas import Canvas
 
-    from letterpress import codes, fonts
+    from letterpress.ledger import codes
+
+    from letterpress.slips import fonts
 
     out_dir = Path(out)
     (out_dir / "letters").mkdir(parents=True, exist_ok=True)
@@ -238,7 +240,11 @@ def naive_worker(csv_path: str, out: str) -> None:
 def stage_worker(csv_path: str, out: str, jobs: str) -> None:
     import resource
 
-    from letterpress import batch, letters, slips
+    from letterpress.pipeline import build as batch
+
+    from letterpress.pipeline import letters
+
+    from letterpress.slips import slips
     from letterpress.cli import settings_from
     from letterpress.ledger import Ledger
 

@@ -50,7 +50,7 @@ def obvious_contexts(csv_path, *, batch: str, org: str, package: str, lang: str 
     """The template context of each row, the way a docxtpl loop written by hand builds it."""
     import datetime as dt
 
-    from letterpress.letters import format_date, split_items
+    from letterpress.pipeline.letters import format_date, split_items
 
     with open(csv_path, encoding="utf-8-sig", newline="") as fh:
         records = list(csv.DictReader(fh))

@@ -5,7 +5,7 @@
 Makes N (default 24) one-page Chinese letters with python-docx (fictional
 households, generated here, so this runs from a fresh checkout with only the
 runtime dependencies plus LibreOffice), then converts them all with
-``letterpress.pdf.convert`` at ``jobs=1`` and ``jobs=2``. Runs alternate and
+``letterpress.printing.libreoffice.convert`` at ``jobs=1`` and ``jobs=2``. Runs alternate and
 the best of ``--repeat`` counts, so a busy machine disturbs the ratio less.
 Every run includes making and removing the workers' LibreOffice profiles. The
 CPU time LibreOffice used is shown too: when it is well below the wall time
@@ -37,7 +37,7 @@ from docx import Document  # noqa: E402
 from docx.oxml.ns import qn  # noqa: E402
 from docx.shared import Pt  # noqa: E402
 
-from letterpress import pdf  # noqa: E402
+from letterpress.printing import libreoffice as pdf  # noqa: E402
 
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙朱高林何郭马罗梁宋郑谢韩唐冯于董萧程曹袁邓许"
 GIVEN = ("秀兰", "建国", "文明", "桂兰", "凤英", "金凤", "学军", "淑英", "玉珍", "志强", "德华")

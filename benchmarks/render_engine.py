@@ -27,7 +27,7 @@ from docx import Document  # noqa: E402
 from docxtpl import DocxTemplate  # noqa: E402
 from jinja2 import Environment, StrictUndefined  # noqa: E402
 
-from letterpress.render import CompiledTemplate, MergedDocument  # noqa: E402
+from letterpress.docx.template import CompiledTemplate, MergedDocument  # noqa: E402
 
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙朱高林何郭马罗梁宋郑谢韩唐冯于董萧程曹袁邓许傅沈曾彭吕苏"
 GIVEN = ("秀兰", "建国", "文明", "桂兰", "凤英", "金凤", "学军", "淑英", "玉珍", "志强", "德华")

@@ -93,7 +93,7 @@ def prepare_db(url: str, tmp: Path):
         return f"sqlite:///{tmp / 'ledger.db'}", lambda: None
     from sqlalchemy import create_engine, text
 
-    from letterpress.ledger_schema import parse_url
+    from letterpress.ledger.schema import parse_url
 
     parsed = parse_url(url)
     if parsed.get_backend_name() != "postgresql":
@@ -272,7 +272,7 @@ def post_all(items: dict, ports: list, clients: int, repeats: float, timeout: fl
 def check(url: str, batch_id: int, items: dict, results: list, sent: int) -> dict:
     from sqlalchemy import select
 
-    from letterpress import ledger_schema as S
+    from letterpress.ledger import schema as S
     from letterpress.ledger import Ledger
 
     problems: dict = defaultdict(list)
@@ -371,7 +371,7 @@ def main() -> int:
     cleanup = lambda: None  # noqa: E731
     try:
         url, cleanup = prepare_db(args.db, tmp)
-        from letterpress.ledger_schema import describe_url, parse_url
+        from letterpress.ledger.schema import describe_url, parse_url
         where = describe_url(parse_url(url))
         start = time.perf_counter()
         batch_id, title, items = register(url, args.n)

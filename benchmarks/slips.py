@@ -27,7 +27,13 @@ import qrcode  # noqa: E402
 from qrcode.constants import ERROR_CORRECT_M  # noqa: E402
 from reportlab.lib.utils import ImageReader  # noqa: E402
 
-from letterpress import codes, fonts, qr, slips  # noqa: E402
+from letterpress.ledger import codes  # noqa: E402
+
+from letterpress.slips import fonts  # noqa: E402
+
+from letterpress.slips import qr  # noqa: E402
+
+from letterpress.slips import slips  # noqa: E402
 from letterpress.models import BatchInfo, Household, Recipient  # noqa: E402
 
 from fictional import COMPOUNDS, GIVEN, NOTES, SURNAMES, VOLUNTEERS  # noqa: E402
@@ -56,7 +62,7 @@ def fictional_households(n: int, base_url: str, seed: int = 2020) -> list:
 
 
 class ObviousQR:
-    """Stands in for :mod:`letterpress.qr` in slips: a PIL image per code, placed as an image."""
+    """Stands in for :mod:`letterpress.slips.qr` in slips: a PIL image per code, placed as an image."""
 
     @staticmethod
     def matrix(payload: str) -> str:

@@ -17,8 +17,8 @@ from typing import Optional
 
 import click
 
-from . import __version__
-from .errors import CheckFailed, ExitStatus, LetterpressError, Problem
+from letterpress import __version__
+from letterpress.errors import CheckFailed, ExitStatus, LetterpressError, Problem
 
 # ---------------------------------------------------------------------------
 # Output helpers
@@ -102,7 +102,7 @@ class LetterpressGroup(click.Group):
 
 
 def settings_from(config: Optional[str], **flags):
-    from . import config as config_mod
+    from letterpress import config as config_mod
 
     if "date" in flags and flags["date"] is not None:
         flags["date"] = config_mod.parse_date(flags["date"])
@@ -196,7 +196,7 @@ def main():
 @click.option("--font", type=click.Path(dir_okay=False), help="Font to check slip text against.")
 def check(config, **flags):
     """Check the list and the template; write nothing. Exit 1 if there are errors."""
-    from . import batch
+    from letterpress.pipeline import build as batch
 
     settings = settings_from(config, **flags)
     checked = batch.check(settings, with_codes=True)
@@ -219,7 +219,7 @@ def check(config, **flags):
 @quiet_option
 def letters(config, quiet, **flags):
     """One .docx letter per household, letters.docx (all, one print job) and manifest.csv."""
-    from . import batch
+    from letterpress.pipeline import build as batch
 
     settings = settings_from(config, quiet=quiet, **flags)
     progress = Progress(quiet)
@@ -239,7 +239,7 @@ def letters(config, quiet, **flags):
 @quiet_option
 def build(config, quiet, **flags):
     """The whole batch: letters, slips with QR codes, run sheets, manifest and ledger."""
-    from . import batch
+    from letterpress.pipeline import build as batch
 
     settings = settings_from(config, quiet=quiet, **flags)
     _run_build(batch.build, settings, quiet)
@@ -280,8 +280,8 @@ def _pdf_outcome(result) -> None:
 @quiet_option
 def demo(out, base_url, pdf, duplex, db, jobs, quiet):
     """Build the example round (40 fictional households, 8 volunteers) into output/demo."""
-    from . import batch
-    from .resources import examples_dir
+    from letterpress.pipeline import build as batch
+    from letterpress.resources import examples_dir
 
     config = examples_dir() / "letterpress.toml"
     settings = settings_from(str(config), out=out, base_url=base_url, db=db, jobs=jobs,
@@ -297,7 +297,7 @@ def demo(out, base_url, pdf, duplex, db, jobs, quiet):
 @db_option
 def status(title, as_json, db):
     """Households per batch and volunteer, by state."""
-    from .ledger import Ledger
+    from letterpress.ledger import Ledger
 
     settings = settings_from(None, db=db)
     ledger = Ledger.open(settings.db, create=False)
@@ -334,7 +334,7 @@ batch_option = click.option("--batch", "title",
 @quiet_option
 def slips(title, layout, font, slip_fields, out, db, quiet):
     """Make the slips and run sheets of a batch already built (from the ledger)."""
-    from . import rebuild
+    from letterpress.pipeline import rebuild
 
     settings = settings_from(None, layout=layout, font=font, slip_fields=slip_fields, out=out,
                              db=db, quiet=quiet)
@@ -389,7 +389,7 @@ def confirm(codes, from_file, outcome, by, at, note, db):
     letterpress confirm K7Q2M-9XD3T-H 4ZMVZ-T1KCC-M --by 李明
     letterpress confirm --from scans.csv
     """
-    from . import staff
+    from letterpress.ledger import operations as staff
 
     settings = settings_from(None, db=db)
     if from_file and codes:
@@ -415,7 +415,7 @@ def confirm(codes, from_file, outcome, by, at, note, db):
 @db_option
 def report(title, fmt, output, db):
     """One row per household: state, last outcome, when, by whom, note."""
-    from . import staff
+    from letterpress.ledger import operations as staff
 
     settings = settings_from(None, db=db)
     fmt = fmt or ("xlsx" if output.lower().endswith(".xlsx") else "csv")
@@ -433,7 +433,7 @@ def report(title, fmt, output, db):
 @quiet_option
 def reprint(title, outstanding, keys, db, quiet):
     """New codes and slips for households not yet delivered; the old codes stop working."""
-    from . import rebuild
+    from letterpress.pipeline import rebuild
 
     if not outstanding and not keys:
         raise click.UsageError("say which households: --outstanding, or --household ID")
@@ -465,9 +465,10 @@ def reprint(title, outstanding, keys, db, quiet):
 @click.option("--threads", type=click.IntRange(1, 64), default=8, show_default=True)
 def serve(db, host, port, lan, behind_proxy, threads):
     """Serve the pages volunteers' phones open when they scan a slip, and the staff dashboard."""
-    from . import network, qr
-    from .server import close_app, create_app, ledger_of, staff_link
-    from .server.run import serve as run_server
+    from letterpress import network
+    from letterpress.slips import qr
+    from letterpress.server import close_app, create_app, ledger_of, staff_link
+    from letterpress.server.run import serve as run_server
 
     settings = settings_from(None, db=db)
     if lan and host:
@@ -511,7 +512,7 @@ def purge(title, yes, db):
     Names, addresses, phones, categories and notes go; the counts by state,
     volunteer and compound stay, so the round can still be reported.
     """
-    from . import staff
+    from letterpress.ledger import operations as staff
 
     settings = settings_from(None, db=db)
     plan = staff.purge_plan(settings.db, title)
@@ -541,7 +542,7 @@ def purge(title, yes, db):
 @quiet_option
 def pdf(title, duplex, jobs, db, quiet):
     """Print-ready PDFs of a batch already built: letters.pdf and print/NN-volunteer.pdf."""
-    from . import rebuild
+    from letterpress.pipeline import rebuild
 
     settings = settings_from(None, duplex=duplex, jobs=jobs, db=db, quiet=quiet)
     progress = Progress(quiet)

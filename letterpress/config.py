@@ -29,8 +29,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping, Optional, Tuple
 
-from .errors import ConfigError, Where
-from .models import CANONICAL_FIELDS
+from letterpress.errors import ConfigError, Where
+from letterpress.models import CANONICAL_FIELDS
 
 if sys.version_info >= (3, 11):
     import tomllib

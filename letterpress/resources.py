@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .errors import InputError
+from letterpress.errors import InputError
 
 _HERE = Path(__file__).resolve().parent
 BUILTIN_TEMPLATES = {"zh": "letter-zh.docx", "en": "letter-en.docx"}

@@ -18,7 +18,7 @@ from sqlalchemy import create_engine, text
 
 from conftest import require
 from letterpress.ledger import Ledger
-from letterpress.ledger_schema import parse_url
+from letterpress.ledger.schema import parse_url
 from letterpress.models import BatchInfo, Household, Recipient
 
 PG_ENV = "LETTERPRESS_TEST_PG"
@@ -93,7 +93,7 @@ def codes_by_key(reg) -> dict:
 
 
 def count_events(led: Ledger, household_id: Optional[int] = None) -> int:
-    from letterpress.ledger_schema import events
+    from letterpress.ledger.schema import events
     from sqlalchemy import func, select
     query = select(func.count()).select_from(events)
     if household_id is not None:

@@ -210,7 +210,7 @@ def test_links_decoded_from_printed_run_sheet_and_slips(driver, site, tmp_path):
     require(importlib.util.find_spec("pypdfium2") is not None
             and importlib.util.find_spec("zxingcpp") is not None,
             "pypdfium2 and zxing-cpp are needed to read the printed QR codes")
-    from letterpress import batch
+    from letterpress.pipeline import build as batch
     from letterpress.config import Settings
 
     server, ledger, reg = site

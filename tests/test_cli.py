@@ -273,7 +273,7 @@ def test_letters_can_carry_the_code_and_its_qr(tmp_path):
 
 
 def test_check_warns_about_characters_the_slip_font_cannot_draw(tmp_path):
-    from letterpress import fonts
+    from letterpress.slips import fonts
 
     from conftest import require
 

@@ -9,8 +9,10 @@ import qrcode
 from qrcode.constants import ERROR_CORRECT_M
 from qrcode.util import MODE_8BIT_BYTE, MODE_ALPHA_NUM
 
-from letterpress import codes, qr
-from letterpress.codes import ALPHABET, CodeError
+from letterpress.ledger import codes
+
+from letterpress.slips import qr
+from letterpress.ledger.codes import ALPHABET, CodeError
 from letterpress.errors import LetterpressError
 
 PRINTED = re.compile(rf"^[{ALPHABET}]{{5}}-[{ALPHABET}]{{5}}-[{ALPHABET}]$")

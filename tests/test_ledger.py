@@ -18,8 +18,8 @@ from sqlalchemy import create_engine, inspect, select, text
 
 from ledger_fixtures import (BASE_URL, BATCH, PEOPLE, codes_by_key, count_events,  # noqa: F401
                              db_url, ledger, make_households, register)
-from letterpress import codes as codes_mod
-from letterpress import ledger_schema as S
+from letterpress.ledger import codes as codes_mod
+from letterpress.ledger import schema as S
 from letterpress.errors import LedgerError
 from letterpress.ledger import BadgeRefused, Ledger, RecordError, default_url
 from letterpress.models import DELIVERED_OUTCOMES, NOTE_REQUIRED, OUTCOMES, BatchInfo

@@ -1,6 +1,6 @@
 import datetime as dt
 
-from letterpress import letters
+from letterpress.pipeline import letters
 from letterpress.models import Household, Recipient
 
 

@@ -25,7 +25,8 @@ from reportlab.lib.pagesizes import A4
 from reportlab.pdfgen import canvas
 
 from conftest import require, require_program
-from letterpress import pdf, printpack
+from letterpress.printing import libreoffice as pdf
+from letterpress.printing import packs as printpack
 from letterpress.errors import ExitStatus, InputError, LetterpressError, MissingToolError
 
 CJK_FONT = "WenQuanYi Micro Hei"

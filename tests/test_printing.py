@@ -109,8 +109,8 @@ def test_pdf_again_with_label_slips_in_a_second_file(printed):
 
 def test_pdf_without_libreoffice_says_how_to_install_and_writes_nothing(tmp_path, monkeypatch):
     monkeypatch.setenv("LETTERPRESS_SOFFICE", str(tmp_path / "no-such-soffice"))
-    monkeypatch.setattr("letterpress.pdf.SOFFICE_NAMES", ())
-    monkeypatch.setattr("letterpress.pdf.SOFFICE_PATHS", ())
+    monkeypatch.setattr("letterpress.printing.libreoffice.SOFFICE_NAMES", ())
+    monkeypatch.setattr("letterpress.printing.libreoffice.SOFFICE_PATHS", ())
     out = tmp_path / "demo"
     r = run("demo", "--out", out, "--db", f"sqlite:///{tmp_path / 'l.db'}", "--pdf", ok=False)
     assert r.exit_code == 1

@@ -11,7 +11,9 @@ from qrcode.util import MODE_ALPHA_NUM, QRData
 from reportlab.lib.units import mm
 from reportlab.pdfgen.canvas import Canvas
 
-from letterpress import codes, qr
+from letterpress.ledger import codes
+
+from letterpress.slips import qr
 
 from conftest import require
 

@@ -23,7 +23,7 @@ from lxml import etree
 from PIL import Image
 
 from letterpress.errors import InputError, TemplateProblemError
-from letterpress.render import CompiledTemplate, MergedDocument, RenderedLetter
+from letterpress.docx.template import CompiledTemplate, MergedDocument, RenderedLetter
 
 from conftest import FIXTURES, require_program
 
@@ -665,7 +665,7 @@ def test_merged_letters_start_on_new_pages_in_libreoffice(letter_template, png, 
 def test_docxtpl_rules_are_docxtpls_own_without_python_docx():
     """patch_xml, resolve_listing and fix_tables come from docxtpl's source, line for line,
     and importing the renderer does not import python-docx or docxtpl."""
-    from letterpress import render_docxtpl
+    from letterpress.docx import docxtpl_rules as render_docxtpl
 
     assert render_docxtpl.SOURCE == "docxtpl source"
     for ours, theirs in ((render_docxtpl.patch, DocxTemplate.patch_xml),
@@ -677,7 +677,7 @@ def test_docxtpl_rules_are_docxtpls_own_without_python_docx():
     assert render_docxtpl.patch(xml) == DocxTemplate.patch_xml(None, xml)
     run = '<w:p><w:r><w:t xml:space="preserve">甲\n乙\t丙\a丁\f戊</w:t></w:r></w:p>'
     assert render_docxtpl.listing(run) == DocxTemplate.resolve_listing(None, run)
-    code = ("import sys, letterpress.render, letterpress.letters, letterpress.batch; "
+    code = ("import sys, letterpress.docx.template, letterpress.pipeline.letters, letterpress.pipeline.build; "
             "print(sorted(m for m in ('docx', 'docxtpl') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).resolve().parents[1])

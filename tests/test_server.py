@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from letterpress import codes
+from letterpress.ledger import codes
 from letterpress.ledger import Ledger
 from letterpress.models import BatchInfo, Household, Recipient
 from letterpress.server import close_app, create_app

@@ -12,7 +12,10 @@ from reportlab.lib.units import mm
 
 from conftest import require
 from pdftools import pdfium, all_fonts, decoded_pages, is_embedded, page_texts
-from letterpress import codes, fonts, layouts, slips
+from letterpress.ledger import codes
+from letterpress.slips import fonts
+from letterpress.slips import layouts
+from letterpress.slips import slips
 from letterpress.errors import ConfigError, LetterpressError
 from letterpress.models import BatchInfo, Household, Recipient, Volunteer
 

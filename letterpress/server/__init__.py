@@ -40,10 +40,10 @@ from flask.sessions import SecureCookieSessionInterface
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from ..errors import LedgerError
-from . import i18n
-from .auth import csrf_token, derive_key, is_staff
-from .ratelimit import DEFAULT_LIMIT, DEFAULT_WINDOW, FailureLimiter
+from letterpress.errors import LedgerError
+from letterpress.server import i18n
+from letterpress.server.auth import csrf_token, derive_key, is_staff
+from letterpress.server.ratelimit import DEFAULT_LIMIT, DEFAULT_WINDOW, FailureLimiter
 
 #: Content-Security-Policy of every response: no script at all, CSS only from /static.
 CSP = ("default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
@@ -98,7 +98,7 @@ def create_app(ledger_url: Optional[str], *, behind_proxy: bool = False,
     """
     owns = ledger is None
     if ledger is None:
-        from ..ledger import Ledger
+        from letterpress.ledger import Ledger
         ledger = Ledger.open(ledger_url, create=False)
     try:
         secret = ledger.secret()
@@ -129,14 +129,14 @@ def create_app(ledger_url: Optional[str], *, behind_proxy: bool = False,
         ledger, secret, FailureLimiter(rate_limit, rate_window), owns)
     # Volunteers' event posts take a light path past Flask's request machinery; anything
     # unusual about a post is handed on to the Flask view below it.
-    from .fastpath import EventPosts
+    from letterpress.server.fastpath import EventPosts
     app.wsgi_app = EventPosts(app, app.wsgi_app)
     if behind_proxy:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
 
-    from .api import bp as api_bp
-    from .staff import bp as staff_bp
-    from .views import bp as pages_bp
+    from letterpress.server.api import bp as api_bp
+    from letterpress.server.staff import bp as staff_bp
+    from letterpress.server.views import bp as pages_bp
     app.register_blueprint(pages_bp)
     app.register_blueprint(staff_bp)
     app.register_blueprint(api_bp)

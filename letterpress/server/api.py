@@ -35,10 +35,10 @@ import datetime as _dt
 
 from flask import Blueprint, current_app, jsonify, request
 
-from .. import codes as codes_mod
-from ..errors import LedgerError
-from ..record import BadgeRefused
-from . import auth
+from letterpress.ledger import codes as codes_mod
+from letterpress.errors import LedgerError
+from letterpress.ledger.record import BadgeRefused
+from letterpress.server import auth
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 

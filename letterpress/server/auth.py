@@ -27,7 +27,7 @@ from typing import Optional
 from flask import current_app, g, request, session
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
-from ..errors import LedgerError
+from letterpress.errors import LedgerError
 
 #: How long a staff login (session cookie) lasts, in seconds.
 STAFF_SESSION_TTL = 12 * 3600

@@ -21,9 +21,9 @@ from typing import Callable, Iterable, List, Optional, Tuple
 
 from werkzeug.http import HTTP_STATUS_CODES
 
-from ..errors import LedgerError
-from .api import _event_fields, record_event
-from .auth import MAX_TOKEN
+from letterpress.errors import LedgerError
+from letterpress.server.api import _event_fields, record_event
+from letterpress.server.auth import MAX_TOKEN
 
 PATH = "/api/events"
 
@@ -46,7 +46,7 @@ class EventPosts:
     """WSGI middleware answering volunteers' well-formed event posts (see the module doc)."""
 
     def __init__(self, app, wsgi_app: Callable) -> None:
-        from . import NO_STORE_HEADERS, SECURITY_HEADERS
+        from letterpress.server import NO_STORE_HEADERS, SECURITY_HEADERS
 
         self.app = app
         self.next = wsgi_app

@@ -13,7 +13,7 @@ from typing import Optional
 
 from flask import Flask
 
-from ..errors import LetterpressError
+from letterpress.errors import LetterpressError
 
 DEFAULT_THREADS = 8
 #: Seconds between two of waitress's "Task queue depth" warnings (see :class:`ThrottledLog`).

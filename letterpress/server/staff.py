@@ -7,9 +7,9 @@ from typing import Dict, List
 from flask import (Blueprint, current_app, flash, g, get_flashed_messages, redirect,
                    render_template, request, url_for)
 
-from ..errors import LedgerError
-from . import auth, i18n, message_page
-from .present import bar_widths, local_time
+from letterpress.errors import LedgerError
+from letterpress.server import auth, i18n, message_page
+from letterpress.server.present import bar_widths, local_time
 
 bp = Blueprint("staff", __name__)
 

@@ -6,10 +6,10 @@ from typing import Optional
 from flask import (Blueprint, current_app, flash, g, get_flashed_messages, redirect,
                    render_template, request, url_for)
 
-from .. import codes as codes_mod
-from ..errors import LedgerError
-from . import auth, i18n, message_page
-from .present import local_time, mask_name, masked_place, phones
+from letterpress.ledger import codes as codes_mod
+from letterpress.errors import LedgerError
+from letterpress.server import auth, i18n, message_page
+from letterpress.server.present import local_time, mask_name, masked_place, phones
 
 bp = Blueprint("pages", __name__)
 

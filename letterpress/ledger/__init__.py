@@ -1,0 +1,424 @@
+"""The ledger: the single source of truth after ``build`` (SQLAlchemy Core).
+
+One :class:`Ledger` object wraps one database: a SQLite file by default
+(:func:`default_url`), or PostgreSQL when several servers share it. It
+registers batches and their households with codes, volunteers' badge tokens,
+records events (:mod:`letterpress.ledger.record`), and answers status and report
+questions (:mod:`letterpress.ledger.views`). Tables, schema versions and
+migrations live in :mod:`letterpress.ledger.schema`.
+
+Badge tokens are never stored in clear: a token is the URL-safe base64 (no
+padding) of HMAC-SHA256(ledger secret, ``"{batch_id}:{name}:{version}"``),
+256 bits, the same every time the batch is built again; revoking a badge bumps
+the version, so the printed badge stops working and the next run sheet carries
+a new one. The ledger keeps only a SHA-256 of each token to find it.
+"""
+from __future__ import annotations
+
+import base64
+import contextlib
+import datetime as _dt
+import hmac
+import json
+import secrets as _secrets
+import threading
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+
+from sqlalchemy import and_, bindparam, inspect, select
+from sqlalchemy.engine import URL, Connection, Engine
+from sqlalchemy.exc import DatabaseError, OperationalError
+
+from letterpress.ledger import codes as codes_mod
+from letterpress.ledger import admin as A
+from letterpress.ledger import schema as S
+from letterpress.ledger import views as V
+from letterpress.ledger import record as R
+from letterpress.errors import LedgerError
+from letterpress.ledger.register import (Registration, check_ids, fresh_codes, register, token_hash,
+                              upsert_batch)
+from letterpress.ledger.schema import default_url
+from letterpress.ledger.views import BatchRecord, EventRecord, HouseholdView, derive_state
+from letterpress.models import BatchInfo, Household, Volunteer
+from letterpress.ledger.record import BadgeRefused, RecordError, RecordResult
+
+__all__ = ["Ledger", "Registration", "RecordError", "BadgeRefused", "RecordResult", "BatchRecord",
+           "EventRecord", "HouseholdView", "default_url", "derive_state"]
+
+_NOT_AUTHORISED_HINT = "ask staff for a new badge (the volunteer link on the run sheet)"
+
+#: A badge's volunteer and batch by the token's hash (built once: compiled once).
+_BADGE = S.Prepared(
+    select(S.volunteers.c.batch_id, S.volunteers.c.name, S.volunteers.c.token_version,
+           S.volunteers.c.idx, S.batches.c.purged_at)
+    .join_from(S.volunteers, S.batches, S.batches.c.id == S.volunteers.c.batch_id)
+    .where(S.volunteers.c.token_hash == bindparam("token_hash")))
+
+
+def _badge_refused() -> BadgeRefused:
+    return BadgeRefused("this badge is not valid (unknown, revoked or of another batch)",
+                        code="not_authorised", hint=_NOT_AUTHORISED_HINT)
+
+
+class Ledger:
+    """A ledger database. Make one with :meth:`open`; :meth:`close` when done."""
+
+    def __init__(self, engine: Engine, url: URL) -> None:
+        self.engine = engine
+        self.url = url
+        self._sqlite = url.get_backend_name() == "sqlite"
+        self._secret: Optional[bytes] = None
+        # SQLite: this process's writers queue here, woken the moment the previous one
+        # commits, instead of in SQLite's busy handler, which polls with growing sleeps
+        # (up to 100 ms each). Other processes still wait in the busy handler.
+        self._write_lock = threading.RLock() if self._sqlite else None
+
+    # --- opening -------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, url: Optional[str] = None, create: bool = False) -> "Ledger":
+        """Open the ledger at ``url`` (default :func:`default_url`), migrating an older schema.
+
+        With ``create`` a missing ledger is made; without it a missing one is a
+        :class:`LedgerError` with code ``no_ledger``. A ledger of a newer
+        schema version raises ``ledger_too_new``.
+        """
+        parsed = S.parse_url(url)
+        where = S.describe_url(parsed)
+        path = S.sqlite_path(parsed)
+        missing_hint = "run `letterpress build` first, or check --db (or LETTERPRESS_DB)"
+        if path is not None:
+            if path.is_dir():
+                raise LedgerError(f"{path} is a folder, not a ledger file", code="not_a_ledger",
+                                  hint="give the path of the .db file with --db sqlite:///PATH")
+            if not path.exists():
+                if not create:
+                    raise LedgerError(f"there is no ledger at {path}", code="no_ledger",
+                                      hint=missing_hint)
+                path.parent.mkdir(parents=True, exist_ok=True)
+        elif parsed.get_backend_name() == "sqlite" and not create:
+            raise LedgerError("an in-memory ledger is always empty", code="no_ledger",
+                              hint=missing_hint)
+        ledger = cls(S.make_engine(parsed), parsed)
+        try:
+            ledger._prepare(create, where, missing_hint)
+            ledger.secret()     # read once, before any write transaction needs it
+        except BaseException:
+            ledger.close()
+            raise
+        return ledger
+
+    def _prepare(self, create: bool, where: str, missing_hint: str) -> None:
+        with self.transaction() as conn:
+            names = set(inspect(conn).get_table_names())
+            version = S.read_version(conn) if "meta" in names else None
+            has_secret = version is not None and conn.execute(
+                select(S.meta.c.value).where(S.meta.c.key == "secret")).first() is not None
+        if version == S.SCHEMA_VERSION and has_secret:
+            return
+        if version is None:
+            if names & set(S.LEDGER_TABLES):
+                raise LedgerError(f"{where} holds tables that are not a letterpress ledger",
+                                  code="not_a_ledger", hint="use another database with --db")
+            if not create:
+                raise LedgerError(f"{where} holds no ledger", code="no_ledger", hint=missing_hint)
+            with self.transaction(write=True) as conn:
+                if "meta" in set(inspect(conn).get_table_names()):  # created meanwhile
+                    S.migrate(conn, where)
+                else:
+                    S.create(conn)
+            return
+        with self.transaction(write=True) as conn:
+            S.migrate(conn, where)
+
+    def describe(self) -> str:
+        """Which ledger, in words: ``SQLite file output/letterpress.db``, never a password."""
+        return S.describe_url(self.url)
+
+    def close(self) -> None:
+        """Release the database connections."""
+        self.engine.dispose()
+
+    def __enter__(self) -> "Ledger":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @contextlib.contextmanager
+    def transaction(self, write: bool = False) -> Iterator[Connection]:
+        """A connection inside one transaction, committed at the end of the ``with`` block.
+
+        ``write=True`` takes SQLite's write lock at the start (``BEGIN
+        IMMEDIATE``), so concurrent writers wait their turn (up to the busy
+        timeout) instead of failing half-way; writers of this process wait
+        for each other on a lock of this object first, so they follow one
+        another without SQLite's polling sleeps.
+        """
+        lock = self._write_lock if write else None
+        if lock is not None and not lock.acquire(timeout=S.SQLITE_BUSY_TIMEOUT):
+            raise LedgerError(f"{self.describe()}: database is locked", code="ledger_busy",
+                              hint="another program is writing to the ledger; try again")
+        try:
+            with self.engine.connect() as conn:
+                if write and self._sqlite:
+                    conn.execution_options(letterpress_write=True)
+                with conn.begin():
+                    yield conn
+        except OperationalError as exc:
+            text = str(exc.orig if exc.orig is not None else exc).strip().splitlines()[0]
+            busy = "locked" in text or "busy" in text
+            if busy:
+                hint = "another program is writing to the ledger; try again"
+            elif self._sqlite:
+                hint = "check that the ledger file can be read and written, and --db"
+            else:
+                hint = "check that the database server runs and that --db is right"
+            raise LedgerError(f"{self.describe()}: {text}",
+                              code="ledger_busy" if busy else "ledger_unreachable",
+                              hint=hint) from None
+        except DatabaseError as exc:
+            if self._sqlite and "not a database" in str(exc):
+                raise LedgerError(f"{self.describe()} is not a SQLite database",
+                                  code="not_a_ledger", hint="check --db") from None
+            raise
+        finally:
+            if lock is not None:
+                lock.release()
+
+    def secret(self) -> bytes:
+        """The ledger's signing secret (32 bytes, made once; shared by every server on it)."""
+        if self._secret is None:
+            with self.transaction() as conn:
+                value = conn.execute(select(S.meta.c.value)
+                                     .where(S.meta.c.key == "secret")).scalar_one()
+            self._secret = bytes.fromhex(value)
+        return self._secret
+
+    # --- registering a batch -------------------------------------------------------------
+
+    def register_batch(self, info: BatchInfo, households: Sequence[Household],
+                       base_url: str) -> Registration:
+        """Register (or register again) a batch and its households, in one transaction.
+
+        Households are matched by recipient id: same id and same name keeps its
+        code and events; an id that comes back with another name is warned about
+        (``id_reused``) and becomes a new household with a new code; ids no
+        longer listed are withdrawn (never deleted); a withdrawn household that
+        is listed again comes back with its code.
+        """
+        base_url = base_url.rstrip("/")
+        check_ids(households)
+        now = S.utcnow()
+        with self.transaction(write=True) as conn:
+            batch_id = upsert_batch(conn, info, base_url, now)
+            return register(conn, batch_id, list(households), base_url, now, self._token)
+
+    def save_build_settings(self, batch_id: int, settings: dict) -> None:
+        """Remember how a batch was built (template, output folder...), so that
+        ``slips``, ``reprint`` and ``pdf`` can make its documents again from the ledger."""
+        key = f"batch:{batch_id}:build"
+        value = json.dumps(settings, ensure_ascii=False, sort_keys=True)
+        with self.transaction(write=True) as conn:
+            done = conn.execute(S.meta.update().where(S.meta.c.key == key)
+                                .values(value=value)).rowcount
+            if not done:
+                conn.execute(S.meta.insert().values(key=key, value=value))
+
+    def build_settings(self, batch_id: int) -> dict:
+        """What :meth:`save_build_settings` kept for a batch ({} when nothing was kept)."""
+        with self.transaction() as conn:
+            value = conn.execute(select(S.meta.c.value).where(
+                S.meta.c.key == f"batch:{batch_id}:build")).scalar()
+        return json.loads(value) if value else {}
+
+    # --- volunteers ----------------------------------------------------------------------
+
+    def _token(self, batch_id: int, name: str, version: int) -> str:
+        mac = hmac.digest(self.secret(), f"{batch_id}:{name}:{version}".encode("utf-8"),
+                          "sha256")
+        return base64.urlsafe_b64encode(mac).rstrip(b"=").decode("ascii")
+
+    def volunteers(self, batch_id: int, base_url: Optional[str] = None) -> List[Volunteer]:
+        """The batch's volunteers on its current list, with badge tokens and URLs."""
+        with self.transaction() as conn:
+            batch = V.get_batch(conn, batch_id)
+            rows = list(conn.execute(select(S.volunteers).where(and_(
+                S.volunteers.c.batch_id == batch_id, S.volunteers.c.idx.is_not(None)))
+                .order_by(S.volunteers.c.idx)))
+        base = (base_url if base_url is not None else batch.base_url).rstrip("/")
+        out = []
+        for r in rows:
+            token = self._token(batch_id, r.name, r.token_version)
+            out.append(Volunteer(r.idx, r.name, token, codes_mod.badge_url(base, token)))
+        return out
+
+    def authenticate(self, token: str, batch_id: Optional[int] = None) -> Tuple[int, str]:
+        """``(batch_id, volunteer name)`` of a badge token.
+
+        Raises :class:`letterpress.ledger.record.BadgeRefused` (a :class:`RecordError`
+        with code ``not_authorised``) for an unknown or revoked token, a
+        volunteer no longer on the list, a purged batch, or (when ``batch_id``
+        is given) a token of another batch.
+        """
+        with self.transaction() as conn:
+            holder = self.badge_holder(conn, token)
+        if batch_id is not None and holder[0] != batch_id:
+            raise _badge_refused()
+        return holder
+
+    def badge_key(self, token: str) -> str:
+        """The hash the ledger keeps of a badge token (:class:`BadgeRefused` for a text
+        that cannot be a badge token)."""
+        token = str(token or "").strip()
+        if not token or len(token) > 100:
+            raise _badge_refused()
+        return token_hash(token)
+
+    def badge_of(self, token: str, batch_id: Optional[int], name: Optional[str],
+                 version: Optional[int], idx: Optional[int],
+                 purged_at: Optional[_dt.datetime]) -> Tuple[int, str]:
+        """``(batch_id, name)`` when ``token`` is the badge of the volunteer row found by
+        its hash (all None: none was found); :class:`BadgeRefused` otherwise."""
+        if batch_id is None or idx is None or purged_at is not None:
+            raise _badge_refused()
+        if not hmac.compare_digest(str(token).strip(), self._token(batch_id, name, version)):
+            raise _badge_refused()
+        return batch_id, name
+
+    def badge_holder(self, conn: Connection, token: str) -> Tuple[int, str]:
+        """:meth:`authenticate` inside a transaction the caller holds (one query)."""
+        found = _BADGE.run(conn, {"token_hash": self.badge_key(token)})
+        row = found[0] if found else None
+        if row is None:
+            raise _badge_refused()
+        return self.badge_of(token, row.batch_id, row.name, row.token_version, row.idx,
+                             row.purged_at)
+
+    def revoke_volunteer(self, batch_id: int, name: str) -> str:
+        """Revoke a volunteer's badge: the printed one stops working. Returns the new token."""
+        v_t = S.volunteers
+        with self.transaction(write=True) as conn:
+            row = conn.execute(select(v_t).where(and_(v_t.c.batch_id == batch_id,
+                                                      v_t.c.name == name))).first()
+            if row is None:
+                raise LedgerError(f"batch {batch_id} has no volunteer {name!r}",
+                                  code="unknown_volunteer")
+            token = self._token(batch_id, name, row.token_version + 1)
+            conn.execute(v_t.update().where(v_t.c.id == row.id).values(
+                token_version=row.token_version + 1, token_hash=token_hash(token),
+                revoked_at=S.utcnow()))
+        return token
+
+    # --- staff login tokens --------------------------------------------------------------
+
+    def new_staff_token(self, ttl: _dt.timedelta = _dt.timedelta(hours=12)) -> str:
+        """A one-time staff login token valid for ``ttl``; only its hash is kept."""
+        token = _secrets.token_urlsafe(32)
+        now = S.utcnow()
+        with self.transaction(write=True) as conn:
+            conn.execute(S.staff_tokens.insert().values(
+                token_hash=token_hash(token), created_at=now, expires_at=now + ttl))
+        return token
+
+    def use_staff_token(self, token: str) -> None:
+        """Use a staff token (once). Raises :class:`RecordError` ``not_authorised`` otherwise."""
+        t = S.staff_tokens
+        now = S.utcnow()
+        with self.transaction(write=True) as conn:
+            done = conn.execute(t.update().where(and_(
+                t.c.token_hash == token_hash(str(token or "")), t.c.used_at.is_(None),
+                t.c.expires_at > now)).values(used_at=now)).rowcount
+        if done != 1:
+            raise RecordError("this staff link is unknown, used already or expired",
+                              code="not_authorised",
+                              hint="start `letterpress serve` again for a new staff link")
+
+    # --- the rule of record (see letterpress.ledger.record) ---------------------------------------
+
+    def record(self, code: str, outcome: str, volunteer: Optional[str],
+               at: Optional[_dt.datetime] = None, nonce: Optional[str] = None, note: str = "",
+               source: str = "cli", batch_id: Optional[int] = None,
+               badge: Optional[str] = None) -> RecordResult:
+        """Record an outcome for the household of ``code`` (:func:`letterpress.ledger.record.record`);
+        with ``badge`` the badge token is checked in the same transaction."""
+        return R.record(self, code, outcome, volunteer, at=at, nonce=nonce, note=note,
+                        source=source, batch_id=batch_id, badge=badge)
+
+    def undo(self, event_id: int, reason: str, by: str, source: str = "cli") -> RecordResult:
+        """Undo an outcome event with a reason: see :func:`letterpress.ledger.record.undo`."""
+        return R.undo(self, event_id, reason, by, source=source)
+
+    # --- reading ---------------------------------------------------------------------------
+
+    def batches(self) -> List[BatchRecord]:
+        """Every batch, oldest first."""
+        with self.transaction() as conn:
+            return V.list_batches(conn)
+
+    def batch(self, batch_id: int) -> BatchRecord:
+        """The batch with this id (``unknown_batch`` otherwise)."""
+        with self.transaction() as conn:
+            return V.get_batch(conn, batch_id)
+
+    def find_batch(self, title: Optional[str] = None) -> BatchRecord:
+        """The batch called ``title``; None means the only one (``batch_required`` otherwise)."""
+        with self.transaction() as conn:
+            return V.find_batch(conn, title)
+
+    def status(self, title: Optional[str] = None) -> dict:
+        """Counts by state per batch and volunteer (all batches, or the one called ``title``).
+
+        Shape: ``{"batches": [{"title", "date", "households", "delivered",
+        "failed", "outstanding", "withdrawn", "volunteers": [{"name",
+        "households", "delivered", "failed", "outstanding"}]}]}``.
+        """
+        with self.transaction() as conn:
+            return V.status(conn, title)
+
+    def household_rows(self, batch_id: int) -> Iterator[HouseholdView]:
+        """Every household of a batch, withdrawn ones too, in delivery order."""
+        with self.transaction() as conn:
+            rows = V.household_views(conn, batch_id)
+        return iter(rows)
+
+    def household_by_code(self, code: str) -> HouseholdView:
+        """The household a slip code belongs to (``unknown_code`` / ``revoked_code`` otherwise)."""
+        canonical = R._canonical(code)
+        with self.transaction() as conn:
+            row = conn.execute(select(S.codes).where(S.codes.c.code == canonical)).first()
+            if row is None:
+                raise RecordError(f"{codes_mod.printed(canonical)} is not a code of this ledger",
+                                  code="unknown_code", hint=R._CODE_HINT)
+            if row.revoked_at is not None:
+                raise RecordError(f"code {codes_mod.printed(canonical)} was replaced",
+                                  code="revoked_code", hint="use the household's new slip")
+            return V.household_view(conn, row.household_id, canonical)
+
+    def events_for(self, household_id: int) -> List[EventRecord]:
+        """A household's events (undo events too) in the order they were recorded."""
+        with self.transaction() as conn:
+            return V.events_for(conn, household_id)
+
+    def events_for_batch(self, batch_id: int, limit: int = 300) -> List[EventRecord]:
+        """Recent events of a batch plus every duplicate and undo, newest first."""
+        with self.transaction() as conn:
+            return V.events_for_batch(conn, batch_id, limit)
+
+    # --- reprints and purging --------------------------------------------------------------
+
+    def reissue_codes(self, batch_id: int, household_keys: Sequence[str]) -> Dict[str, str]:
+        """New codes for these households (by recipient id); their old codes are revoked.
+
+        Returns recipient id -> new code in printed form.
+        """
+        with self.transaction(write=True) as conn:
+            return A.reissue_codes(conn, batch_id, list(household_keys), fresh_codes)
+
+    def purge(self, batch_id: int) -> int:
+        """Remove a batch's personal data, keeping its households, states and counts.
+
+        Returns the number of households purged. See
+        :func:`letterpress.ledger.admin.purge`.
+        """
+        with self.transaction(write=True) as conn:
+            return A.purge(conn, batch_id, self._token)

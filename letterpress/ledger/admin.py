@@ -1,0 +1,109 @@
+"""Staff operations on a batch in the ledger: new codes for reprinted slips, purging personal data.
+
+Both run inside a write transaction that :class:`letterpress.ledger.Ledger`
+opens; both only append or overwrite, never delete.
+"""
+from __future__ import annotations
+
+import hashlib
+from typing import Callable, Dict, List
+
+from sqlalchemy import and_, bindparam, select, update
+from sqlalchemy.engine import Connection
+
+from letterpress.ledger import codes as codes_mod
+from letterpress.ledger import schema as S
+from letterpress.errors import LedgerError
+from letterpress.ledger.views import get_batch
+
+
+def reissue_codes(conn: Connection, batch_id: int, keys: List[str],
+                  fresh_codes: Callable[[Connection, int], List[str]]) -> Dict[str, str]:
+    """New codes for the listed households of a batch (by recipient id), old ones revoked."""
+    h_t, c_t = S.households, S.codes
+    batch = get_batch(conn, batch_id)
+    if batch.purged_at is not None:
+        raise LedgerError(f"the batch {batch.title!r} was purged", code="batch_purged")
+    rows = {r.household_key: r for r in conn.execute(
+        select(h_t).where(and_(h_t.c.batch_id == batch_id, h_t.c.withdrawn_at.is_(None)))
+        .order_by(h_t.c.id))}
+    unknown = [k for k in keys if k not in rows]
+    if unknown:
+        raise LedgerError(
+            f"no household on the list of {batch.title!r} has the id(s) "
+            + ", ".join(map(repr, unknown)), code="unknown_household",
+            hint="use the ids of the recipient list (the manifest's id column)")
+    keys = list(dict.fromkeys(keys))
+    if not keys:
+        return {}
+    now = S.utcnow()
+    ids = [rows[k].id for k in keys]
+    conn.execute(update(c_t).where(and_(c_t.c.household_id == bindparam("b_id"),
+                                        c_t.c.revoked_at.is_(None)))
+                 .values(revoked_at=now, reason="reprint"), [{"b_id": i} for i in ids])
+    new = fresh_codes(conn, len(keys))
+    conn.execute(c_t.insert(), [dict(code=code, household_id=hid, issued_at=now, reason="")
+                                for hid, code in zip(ids, new)])
+    return {k: codes_mod.printed(code) for k, code in zip(keys, new)}
+
+
+#: Household fields emptied by :func:`purge` (compound, building, grid and package stay:
+#: they are needed for the counts by place and say nothing about a person on their own).
+PURGED_FIELDS = ("name", "honorific", "address", "unit", "room", "phone", "category", "notes")
+
+
+def purge(conn: Connection, batch_id: int, token: Callable[[int, str, int], str]) -> int:
+    """Remove a batch's personal data in place; states, outcomes and counts stay.
+
+    Households lose their names, addresses, phones, categories, notes and list
+    ids; volunteers become ``volunteer 1``, ``volunteer 2``... everywhere (so
+    per-volunteer counts stay) and their badges stop working; event notes and
+    undo reasons are emptied; every code is revoked (reason ``purge``). Returns
+    the number of households.
+    """
+    h_t, v_t, e_t, c_t = S.households, S.volunteers, S.events, S.codes
+    batch = get_batch(conn, batch_id)
+    in_batch = select(h_t.c.id).where(h_t.c.batch_id == batch_id).scalar_subquery()
+    if batch.purged_at is not None:
+        return len(conn.execute(select(h_t.c.id).where(h_t.c.batch_id == batch_id)).all())
+    now = S.utcnow()
+    house_rows = list(conn.execute(select(h_t.c.id, h_t.c.volunteer)
+                                   .where(h_t.c.batch_id == batch_id)))
+    ids = [r.id for r in house_rows]
+    vol_rows = list(conn.execute(select(v_t).where(v_t.c.batch_id == batch_id)
+                                 .order_by(v_t.c.idx.is_(None), v_t.c.idx, v_t.c.id)))
+    names: Dict[str, str] = {}
+    for r in vol_rows:
+        names.setdefault(r.name, f"volunteer {len(names) + 1}")
+    event_rows = list(conn.execute(select(e_t.c.id, e_t.c.volunteer)
+                                   .where(e_t.c.household_id.in_(in_batch))))
+    for name in sorted({r.volunteer for r in house_rows} | {r.volunteer for r in event_rows}):
+        if name and name not in names:
+            names.setdefault(name, f"volunteer {len(names) + 1}")
+    alias = lambda name: names.get(name, name) if name else ""  # noqa: E731
+    if house_rows:
+        conn.execute(update(h_t).where(h_t.c.id == bindparam("b_id")).values(
+            household_key="", volunteer=bindparam("b_volunteer"), updated_at=now,
+            **{f: "" for f in PURGED_FIELDS}),
+            [{"b_id": r.id, "b_volunteer": alias(r.volunteer)} for r in house_rows])
+    if event_rows:
+        conn.execute(update(e_t).where(e_t.c.id == bindparam("b_id")).values(
+            note="", volunteer=bindparam("b_volunteer")),
+            [{"b_id": r.id, "b_volunteer": alias(r.volunteer)} for r in event_rows])
+    # Volunteers: rename in two steps (a real name could equal a pseudonym) and revoke.
+    for r in vol_rows:
+        placeholder = hashlib.sha256(f"purging:{r.id}".encode()).hexdigest()
+        conn.execute(v_t.update().where(v_t.c.id == r.id).values(name=placeholder,
+                                                                  token_hash=placeholder))
+    for r in vol_rows:
+        version = r.token_version + 1
+        new_name = alias(r.name)
+        conn.execute(v_t.update().where(v_t.c.id == r.id).values(
+            name=new_name, idx=None, token_version=version, revoked_at=now,
+            token_hash=hashlib.sha256(token(batch_id, new_name, version).encode()).hexdigest()))
+    conn.execute(update(c_t).where(and_(c_t.c.household_id.in_(in_batch),
+                                        c_t.c.revoked_at.is_(None)))
+                 .values(revoked_at=now, reason="purge"))
+    conn.execute(S.batches.update().where(S.batches.c.id == batch_id)
+                 .values(purged_at=now, updated_at=now))
+    return len(ids)

@@ -1,0 +1,169 @@
+"""Household codes and the URLs built from them.
+
+A code is 10 random symbols (50 bits) from Crockford's 32-symbol alphabet
+plus one check symbol over the same alphabet, printed in groups::
+
+    K7Q2M-9XD3T-H
+
+Every symbol is QR-alphanumeric, so ``{BASE_URL}/H/{CODE}`` in upper case is
+encoded in the QR code's compact alphanumeric mode.
+
+The check symbol
+----------------
+Symbols are read as elements of the field GF(32) (``x^5 + x^2 + 1``); the check
+symbol makes ``sum(a^i * s_i) == 0`` where ``s_0`` is the check symbol, ``s_1``
+the last data symbol and so on, and ``a`` is a primitive element. Because
+every weight ``a^i`` is non-zero and ``a^i != a^j`` for ``i != j`` (``a`` has
+order 31 > 11), this catches every single wrong symbol and every swap of two
+symbols, adjacent or not. (Luhn mod 32, the other obvious choice, misses the
+swap of ``0`` and ``Z``: both map to themselves when doubled.)
+
+Reading codes is forgiving in the ways Crockford intends: case is ignored,
+dashes and spaces are ignored, ``I`` and ``L`` read as ``1`` and ``O`` as ``0``.
+"""
+from __future__ import annotations
+
+import re
+import secrets
+from typing import List
+
+from letterpress.errors import InputError
+
+#: Crockford's base-32 symbols (no I, L, O, U).
+ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+#: Random symbols in a code (50 bits).
+DATA_LENGTH = 10
+#: Symbols in a code, check symbol included.
+LENGTH = DATA_LENGTH + 1
+
+_VALUE = {ch: i for i, ch in enumerate(ALPHABET)}
+_VALUE.update({"I": 1, "L": 1, "O": 0})
+_IGNORED = re.compile(r"[\s\-\u2010-\u2015\u2212]+")
+
+
+def _gf32_tables() -> tuple:
+    """Exponent and logarithm tables of GF(32) with the primitive polynomial x^5 + x^2 + 1."""
+    exp: List[int] = [0] * 62
+    log: List[int] = [0] * 32
+    value = 1
+    for power in range(31):
+        exp[power] = exp[power + 31] = value
+        log[value] = power
+        value <<= 1
+        if value & 0x20:
+            value ^= 0b100101
+    return exp, log
+
+
+_EXP, _LOG = _gf32_tables()
+
+
+def _weighted_sum(values: List[int]) -> int:
+    """``sum(a^i * v)`` over GF(32), with ``i = 0`` for the LAST value."""
+    total = 0
+    for power, value in enumerate(reversed(values)):
+        if value:
+            total ^= _EXP[_LOG[value] + power]
+    return total
+
+
+def check_symbol(data: str) -> str:
+    """The check symbol for 10 data symbols (canonical, upper case)."""
+    values = [_VALUE[ch] for ch in data]
+    # With a 0 appended as the check, the sum must become 0: the check equals
+    # the weighted sum of the data symbols with weights a^1 .. a^10.
+    return ALPHABET[_weighted_sum(values + [0])]
+
+
+class CodeError(InputError, ValueError):
+    """Text that is not a valid household code. ``str()`` says why in a few words."""
+
+    code = "bad_code"
+
+    def __init__(self, message: str, *, code: str = "bad_code") -> None:
+        super().__init__(message, code=code,
+                         hint="a code has 11 symbols such as K7Q2M-9XD3T-H; check it against "
+                              "the slip and type it again")
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def new_code() -> str:
+    """A fresh random code in printed form, e.g. ``K7Q2M-9XD3T-H``."""
+    data = "".join(secrets.choice(ALPHABET) for _ in range(DATA_LENGTH))
+    return printed(data + check_symbol(data))
+
+
+def normalise(text: str) -> str:
+    """The canonical 11-symbol form of a typed or scanned code.
+
+    Raises :class:`CodeError` (a ``ValueError``) for a wrong length, a symbol
+    outside the alphabet, or a wrong check symbol.
+    """
+    compact = _IGNORED.sub("", str(text)).upper()
+    if not compact:
+        raise CodeError("no code given", code="code_empty")
+    if len(compact) != LENGTH:
+        raise CodeError(f"a code has {LENGTH} symbols, this has {len(compact)}",
+                        code="code_length")
+    bad = sorted({ch for ch in compact if ch not in _VALUE})
+    if bad:
+        raise CodeError(f"not a code symbol: {' '.join(bad)}", code="code_symbol")
+    canonical = "".join(ALPHABET[_VALUE[ch]] for ch in compact)
+    if _weighted_sum([_VALUE[ch] for ch in canonical]) != 0:
+        raise CodeError("check symbol does not match (a symbol is mistyped)",
+                        code="code_check")
+    return canonical
+
+
+def is_valid(text: str) -> bool:
+    """True when ``text`` reads as a valid code."""
+    try:
+        normalise(text)
+    except CodeError:
+        return False
+    return True
+
+
+def printed(code: str) -> str:
+    """The printed form ``XXXXX-XXXXX-X`` of a code (any accepted form in)."""
+    c = normalise(code)
+    return f"{c[:5]}-{c[5:10]}-{c[10]}"
+
+
+def compact(code: str) -> str:
+    """The canonical form without dashes (an alias of :func:`normalise`)."""
+    return normalise(code)
+
+
+def url_for(base_url: str, code: str) -> str:
+    """The QR payload ``{BASE_URL}/H/{CODE}``, all in upper case.
+
+    Upper case keeps the payload QR-alphanumeric (scheme and host are
+    case-insensitive; the server matches ``/H/`` in any case).
+    """
+    return f"{base_url.rstrip('/')}/H/{normalise(code)}".upper()
+
+
+def badge_url(base_url: str, token: str) -> str:
+    """A volunteer's login link ``{BASE_URL}/V/{TOKEN}``; the token keeps its case."""
+    return f"{base_url.rstrip('/')}/V/{token}"
+
+
+_URL_CODE = re.compile(r"/H/([^/?#]+)/?(?:[?#].*)?$", re.IGNORECASE)
+
+
+def code_from_url_or_text(text: str) -> str:
+    """The canonical code in a scanned URL (any base, any case), a ``/H/...`` path or a bare code.
+
+    Raises :class:`CodeError` when there is no valid code in ``text``.
+    """
+    value = str(text).strip()
+    match = _URL_CODE.search(value)
+    if match:
+        return normalise(match.group(1))
+    if "/" in value or ":" in value:
+        raise CodeError("this link is not a household link (no /H/ code in it)",
+                        code="code_not_household_url")
+    return normalise(value)

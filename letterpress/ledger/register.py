@@ -1,0 +1,209 @@
+"""Registering a batch and its households in the ledger (``build`` and re-``build``).
+
+Households are matched by recipient id (the list's ``id`` column):
+
+- same id and same name: the household keeps its code (slips already printed
+  keep working) and its events; its snapshot (order, address, phone...) is updated;
+- same id with another name: a warning (``id_reused``), and a new household
+  with a new code; the old one is withdrawn and keeps its events, so a
+  renumbered list never hands one household's code to another;
+- a new id: a new household with a new code;
+- an id no longer listed: the household is withdrawn (never deleted); listed
+  again later, it comes back with its code.
+
+Runs inside the write transaction that :meth:`letterpress.ledger.Ledger.register_batch` opens.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+from dataclasses import dataclass
+from typing import Callable, Dict, List, Sequence, Tuple
+
+from sqlalchemy import and_, bindparam, select, update
+from sqlalchemy.engine import Connection
+
+from letterpress.ledger import codes as codes_mod
+from letterpress.ledger import schema as S
+from letterpress.errors import LedgerError, Problem, Where, warning
+from letterpress.models import BatchInfo, Household, Volunteer
+
+#: ``token(batch_id, volunteer name, token version)`` -> badge token.
+TokenFn = Callable[[int, str, int], str]
+
+
+@dataclass(frozen=True)
+class Registration:
+    """What :meth:`letterpress.ledger.Ledger.register_batch` did.
+
+    ``households`` are the input households with ``code`` (printed form) and
+    ``url`` filled in; ``volunteers`` have their badge token and URL, in order
+    of first appearance (no entry for unassigned households).
+    """
+
+    batch_id: int
+    households: Tuple[Household, ...]
+    volunteers: Tuple[Volunteer, ...]
+    new: int = 0            # households that got a new code
+    kept: int = 0           # households that kept their code
+    withdrawn: int = 0      # households no longer on the list, now withdrawn
+    returned: int = 0       # withdrawn households back on the list (they keep their code)
+    warnings: Tuple[Problem, ...] = ()
+
+
+def token_hash(token: str) -> str:
+    """What the ledger keeps of a token: its SHA-256, in hex."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def _same_name(a: str, b: str) -> bool:
+    return " ".join(a.split()).casefold() == " ".join(b.split()).casefold()
+
+
+def check_ids(households: Sequence[Household]) -> None:
+    """Every household has an id of its own (:class:`LedgerError` otherwise)."""
+    seen: Dict[str, Household] = {}
+    for h in households:
+        if not str(h.id).strip():
+            raise LedgerError(f"household No. {h.seq} has no id", code="missing_id",
+                              where=Where(row=h.recipient.row))
+        if h.id in seen:
+            raise LedgerError(f"the id {h.id!r} appears twice (No. {seen[h.id].seq} and "
+                              f"No. {h.seq})", code="duplicate_id",
+                              where=Where(row=h.recipient.row),
+                              hint="give every household its own id")
+        seen[h.id] = h
+
+
+def upsert_batch(conn: Connection, info: BatchInfo, base_url: str, now: _dt.datetime) -> int:
+    """The id of the batch called ``info.title``, made or updated."""
+    b = S.batches
+    row = conn.execute(select(b).where(b.c.title == info.title)).first()
+    values = dict(org=info.org, date=info.date, lang=info.lang, base_url=base_url,
+                  updated_at=now)
+    if row is None:
+        return conn.execute(b.insert().values(title=info.title, created_at=now, **values)
+                            .returning(b.c.id)).scalar_one()
+    if row.purged_at is not None:
+        raise LedgerError(f"the batch {info.title!r} was purged on {row.purged_at:%Y-%m-%d}",
+                          code="batch_purged", hint="give the new round another title")
+    conn.execute(b.update().where(b.c.id == row.id).values(**values))
+    return row.id
+
+
+def fresh_codes(conn: Connection, n: int) -> List[str]:
+    """``n`` new canonical codes, none already in the ledger (collisions: rare, not impossible)."""
+    out: List[str] = []
+    while len(out) < n:
+        candidates = {codes_mod.normalise(codes_mod.new_code()) for _ in range(n - len(out))}
+        candidates -= set(out)
+        listed = sorted(candidates)
+        for i in range(0, len(listed), 500):
+            chunk = listed[i:i + 500]
+            candidates -= set(conn.execute(select(S.codes.c.code)
+                                           .where(S.codes.c.code.in_(chunk))).scalars())
+        out.extend(sorted(candidates))
+    return out
+
+
+def _snapshot(h: Household, prefix: str = "b_") -> dict:
+    return {prefix + f: str(getattr(h.recipient, f) or "") for f in S.SNAPSHOT_FIELDS}
+
+
+def register(conn: Connection, batch_id: int, items: List[Household], base_url: str,
+             now: _dt.datetime, token: TokenFn) -> Registration:
+    """Match ``items`` with the batch's households, give codes, sync volunteers."""
+    h_t, c_t = S.households, S.codes
+    rows = conn.execute(select(h_t).where(h_t.c.batch_id == batch_id)
+                        .order_by(h_t.c.id.desc())).all()
+    by_key: Dict[str, list] = {}
+    for r in rows:
+        by_key.setdefault(r.household_key, []).append(r)
+    current: Dict[int, str] = {}
+    for r in conn.execute(select(c_t.c.household_id, c_t.c.code)
+                          .join(h_t, h_t.c.id == c_t.c.household_id)
+                          .where(and_(h_t.c.batch_id == batch_id, c_t.c.revoked_at.is_(None)))
+                          .order_by(c_t.c.issued_at)).all():
+        current[r.household_id] = r.code
+    matched: Dict[int, int] = {}           # input position -> households.id
+    fresh: List[int] = []                  # input positions that need a new household
+    warnings: List[Problem] = []
+    kept = returned = 0
+    for pos, h in enumerate(items):
+        candidates = by_key.get(h.id, [])
+        match = next((r for r in candidates if _same_name(r.name, h.name)), None)
+        if match is None:
+            if candidates:
+                old = candidates[0]
+                warnings.append(warning(
+                    "id_reused",
+                    f"id {h.id!r} was {old.name!r} (No. {old.seq}) when the batch was "
+                    f"registered before and is now {h.name!r} (No. {h.seq}): treated as a "
+                    f"new household with a new code",
+                    Where(row=h.recipient.row, column="id"),
+                    hint=f"the slip of {old.name!r} no longer works; if this is the same "
+                         "household, write its name as before"))
+            fresh.append(pos)
+            continue
+        matched[pos] = match.id
+        if match.withdrawn_at is not None:
+            returned += 1
+        else:
+            kept += 1
+    if matched:   # snapshot of the households still listed; the returned ones come back
+        upd = update(h_t).where(h_t.c.id == bindparam("b_id")).values(
+            seq=bindparam("b_seq"), updated_at=now, withdrawn_at=None,
+            **{f: bindparam("b_" + f) for f in S.SNAPSHOT_FIELDS})
+        conn.execute(upd, [dict(_snapshot(items[pos]), b_id=hid, b_seq=items[pos].seq)
+                           for pos, hid in matched.items()])
+    still = set(matched.values())
+    gone = [r.id for r in rows if r.id not in still and r.withdrawn_at is None]
+    if gone:
+        conn.execute(update(h_t).where(h_t.c.id == bindparam("b_id"))
+                     .values(withdrawn_at=now, updated_at=now), [{"b_id": i} for i in gone])
+    if fresh:
+        ids = conn.execute(
+            h_t.insert().returning(h_t.c.id, sort_by_parameter_order=True),
+            [dict(_snapshot(items[pos], prefix=""), batch_id=batch_id,
+                  household_key=items[pos].id, seq=items[pos].seq, created_at=now,
+                  updated_at=now) for pos in fresh]).scalars().all()
+        matched.update(zip(fresh, ids))
+    need = [hid for hid in matched.values() if hid not in current]
+    for hid, code in zip(need, fresh_codes(conn, len(need))):
+        current[hid] = code
+    if need:
+        conn.execute(c_t.insert(), [dict(code=current[hid], household_id=hid, issued_at=now,
+                                         reason="") for hid in need])
+    out = tuple(h.with_code(codes_mod.printed(current[matched[pos]]),
+                            codes_mod.url_for(base_url, current[matched[pos]]))
+                for pos, h in enumerate(items))
+    vols = sync_volunteers(conn, batch_id, items, base_url, now, token)
+    return Registration(batch_id, out, vols, new=len(fresh), kept=kept, withdrawn=len(gone),
+                        returned=returned, warnings=tuple(warnings))
+
+
+def sync_volunteers(conn: Connection, batch_id: int, items: Sequence[Household],
+                    base_url: str, now: _dt.datetime, token: TokenFn) -> Tuple[Volunteer, ...]:
+    """Volunteers of the list in order of first appearance; those no longer listed go off it."""
+    v_t = S.volunteers
+    names: List[str] = []
+    for h in items:
+        if h.volunteer and h.volunteer not in names:
+            names.append(h.volunteer)
+    existing = {r.name: r for r in conn.execute(select(v_t).where(v_t.c.batch_id == batch_id))}
+    out = []
+    for idx, name in enumerate(names, start=1):
+        row = existing.get(name)
+        version = row.token_version if row is not None else 1
+        value = token(batch_id, name, version)
+        if row is None:
+            conn.execute(v_t.insert().values(batch_id=batch_id, name=name, idx=idx,
+                                             token_version=1, token_hash=token_hash(value),
+                                             created_at=now))
+        elif row.idx != idx:
+            conn.execute(v_t.update().where(v_t.c.id == row.id).values(idx=idx))
+        out.append(Volunteer(idx, name, value, codes_mod.badge_url(base_url, value)))
+    off = [r.id for n, r in existing.items() if n not in names and r.idx is not None]
+    if off:
+        conn.execute(v_t.update().where(v_t.c.id.in_(off)).values(idx=None))
+    return tuple(out)

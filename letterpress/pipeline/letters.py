@@ -1,0 +1,279 @@
+"""Personalised letters: template checks, the per-household context, and rendering.
+
+The rendering engine itself is :mod:`letterpress.docx.template`; this module decides
+what goes into each letter, checks the template against the list before
+anything is written, and writes ``letters/NNNN-name.docx`` plus the merged
+``letters.docx`` (one print job), in parallel when ``jobs > 1``.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import functools
+import io
+import operator
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
+
+from letterpress.errors import Problem, Where, error, warning
+from letterpress.files import safe_filename, staged_dir
+from letterpress.models import CANONICAL_FIELDS, Household, Recipient
+
+#: Values every letter gets besides the recipient's own fields.
+BATCH_FIELDS = ("seq", "total", "batch", "org", "date", "items", "lang")
+#: Values that exist once the batch is registered in the ledger (``letterpress build``).
+LEDGER_FIELDS = ("code", "url", "qr")
+#: Names Jinja itself provides.
+_JINJA_GLOBALS = {"range", "dict", "lipsum", "cycler", "joiner", "namespace", "loop", "true",
+                  "false", "none", "True", "False", "None"}
+
+_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
+           "September", "October", "November", "December")
+_ITEM_SPLIT = re.compile(r"\s*[、,，;；]\s*")
+
+Progress = Callable[[str, int, int], None]
+
+
+def format_date(date: _dt.date, lang: str) -> str:
+    """``2020年2月24日`` in Chinese, ``24 February 2020`` in English."""
+    if lang == "en":
+        return f"{date.day} {_MONTHS[date.month - 1]} {date.year}"
+    return f"{date.year}年{date.month}月{date.day}日"
+
+
+def split_items(text: str) -> List[str]:
+    """``肉制品、蔬菜; 口罩`` -> ``['肉制品', '蔬菜', '口罩']``."""
+    return [part for part in _ITEM_SPLIT.split(text.strip()) if part] if text else []
+
+
+@dataclass(frozen=True)
+class LetterOptions:
+    """What every letter of a batch shares (picklable, so worker processes get it)."""
+
+    template: str                 # path of the .docx template
+    batch: str
+    org: str
+    date: _dt.date
+    lang: str = "zh"
+    package: str = ""
+    total: int = 0
+    extra: Tuple[Tuple[str, object], ...] = ()   # the config's [context] table
+    qr_width_mm: float = 25.0
+
+    def base_context(self) -> dict:
+        ctx = dict(self.extra)
+        ctx.update(batch=self.batch, org=self.org, date=format_date(self.date, self.lang),
+                   lang=self.lang, total=self.total)
+        return ctx
+
+
+def letter_filename(household: Household, total: int) -> str:
+    """``0001-王秀英.docx``: the sequence, zero-padded, then a file-system-safe name."""
+    width = max(4, len(str(total)))
+    return f"{household.seq:0{width}d}-{safe_filename(household.name)}.docx"
+
+
+def provided_fields(headers: Iterable[str], extra: Iterable[str], with_codes: bool) -> set:
+    fields = set(CANONICAL_FIELDS) | set(headers) | set(BATCH_FIELDS) | set(extra)
+    if with_codes:
+        fields |= set(LEDGER_FIELDS)
+    return fields
+
+
+def check_template(variables: Mapping[str, Sequence[str]], recipients: Sequence[Recipient],
+                   headers: Sequence[str], extra: Iterable[str], template_name: str,
+                   with_codes: bool) -> List[Problem]:
+    """Every field the template uses must come from a column or a setting.
+
+    ``variables`` maps each field the template uses to where it is used (from
+    :meth:`letterpress.docx.template.CompiledTemplate.variables`). Errors for fields
+    nothing provides; warnings for optional fields that are empty in some rows.
+    """
+    problems: List[Problem] = []
+    extra = list(extra)
+    provided = provided_fields(headers, extra, with_codes)
+    variables = {name: [_quote_place(p) for p in places] for name, places in variables.items()}
+    for name in sorted(variables):
+        if name in provided or name in _JINJA_GLOBALS:
+            continue
+        places = list(variables[name])
+        where = Where(file=template_name, part=places[0] if places else None)
+        also = f" (also {', '.join(places[1:3])})" if len(places) > 1 else ""
+        if name in LEDGER_FIELDS:
+            problems.append(error(
+                "ledger_field", f"the template uses {{{{ {name} }}}}{also}, which only "
+                "`letterpress build` provides (it registers each household's code)", where,
+                "run `letterpress build` instead of `letterpress letters`, or remove the field"))
+            continue
+        import difflib
+
+        close = difflib.get_close_matches(name, sorted(provided - _JINJA_GLOBALS), n=1, cutoff=0.6)
+        hint = f"did you mean {{{{ {close[0]} }}}}? " if close else ""
+        hint += ("add a column with that header to the recipient list, or a value under "
+                 "[context] in letterpress.toml")
+        problems.append(error(
+            "unknown_field", f"the template uses {{{{ {name} }}}}{also}, but no column or "
+            "setting provides it", where, hint))
+    # Optional fields the template uses that are empty in some rows.
+    used_recipient = [n for n in variables if n in set(CANONICAL_FIELDS) | set(headers)]
+    for name in sorted(used_recipient):
+        if name in ("id", "name", "address"):
+            continue  # the list check already reports these
+        if name in CANONICAL_FIELDS:   # canonical names win over a header of the same name
+            empty = [r.row for r in recipients if not getattr(r, name)]
+        else:
+            empty = [r.row for r in recipients if not r.columns.get(name, "")]
+        if empty and len(empty) < len(recipients):
+            rows = ", ".join(str(r) for r in empty[:10]) + (" …" if len(empty) > 10 else "")
+            places = list(variables[name])
+            problems.append(warning(
+                "empty_field", f"{{{{ {name} }}}} is used by the template but empty in "
+                f"{len(empty)} row(s): {rows}", Where(file=template_name,
+                                                    part=places[0] if places else None),
+                "those letters will have nothing there; fill the cells if that reads badly"))
+        elif empty:
+            problems.append(warning(
+                "empty_field", f"{{{{ {name} }}}} is used by the template but empty in every row",
+                Where(file=template_name), "fill the column or take the field out of the template"))
+    return problems
+
+
+def _quote_place(place: str) -> str:
+    """``paragraph 3: 尊敬的{{ nmae }}`` -> ``paragraph 3 (“尊敬的{{ nmae }}”)``."""
+    where, sep, text = place.partition(": ")
+    return f"{where} (“{text}”)" if sep else place
+
+
+# ---------------------------------------------------------------------------
+# Rendering (in this process or in a pool of worker processes)
+
+_worker_state: Optional[tuple] = None
+_RECIPIENT_FIELDS = operator.attrgetter(*CANONICAL_FIELDS)
+
+
+def _init_worker(options: LetterOptions, staging: str,
+                 households: Optional[Sequence[Household]] = None) -> None:
+    """What rendering needs, once per process: (template, options, context, folder,
+    households). A forked worker finds it made already, before the fork."""
+    global _worker_state
+    if households is None and _worker_state is not None \
+            and _worker_state[1:4:2] == (options, staging):
+        return
+    from letterpress.docx.template import CompiledTemplate
+
+    _worker_state = (CompiledTemplate.from_file(options.template), options,
+                     options.base_context(), staging, households)
+
+
+@functools.lru_cache(maxsize=256)
+def _items(text: str) -> Tuple[str, ...]:
+    return tuple(split_items(text))
+
+
+def household_context(tpl, options: LetterOptions, base: Mapping, household: Household) -> dict:
+    """The template context of one household: its fields by both names, plus the batch's."""
+    r = household.recipient
+    ctx = dict(base)
+    ctx.update(r.columns)    # every column by its header, then the canonical names (they win)
+    ctx.update(zip(CANONICAL_FIELDS, _RECIPIENT_FIELDS(r)))
+    ctx["seq"] = household.seq
+    ctx["items"] = list(_items(r.package or options.package))
+    if household.code:
+        ctx["code"] = household.code
+        ctx["url"] = household.url
+        if tpl.uses("qr"):      # an image costs milliseconds: only for templates that show it
+            ctx["qr"] = _qr_image(tpl, household.url, options.qr_width_mm)
+    return ctx
+
+
+def _qr_image(tpl, url: str, width_mm: float):
+    from docx.shared import Mm
+    from docxtpl import InlineImage
+
+    from letterpress.slips import qr
+
+    return InlineImage(tpl, io.BytesIO(qr.png(url, 400)), width=Mm(width_mm))
+
+
+def _render_one(household: Household):
+    from letterpress.docx.template import write_file
+
+    tpl, options, base, staging, _ = _worker_state
+    letter = tpl.render(household_context(tpl, options, base, household))
+    name = letter_filename(household, options.total)
+    write_file(os.path.join(staging, name), letter.to_bytes(tpl))
+    return name, letter
+
+
+def _render_block(start: int, stop: int) -> List[tuple]:
+    """A worker's letters: households are not sent to workers, only their places."""
+    return [_render_one(_worker_state[4][index]) for index in range(start, stop)]
+
+
+@dataclass(frozen=True)
+class LettersResult:
+    count: int
+    letters_dir: Path
+    merged: Path
+    files: Tuple[str, ...]     # relative to the output folder, in delivery order
+
+
+def render_letters(households: Sequence[Household], options: LetterOptions, out_dir: Path,
+                   jobs: int = 1, progress: Optional[Progress] = None) -> LettersResult:
+    """Write ``out_dir/letters/*.docx`` and ``out_dir/letters.docx``.
+
+    Letters are rendered into a staging folder that replaces ``letters/`` only
+    when every letter and the merged document are written: a failure leaves
+    the previous batch's files as they were.
+    """
+    from letterpress.docx.template import MergedDocument
+
+    files: List[str] = []
+    total = len(households)
+    with staged_dir(out_dir / "letters") as staging:
+        _init_worker(options, str(staging), households)
+        tpl = _worker_state[0]
+        with MergedDocument(tpl, out_dir / "letters.docx") as merged:
+            for done, (name, letter) in enumerate(
+                    _render_all(households, options, staging, jobs), start=1):
+                merged.add(letter)
+                files.append(f"letters/{name}")
+                if progress:
+                    progress("letters", done, total)
+    return LettersResult(len(files), out_dir / "letters", out_dir / "letters.docx", tuple(files))
+
+
+def _render_all(households: Sequence[Household], options: LetterOptions, staging: Path,
+                jobs: int) -> Iterator[tuple]:
+    """(file name, letter) in delivery order. With ``jobs`` > 1 this process renders one
+    block of letters in every ``2 * jobs - 1`` (it also merges them all) and ``jobs - 1``
+    worker processes the others, a few blocks ahead: ``jobs`` processes in all."""
+    n = len(households)
+    if jobs <= 1 or n < 4 * jobs:
+        for household in households:
+            yield _render_one(household)
+        return
+    import collections
+    import multiprocessing
+
+    method = "fork" if hasattr(os, "fork") else "spawn"
+    size = max(1, min(32, n // (jobs * 8)))
+    blocks = [(start, min(start + size, n)) for start in range(0, n, size)]
+    mine = 2 * jobs - 1
+    theirs = iter([b for k, b in enumerate(blocks) if k % mine != mine - 1])
+    args = (options, str(staging)) + ((tuple(households),) if method == "spawn" else ())
+    with multiprocessing.get_context(method).Pool(jobs - 1, _init_worker, args) as pool:
+        ahead: collections.deque = collections.deque()
+        for k, (start, stop) in enumerate(blocks):
+            while len(ahead) < 4 * (jobs - 1):   # keep the workers busy, memory bounded
+                block = next(theirs, None)
+                if block is None:
+                    break
+                ahead.append(pool.apply_async(_render_block, block))
+            if k % mine == mine - 1:
+                for index in range(start, stop):
+                    yield _render_one(households[index])
+            else:
+                yield from ahead.popleft().get()

@@ -1,0 +1,331 @@
+"""Reading a spreadsheet (CSV or XLSX) into rows of text, as a person sees them in Excel.
+
+This module knows nothing about recipients: it turns a file into
+:class:`Sheet` rows, each with the row number Excel shows and the text of
+every cell. ``recipients`` decides what the columns mean.
+"""
+from __future__ import annotations
+
+import codecs
+import csv
+import datetime as _dt
+import io
+import re
+import warnings
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+from letterpress.errors import InputError, Where
+
+#: File name endings read as delimited text.
+TEXT_SUFFIXES = (".csv", ".tsv", ".txt")
+#: File name endings read as Excel workbooks.
+XLSX_SUFFIXES = (".xlsx", ".xlsm")
+#: Spreadsheet formats that cannot be read (old Excel and WPS, OpenDocument, Numbers).
+OLD_SUFFIXES = (".xls", ".et", ".ods", ".numbers")
+#: Delimiters accepted in text files, in order of preference.
+DELIMITERS = (",", "\t", ";")
+
+_OLE_SIGNATURE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"     # old .xls / .et files
+_SAVE_AS = "open it in Excel or WPS and use Save As: Excel Workbook (.xlsx) or CSV"
+
+
+@dataclass(frozen=True)
+class Sheet:
+    """The non-blank rows of a spreadsheet.
+
+    ``rows`` holds ``(row number as Excel shows it, [cell text, ...])``;
+    fully blank rows are left out but still counted in the numbering.
+    """
+
+    rows: List[Tuple[int, List[str]]]
+    encoding: Optional[str] = None      # text files only
+    delimiter: Optional[str] = None     # text files only
+    sheet: Optional[str] = None         # workbooks only: the sheet read
+
+
+def column_letter(index: int) -> str:
+    """Excel's letter for a 0-based column index: 0 -> ``A``, 27 -> ``AB``."""
+    letters = ""
+    index += 1
+    while index:
+        index, rest = divmod(index - 1, 26)
+        letters = chr(65 + rest) + letters
+    return letters
+
+
+def read(path, *, encoding: Optional[str] = None, sheet: Optional[str] = None,
+         header_score: Optional[Callable[[Sequence[str]], int]] = None) -> Sheet:
+    """Read ``path`` by its file name ending.
+
+    ``header_score`` rates a row as a header (how many cells are known
+    column names); it helps to choose the delimiter of a text file.
+    Raises :class:`InputError` for a file that cannot be read.
+    """
+    p = Path(path)
+    where = Where(file=str(path))
+    suffix = p.suffix.lower()
+    if suffix not in TEXT_SUFFIXES + XLSX_SUFFIXES + OLD_SUFFIXES:
+        raise InputError(
+            f"{p.name} is not a recipient list letterpress can read",
+            code="unknown_format", where=where,
+            hint="give an Excel workbook (.xlsx) or a CSV file (.csv)")
+    try:
+        data = p.read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"the file {path} does not exist", code="file_not_found", where=where,
+                         hint="check the path and the file name") from None
+    except OSError as exc:
+        raise InputError(f"the file {path} cannot be read: {exc.strerror or exc}",
+                         code="unreadable_file", where=where,
+                         hint="check that the path is a file you may read") from None
+    # What the file is counts more than its name: a workbook saved as "list.csv"
+    # or "list.xls" is still read as a workbook.
+    is_zip = data.startswith(b"PK\x03\x04")
+    if data.startswith(_OLE_SIGNATURE) or (suffix in OLD_SUFFIXES and not is_zip):
+        raise InputError(
+            f"{p.name} is an old Excel file (.xls) or another spreadsheet format "
+            "that letterpress cannot read",
+            code="old_excel", where=where, hint=_SAVE_AS)
+    if suffix in XLSX_SUFFIXES or is_zip:
+        return _read_xlsx(data, where, sheet)
+    text, used = _decode(data, encoding, where)
+    if "\x00" in text:
+        raise InputError(f"{p.name} does not look like a text file (it contains NUL bytes)",
+                         code="bad_encoding", where=where, hint=_SAVE_AS)
+    delimiter = "\t" if suffix == ".tsv" else _choose_delimiter(text, header_score)
+    return Sheet(rows=_parse_text(text, delimiter, where), encoding=used, delimiter=delimiter)
+
+
+# -- text files ---------------------------------------------------------------------------------
+
+def _decode(data: bytes, encoding: Optional[str], where: Where) -> Tuple[str, str]:
+    """Text and the name of the encoding that decoded it."""
+    if encoding:
+        try:
+            codecs.lookup(encoding)
+        except LookupError:
+            raise InputError(f"unknown encoding {encoding!r}", code="unknown_encoding",
+                             where=where, hint="use for example utf-8, gbk or gb18030") from None
+        try:
+            return data.decode(encoding), encoding
+        except UnicodeDecodeError as exc:
+            raise InputError(
+                f"the file is not valid {encoding} (byte {exc.start} cannot be decoded)",
+                code="bad_encoding", where=where,
+                hint="leave out --encoding to let letterpress detect it, or name the right one",
+            ) from None
+    try:
+        used = "utf-8-sig" if data.startswith(codecs.BOM_UTF8) else "utf-8"
+        return data.decode("utf-8-sig"), used
+    except UnicodeDecodeError:
+        pass
+    try:
+        return data.decode("gb18030"), "gb18030"
+    except UnicodeDecodeError:
+        pass
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(data).best()
+    if best is None or best.encoding is None:
+        raise InputError(
+            "the file's text encoding cannot be recognised", code="bad_encoding", where=where,
+            hint="save it from Excel as 'CSV UTF-8', or name the encoding with --encoding")
+    return str(best), best.encoding
+
+
+def _records(text: str, delimiter: str, strict: bool):
+    return csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=strict)
+
+
+def _choose_delimiter(text: str, header_score: Optional[Callable[[Sequence[str]], int]]) -> str:
+    """The delimiter whose rows look most like a recipient list.
+
+    For each candidate the first rows are split; the best is the one with the
+    most recognised header names, then the most cells in a row, then the
+    preferred order (comma, tab, semicolon). A single-column file is comma.
+    """
+    sample = text[:65536]
+    best, best_score = ",", (-1, -1, 0)
+    for rank, delimiter in enumerate(DELIMITERS):
+        known = cells = 0
+        try:
+            for i, record in enumerate(_records(sample, delimiter, strict=False)):
+                if i >= 20:
+                    break
+                if header_score is not None:
+                    known = max(known, header_score(record))
+                cells = max(cells, sum(1 for c in record if c.strip()))
+        except csv.Error:
+            continue
+        score = (known, cells, -rank)
+        if score > best_score:
+            best, best_score = delimiter, score
+    return best
+
+
+def _parse_text(text: str, delimiter: str, where: Where) -> List[Tuple[int, List[str]]]:
+    rows = []
+    reader = _records(text, delimiter, strict=True)
+    number = 0
+    formulas = '="' in text    # cells written as ="0123" (rare): only then look at each cell
+    try:
+        for record in reader:
+            number += 1
+            if "".join(record).strip():     # a row with something in it
+                rows.append((number, [_unformula(cell) for cell in record] if formulas
+                             else record))
+    except csv.Error as exc:
+        raise InputError(
+            f"the file cannot be read as CSV near line {reader.line_num}: {exc}",
+            code="bad_csv", where=Where(file=where.file, row=number + 1),
+            hint="a quote mark is probably not closed; " + _SAVE_AS) from None
+    return rows
+
+
+_TEXT_FORMULA = re.compile(r'^="(.*)"$', re.DOTALL)
+
+
+def _unformula(cell: str) -> str:
+    """``="0123"`` (written to keep a number as text in Excel) -> ``0123``, as Excel shows it."""
+    match = _TEXT_FORMULA.match(cell)
+    return match.group(1).replace('""', '"') if match else cell
+
+
+# -- workbooks ----------------------------------------------------------------------------------
+
+def _read_xlsx(data: bytes, where: Where, sheet: Optional[str]) -> Sheet:
+    import openpyxl
+    from openpyxl.chartsheet import Chartsheet
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True,
+                                        keep_links=False)
+            sheets = [ws for ws in wb.worksheets if not isinstance(ws, Chartsheet)]
+            if sheet is None:
+                if not sheets:
+                    raise InputError("the workbook has no worksheet", code="bad_xlsx",
+                                     where=where, hint="put the recipient list on the first sheet")
+                ws = sheets[0]
+            else:
+                ws = _find_sheet(sheets, sheet, where)
+            ws.reset_dimensions()       # do not trust the stored size of the table
+            rows = _xlsx_rows(ws, _merged_ranges(data, ws))
+            wb.close()
+    except InputError:
+        raise
+    except Exception as exc:  # a damaged workbook fails in many ways inside openpyxl
+        raise InputError(f"the workbook cannot be opened ({exc.__class__.__name__}: {exc})",
+                         code="bad_xlsx", where=where,
+                         hint="check that it opens in Excel, then " + _SAVE_AS) from None
+    return Sheet(rows=rows, sheet=ws.title)
+
+
+def _find_sheet(sheets, name: str, where: Where):
+    for ws in sheets:
+        if ws.title == name:
+            return ws
+    wanted = name.strip().casefold()
+    for ws in sheets:
+        if ws.title.strip().casefold() == wanted:
+            return ws
+    names = ", ".join(repr(ws.title) for ws in sheets) or "none"
+    raise InputError(f"the workbook has no sheet named {name!r}", code="unknown_sheet",
+                     where=where, hint=f"the sheets are: {names}")
+
+
+_MERGE_CELL = re.compile(rb"<(?:\w+:)?mergeCell\b[^>]*?\bref=\"([A-Za-z]+[0-9]+:[A-Za-z]+[0-9]+)\"")
+
+
+def _merged_ranges(data: bytes, ws) -> List[Tuple[int, int, int]]:
+    """``(first row, last row, column)`` of each merged range, from the sheet's XML.
+
+    Read-only worksheets do not keep merged ranges, so the ``<mergeCell>``
+    elements are read from the worksheet part directly.
+    """
+    from openpyxl.utils.cell import range_boundaries
+
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        xml = zf.read(ws._worksheet_path.lstrip("/"))
+    out = []
+    for ref in _MERGE_CELL.findall(xml):
+        min_col, min_row, _, max_row = range_boundaries(ref.decode("ascii"))
+        if max_row > min_row:
+            out.append((min_row, max_row, min_col))
+    return out
+
+
+def _xlsx_rows(ws, merged: Sequence[Tuple[int, int, int]]) -> List[Tuple[int, List[str]]]:
+    """Rows of a read-only worksheet as text, merged ranges filled down.
+
+    A merged range shows its top-left value; filling it down its first column
+    gives every row of a vertically merged range that value. A row with no
+    value of its own stays blank even where a merged range crosses it.
+    """
+    starts: Dict[int, List[Tuple[int, int]]] = {}
+    for first, last, column in merged:
+        starts.setdefault(first, []).append((column, last))
+    active: Dict[int, Tuple[str, int]] = {}      # column -> (text, last row)
+    rows = []
+    for number, cells in enumerate(ws.iter_rows(), start=1):
+        texts = [cell_text(c.value, getattr(c, "number_format", None)) for c in cells]
+        own = any(t.strip() for t in texts)
+        for column, last in starts.get(number, ()):
+            top = texts[column - 1] if column <= len(texts) else ""
+            active[column] = (top, last)
+        for column, (text, last) in list(active.items()):
+            if last < number:
+                del active[column]
+            elif own:
+                texts.extend([""] * (column - len(texts)))
+                texts[column - 1] = text
+        while texts and not texts[-1].strip():
+            texts.pop()
+        if own:
+            rows.append((number, texts))
+    return rows
+
+
+_ZEROS = re.compile(r"^(0+)(?:\.(0+))?(%?)$")
+
+
+def cell_text(value, number_format: Optional[str] = "General") -> str:
+    """The text a person sees in a cell.
+
+    Whole numbers never show ``.0`` or an exponent (a phone stored as a
+    number stays ``13812345678``); dates are ``YYYY-MM-DD``; simple number
+    formats such as ``000`` (zero-padded) and ``0.00`` are honoured.
+    """
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, _dt.datetime):
+        if value.time() == _dt.time(0):
+            return value.date().isoformat()
+        return value.strftime("%Y-%m-%d %H:%M")
+    if isinstance(value, _dt.date):
+        return value.isoformat()
+    if isinstance(value, _dt.time):
+        return value.strftime("%H:%M")
+    if isinstance(value, (int, float)):
+        match = _ZEROS.match(number_format or "")
+        if match:
+            whole, decimals, percent = match.groups()
+            number = value * 100 if percent else value
+            text = f"{number:.{len(decimals or '')}f}"
+            head, dot, tail = text.partition(".")
+            sign = "-" if head.startswith("-") else ""
+            return sign + head.lstrip("-").zfill(len(whole)) + dot + tail + percent
+        if isinstance(value, float):
+            if value.is_integer():
+                return str(int(value))
+            return format(value, ".15g")
+        return str(value)
+    return str(value)
