@@ -174,9 +174,9 @@ def check_output(out: Path, n: int) -> str:
 # The obvious way (a child process; prints its own loop time as JSON)
 
 def naive_worker(csv_path: str, out: str) -> None:
+    import qrcode
     from docxtpl import DocxTemplate
     from jinja2 import Environment, StrictUndefined
-    import qrcode
     from reportlab.lib.pagesizes import A4
     from reportlab.lib.units import mm
     from reportlab.lib.utils import ImageReader
@@ -185,7 +185,6 @@ def naive_worker(csv_path: str, out: str) -> None:
     from reportlab.pdfgen.canvas import Canvas
 
     from letterpress.ledger import codes
-
     from letterpress.slips import fonts
 
     out_dir = Path(out)
@@ -240,13 +239,11 @@ def naive_worker(csv_path: str, out: str) -> None:
 def stage_worker(csv_path: str, out: str, jobs: str) -> None:
     import resource
 
-    from letterpress.pipeline import build as batch
-
-    from letterpress.pipeline import letters
-
-    from letterpress.slips import slips
     from letterpress.cli import settings_from
     from letterpress.ledger import Ledger
+    from letterpress.pipeline import build as batch
+    from letterpress.pipeline import letters
+    from letterpress.slips import slips
 
     spent: dict = {}
 

@@ -272,8 +272,8 @@ def post_all(items: dict, ports: list, clients: int, repeats: float, timeout: fl
 def check(url: str, batch_id: int, items: dict, results: list, sent: int) -> dict:
     from sqlalchemy import select
 
-    from letterpress.ledger import schema as S
     from letterpress.ledger import Ledger
+    from letterpress.ledger import schema as S
 
     problems: dict = defaultdict(list)
     answers = defaultdict(list)

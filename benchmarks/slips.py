@@ -24,20 +24,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import qrcode  # noqa: E402
+from fictional import COMPOUNDS, GIVEN, NOTES, SURNAMES, VOLUNTEERS  # noqa: E402
 from qrcode.constants import ERROR_CORRECT_M  # noqa: E402
 from reportlab.lib.utils import ImageReader  # noqa: E402
 
 from letterpress.ledger import codes  # noqa: E402
-
-from letterpress.slips import fonts  # noqa: E402
-
-from letterpress.slips import qr  # noqa: E402
-
-from letterpress.slips import slips  # noqa: E402
 from letterpress.models import BatchInfo, Household, Recipient  # noqa: E402
-
-from fictional import COMPOUNDS, GIVEN, NOTES, SURNAMES, VOLUNTEERS  # noqa: E402
-
+from letterpress.slips import (
+    fonts,  # noqa: E402
+    qr,  # noqa: E402
+    slips,  # noqa: E402
+)
 
 
 def fictional_households(n: int, base_url: str, seed: int = 2020) -> list:

@@ -121,6 +121,19 @@ class LedgerError(LetterpressError):
     code = "ledger_error"
 
 
+class RecordError(LedgerError):
+    """An event that cannot be recorded (or undone). ``code`` says why."""
+
+    code = "record_error"
+
+
+class BadgeRefused(RecordError):
+    """A badge token the ledger does not accept (unknown, revoked, off the list, purged
+    batch): code ``not_authorised``, as for a code of another batch, but about who asks."""
+
+    code = "not_authorised"
+
+
 class MissingToolError(LetterpressError):
     """An outside program (LibreOffice, ...) that a feature needs is not installed."""
 

@@ -14,9 +14,9 @@ import secrets
 from typing import Iterable, Optional, Sequence, Tuple
 
 import pytest
+from conftest import require
 from sqlalchemy import create_engine, text
 
-from conftest import require
 from letterpress.ledger import Ledger
 from letterpress.ledger.schema import parse_url
 from letterpress.models import BatchInfo, Household, Recipient
@@ -93,8 +93,9 @@ def codes_by_key(reg) -> dict:
 
 
 def count_events(led: Ledger, household_id: Optional[int] = None) -> int:
-    from letterpress.ledger.schema import events
     from sqlalchemy import func, select
+
+    from letterpress.ledger.schema import events
     query = select(func.count()).select_from(events)
     if household_id is not None:
         query = query.where(events.c.household_id == household_id)

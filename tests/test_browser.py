@@ -11,8 +11,8 @@ import os
 from pathlib import Path
 
 import pytest
-
 from conftest import require, require_program
+
 from letterpress.ledger import Ledger
 from letterpress.models import BatchInfo, Household, Recipient
 from letterpress.server import close_app, create_app
@@ -95,10 +95,12 @@ def _text(drv) -> str:
 
 def _click(drv, element) -> None:
     """Click a link or submit button and wait until the next page has loaded."""
+    from selenium.common.exceptions import (
+        StaleElementReferenceException,
+        WebDriverException,
+    )
     from selenium.webdriver.support import expected_conditions as EC
     from selenium.webdriver.support.ui import WebDriverWait
-
-    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 
     try:
         element.click()
@@ -210,8 +212,8 @@ def test_links_decoded_from_printed_run_sheet_and_slips(driver, site, tmp_path):
     require(importlib.util.find_spec("pypdfium2") is not None
             and importlib.util.find_spec("zxingcpp") is not None,
             "pypdfium2 and zxing-cpp are needed to read the printed QR codes")
-    from letterpress.pipeline import build as batch
     from letterpress.config import Settings
+    from letterpress.pipeline import build as batch
 
     server, ledger, reg = site
     info = BatchInfo("2020-02-24 青鱼嘴 慰问物资", "青鱼嘴社区志愿服务队", dt.date(2020, 2, 24))

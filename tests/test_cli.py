@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from docx import Document
-
 from clitools import manifest, run
 from conftest import FIXTURES, ROOT
+from docx import Document
+
 from letterpress.cli import main
 
 TEMPLATE_ZH = str(ROOT / "templates" / "letter-zh.docx")
@@ -273,9 +273,9 @@ def test_letters_can_carry_the_code_and_its_qr(tmp_path):
 
 
 def test_check_warns_about_characters_the_slip_font_cannot_draw(tmp_path):
-    from letterpress.slips import fonts
-
     from conftest import require
+
+    from letterpress.slips import fonts
 
     require(fonts.find_font(None).embedded, "no CJK TrueType font: install fonts-wqy-microhei")
     rows = [HEADER, [1, "王𪚥英", "奶奶", "沙湖小区", "1栋", "1单元", "101", "13800000001", "",

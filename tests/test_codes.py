@@ -9,11 +9,10 @@ import qrcode
 from qrcode.constants import ERROR_CORRECT_M
 from qrcode.util import MODE_8BIT_BYTE, MODE_ALPHA_NUM
 
-from letterpress.ledger import codes
-
-from letterpress.slips import qr
-from letterpress.ledger.codes import ALPHABET, CodeError
 from letterpress.errors import LetterpressError
+from letterpress.ledger import codes
+from letterpress.ledger.codes import ALPHABET, CodeError
+from letterpress.slips import qr
 
 PRINTED = re.compile(rf"^[{ALPHABET}]{{5}}-[{ALPHABET}]{{5}}-[{ALPHABET}]$")
 BASE_30 = "https://hui.qingyuzui-sq.cn:8470"[:30]

@@ -2,7 +2,13 @@ import csv
 
 import pytest
 
-from letterpress.files import atomic_open, safe_filename, spreadsheet_safe, staged_dir, write_csv
+from letterpress.files import (
+    atomic_open,
+    safe_filename,
+    spreadsheet_safe,
+    staged_dir,
+    write_csv,
+)
 
 
 def test_atomic_open_leaves_nothing_on_failure(tmp_path):

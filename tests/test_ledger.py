@@ -14,14 +14,23 @@ import re
 import threading
 
 import pytest
+from ledger_fixtures import (  # noqa: F401
+    BASE_URL,
+    BATCH,
+    PEOPLE,
+    codes_by_key,
+    count_events,
+    db_url,
+    ledger,
+    make_households,
+    register,
+)
 from sqlalchemy import create_engine, inspect, select, text
 
-from ledger_fixtures import (BASE_URL, BATCH, PEOPLE, codes_by_key, count_events,  # noqa: F401
-                             db_url, ledger, make_households, register)
-from letterpress.ledger import codes as codes_mod
-from letterpress.ledger import schema as S
 from letterpress.errors import LedgerError
 from letterpress.ledger import BadgeRefused, Ledger, RecordError, default_url
+from letterpress.ledger import codes as codes_mod
+from letterpress.ledger import schema as S
 from letterpress.models import DELIVERED_OUTCOMES, NOTE_REQUIRED, OUTCOMES, BatchInfo
 
 UTC = dt.timezone.utc

@@ -1,7 +1,7 @@
 import datetime as dt
 
-from letterpress.pipeline import letters
 from letterpress.models import Household, Recipient
+from letterpress.pipeline import letters
 
 
 def test_dates_are_written_for_the_language():

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import require, require_program
 from docx import Document
 from docx.oxml.ns import qn
 from docx.shared import Pt
@@ -24,10 +25,14 @@ from pypdf import PdfReader
 from reportlab.lib.pagesizes import A4
 from reportlab.pdfgen import canvas
 
-from conftest import require, require_program
+from letterpress.errors import (
+    ExitStatus,
+    InputError,
+    LetterpressError,
+    MissingToolError,
+)
 from letterpress.printing import libreoffice as pdf
 from letterpress.printing import packs as printpack
-from letterpress.errors import ExitStatus, InputError, LetterpressError, MissingToolError
 
 CJK_FONT = "WenQuanYi Micro Hei"
 NAMES = ["王秀英", "李明华", "张桂兰", "刘建国", "陈玉珍", "杨淑芬", "赵德明"]

@@ -23,17 +23,17 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import and_, create_engine, delete, select
-
 from conftest import require
 from ledger_fixtures import PG_ENV, db_url, make_households  # noqa: F401  (db_url: fixture)
-from letterpress.ledger import schema as S
+from sqlalchemy import and_, create_engine, delete, select
+
 from letterpress.cli import main
 from letterpress.ledger import Ledger
+from letterpress.ledger import schema as S
+from letterpress.ledger.operations import parse_time
 from letterpress.models import BatchInfo
 from letterpress.server import close_app, create_app
 from letterpress.server.run import BackgroundServer
-from letterpress.ledger.operations import parse_time
 
 BASE_URL = "http://192.0.2.10:8470"
 HEADER = ["序号", "姓名", "称呼", "小区", "楼栋", "单元", "房号", "联系电话", "人员类别", "志愿者", "备注"]

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pypdf
 import pytest
-
 from clitools import manifest, run
 from conftest import require_program
 

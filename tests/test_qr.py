@@ -6,16 +6,14 @@ import re
 
 import pytest
 import qrcode
+from conftest import require
 from qrcode.constants import ERROR_CORRECT_M
 from qrcode.util import MODE_ALPHA_NUM, QRData
 from reportlab.lib.units import mm
 from reportlab.pdfgen.canvas import Canvas
 
 from letterpress.ledger import codes
-
 from letterpress.slips import qr
-
-from conftest import require
 
 BASE = "http://192.168.100.200:8470/lp"       # 30 characters: version 3
 URL = codes.url_for(BASE, "K7Q2M-9XD3T-" + codes.check_symbol("K7Q2M9XD3T"))

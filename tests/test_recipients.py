@@ -10,11 +10,16 @@ import pytest
 from letterpress.errors import InputError
 from letterpress.models import Recipient
 from letterpress.recipients.clean import (
-    HEADER_ALIASES, RecipientList, compose_address, delivery_order, generated_id, load,
+    HEADER_ALIASES,
+    RecipientList,
+    compose_address,
+    delivery_order,
+    generated_id,
+    load,
     natural_key,
 )
-from letterpress.recipients.rowchecks import check_phone, rows_text
 from letterpress.recipients.read import cell_text, column_letter
+from letterpress.recipients.rowchecks import check_phone, rows_text
 
 HEADER = "序号,姓名,称呼,小区,楼栋,单元,房号,联系电话,人员类别,志愿者,备注"
 

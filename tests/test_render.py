@@ -14,6 +14,7 @@ import zlib
 from pathlib import Path
 
 import pytest
+from conftest import FIXTURES, require_program
 from docx import Document
 from docx.enum.section import WD_SECTION
 from docx.shared import Mm
@@ -22,10 +23,8 @@ from jinja2 import Environment, StrictUndefined
 from lxml import etree
 from PIL import Image
 
-from letterpress.errors import InputError, TemplateProblemError
 from letterpress.docx.template import CompiledTemplate, MergedDocument, RenderedLetter
-
-from conftest import FIXTURES, require_program
+from letterpress.errors import InputError, TemplateProblemError
 
 PICTURE_RE = re.compile(r'r:embed="([^"]+)"')
 

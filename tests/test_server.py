@@ -9,12 +9,17 @@ from dataclasses import dataclass
 
 import pytest
 
-from letterpress.ledger import codes
-from letterpress.ledger import Ledger
+from letterpress.ledger import Ledger, codes
 from letterpress.models import BatchInfo, Household, Recipient
 from letterpress.server import close_app, create_app
 from letterpress.server.auth import staff_api_token
-from letterpress.server.present import bar_widths, local_time, mask_name, masked_place, phones
+from letterpress.server.present import (
+    bar_widths,
+    local_time,
+    mask_name,
+    masked_place,
+    phones,
+)
 from letterpress.server.ratelimit import FailureLimiter
 from letterpress.server.run import BackgroundServer
 

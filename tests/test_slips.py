@@ -8,16 +8,14 @@ import os
 from pathlib import Path
 
 import pytest
+from conftest import require
+from pdftools import all_fonts, decoded_pages, is_embedded, page_texts, pdfium
 from reportlab.lib.units import mm
 
-from conftest import require
-from pdftools import pdfium, all_fonts, decoded_pages, is_embedded, page_texts
-from letterpress.ledger import codes
-from letterpress.slips import fonts
-from letterpress.slips import layouts
-from letterpress.slips import slips
 from letterpress.errors import ConfigError, LetterpressError
+from letterpress.ledger import codes
 from letterpress.models import BatchInfo, Household, Recipient, Volunteer
+from letterpress.slips import fonts, layouts, slips
 
 BASE = "http://192.168.1.20:8470"
 NAMES = ("吴秀兰", "朱建国", "苏文明", "李桂兰", "田凤英", "任文明", "赵金凤", "曾学军", "宋桂兰",

@@ -16,10 +16,9 @@ import docx
 import jinja2
 import openpyxl
 import pytest
+from conftest import ROOT, require_program
 from docxtpl import DocxTemplate
 from lxml import etree
-
-from conftest import ROOT, require_program
 
 TEMPLATES = ROOT / "templates"
 EXAMPLES = ROOT / "examples"

@@ -17,10 +17,10 @@ from lxml import etree
 from letterpress.docx import package as dp
 from letterpress.docx import sections as ds
 from letterpress.docx import zipwriter as dz
-from letterpress.errors import TemplateProblemError, Where
 from letterpress.docx.images import image_types
 from letterpress.docx.locate import SYNTAX_HINT
 from letterpress.docx.parts import Part, post, tables_need_fix
+from letterpress.errors import TemplateProblemError, Where
 
 _CORE_PROPS = (("author", "creator"), ("comments", "description"), ("identifier", "identifier"),
                ("language", "language"), ("subject", "subject"), ("title", "title"))

@@ -15,10 +15,28 @@ import tempfile
 import zlib
 from typing import IO, Dict, List, Optional, Tuple
 
-from letterpress.docx.sections import (DEFAULT_BREAK, RID, end_section, last_paragraph, last_sectpr,
-                            remap_rids, renumber_docpr, section_break)
-from letterpress.docx.zipwriter import (CENTRAL_SIZE, Member, central_header, compress, end_records,
-                      local_header, quoteattr, rel_xml, rels_document, rels_name)
+from letterpress.docx.sections import (
+    DEFAULT_BREAK,
+    RID,
+    end_section,
+    last_paragraph,
+    last_sectpr,
+    remap_rids,
+    renumber_docpr,
+    section_break,
+)
+from letterpress.docx.zipwriter import (
+    CENTRAL_SIZE,
+    Member,
+    central_header,
+    compress,
+    end_records,
+    local_header,
+    quoteattr,
+    rel_xml,
+    rels_document,
+    rels_name,
+)
 from letterpress.files import PathLike, atomic_path
 
 _BLOCK = 1 << 17    # text gathered before it goes through zlib: fewer, larger calls

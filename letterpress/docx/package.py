@@ -17,7 +17,13 @@ from typing import List, Optional, Tuple
 
 from lxml import etree
 
-from letterpress.docx.zipwriter import LOCAL_SIZE, Member, compress, rels_name, unpack_local
+from letterpress.docx.zipwriter import (
+    LOCAL_SIZE,
+    Member,
+    compress,
+    rels_name,
+    unpack_local,
+)
 
 W_NS = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
 _R = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/"

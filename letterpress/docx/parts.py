@@ -19,10 +19,10 @@ import markupsafe
 from jinja2 import TemplateSyntaxError, meta
 from lxml import etree
 
-from letterpress.docx import zipwriter as dz
 from letterpress.docx import docxtpl_rules as docxtpl
-from letterpress.docx.sections import renumber_docpr
+from letterpress.docx import zipwriter as dz
 from letterpress.docx.locate import SYNTAX_HINT, describe
+from letterpress.docx.sections import renumber_docpr
 
 _PARA = re.compile(r"<w:p([ >])")
 _TAGS = re.compile(r"\{[{%#]")

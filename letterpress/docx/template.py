@@ -50,14 +50,14 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
 from jinja2 import Environment, StrictUndefined, UndefinedError
 
 from letterpress.docx import zipwriter as dz
-from letterpress.docx.package import RT_HYPERLINK, NotDocx, Package
-from letterpress.errors import InputError, LetterpressError, TemplateProblemError, Where
-from letterpress.files import PathLike, atomic_path
 from letterpress.docx.images import RenderingPart, Sink
 from letterpress.docx.load import load
 from letterpress.docx.locate import problem, template_line, variables
 from letterpress.docx.merge import MergedDocument
+from letterpress.docx.package import RT_HYPERLINK, NotDocx, Package
 from letterpress.docx.parts import Part, finalize, post
+from letterpress.errors import InputError, LetterpressError, TemplateProblemError, Where
+from letterpress.files import PathLike, atomic_path
 
 __all__ = ["CompiledTemplate", "RenderedLetter", "MergedDocument"]
 

@@ -28,36 +28,33 @@ from sqlalchemy import and_, bindparam, inspect, select
 from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.exc import DatabaseError, OperationalError
 
-from letterpress.ledger import codes as codes_mod
+from letterpress.errors import BadgeRefused, LedgerError, RecordError
 from letterpress.ledger import admin as A
+from letterpress.ledger import badges
+from letterpress.ledger import codes as codes_mod
+from letterpress.ledger import record as R
 from letterpress.ledger import schema as S
 from letterpress.ledger import views as V
-from letterpress.ledger import record as R
-from letterpress.errors import LedgerError
-from letterpress.ledger.register import (Registration, check_ids, fresh_codes, register, token_hash,
-                              upsert_batch)
+from letterpress.ledger.record import RecordResult
+from letterpress.ledger.register import (
+    Registration,
+    check_ids,
+    fresh_codes,
+    register,
+    token_hash,
+    upsert_batch,
+)
 from letterpress.ledger.schema import default_url
-from letterpress.ledger.views import BatchRecord, EventRecord, HouseholdView, derive_state
+from letterpress.ledger.views import (
+    BatchRecord,
+    EventRecord,
+    HouseholdView,
+    derive_state,
+)
 from letterpress.models import BatchInfo, Household, Volunteer
-from letterpress.ledger.record import BadgeRefused, RecordError, RecordResult
 
 __all__ = ["Ledger", "Registration", "RecordError", "BadgeRefused", "RecordResult", "BatchRecord",
            "EventRecord", "HouseholdView", "default_url", "derive_state"]
-
-_NOT_AUTHORISED_HINT = "ask staff for a new badge (the volunteer link on the run sheet)"
-
-#: A badge's volunteer and batch by the token's hash (built once: compiled once).
-_BADGE = S.Prepared(
-    select(S.volunteers.c.batch_id, S.volunteers.c.name, S.volunteers.c.token_version,
-           S.volunteers.c.idx, S.batches.c.purged_at)
-    .join_from(S.volunteers, S.batches, S.batches.c.id == S.volunteers.c.batch_id)
-    .where(S.volunteers.c.token_hash == bindparam("token_hash")))
-
-
-def _badge_refused() -> BadgeRefused:
-    return BadgeRefused("this badge is not valid (unknown, revoked or of another batch)",
-                        code="not_authorised", hint=_NOT_AUTHORISED_HINT)
-
 
 class Ledger:
     """A ledger database. Make one with :meth:`open`; :meth:`close` when done."""
@@ -234,9 +231,7 @@ class Ledger:
     # --- volunteers ----------------------------------------------------------------------
 
     def _token(self, batch_id: int, name: str, version: int) -> str:
-        mac = hmac.digest(self.secret(), f"{batch_id}:{name}:{version}".encode("utf-8"),
-                          "sha256")
-        return base64.urlsafe_b64encode(mac).rstrip(b"=").decode("ascii")
+        return badges.token(self.secret(), batch_id, name, version)
 
     def volunteers(self, batch_id: int, base_url: Optional[str] = None) -> List[Volunteer]:
         """The batch's volunteers on its current list, with badge tokens and URLs."""
@@ -261,38 +256,10 @@ class Ledger:
         is given) a token of another batch.
         """
         with self.transaction() as conn:
-            holder = self.badge_holder(conn, token)
+            holder = badges.holder(conn, self.secret(), token)
         if batch_id is not None and holder[0] != batch_id:
-            raise _badge_refused()
+            raise badges.refused()
         return holder
-
-    def badge_key(self, token: str) -> str:
-        """The hash the ledger keeps of a badge token (:class:`BadgeRefused` for a text
-        that cannot be a badge token)."""
-        token = str(token or "").strip()
-        if not token or len(token) > 100:
-            raise _badge_refused()
-        return token_hash(token)
-
-    def badge_of(self, token: str, batch_id: Optional[int], name: Optional[str],
-                 version: Optional[int], idx: Optional[int],
-                 purged_at: Optional[_dt.datetime]) -> Tuple[int, str]:
-        """``(batch_id, name)`` when ``token`` is the badge of the volunteer row found by
-        its hash (all None: none was found); :class:`BadgeRefused` otherwise."""
-        if batch_id is None or idx is None or purged_at is not None:
-            raise _badge_refused()
-        if not hmac.compare_digest(str(token).strip(), self._token(batch_id, name, version)):
-            raise _badge_refused()
-        return batch_id, name
-
-    def badge_holder(self, conn: Connection, token: str) -> Tuple[int, str]:
-        """:meth:`authenticate` inside a transaction the caller holds (one query)."""
-        found = _BADGE.run(conn, {"token_hash": self.badge_key(token)})
-        row = found[0] if found else None
-        if row is None:
-            raise _badge_refused()
-        return self.badge_of(token, row.batch_id, row.name, row.token_version, row.idx,
-                             row.purged_at)
 
     def revoke_volunteer(self, batch_id: int, name: str) -> str:
         """Revoke a volunteer's badge: the printed one stops working. Returns the new token."""
@@ -383,12 +350,12 @@ class Ledger:
 
     def household_by_code(self, code: str) -> HouseholdView:
         """The household a slip code belongs to (``unknown_code`` / ``revoked_code`` otherwise)."""
-        canonical = R._canonical(code)
+        canonical = codes_mod.canonical(code)
         with self.transaction() as conn:
             row = conn.execute(select(S.codes).where(S.codes.c.code == canonical)).first()
             if row is None:
                 raise RecordError(f"{codes_mod.printed(canonical)} is not a code of this ledger",
-                                  code="unknown_code", hint=R._CODE_HINT)
+                                  code="unknown_code", hint=codes_mod.CODE_HINT)
             if row.revoked_at is not None:
                 raise RecordError(f"code {codes_mod.printed(canonical)} was replaced",
                                   code="revoked_code", hint="use the household's new slip")

@@ -11,9 +11,9 @@ from typing import Callable, Dict, List
 from sqlalchemy import and_, bindparam, select, update
 from sqlalchemy.engine import Connection
 
+from letterpress.errors import LedgerError
 from letterpress.ledger import codes as codes_mod
 from letterpress.ledger import schema as S
-from letterpress.errors import LedgerError
 from letterpress.ledger.views import get_batch
 
 

@@ -27,7 +27,7 @@ import re
 import secrets
 from typing import List
 
-from letterpress.errors import InputError
+from letterpress.errors import InputError, RecordError
 
 #: Crockford's base-32 symbols (no I, L, O, U).
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -115,6 +115,20 @@ def normalise(text: str) -> str:
         raise CodeError("check symbol does not match (a symbol is mistyped)",
                         code="code_check")
     return canonical
+
+
+#: How to fix a code that is not one of the ledger's.
+CODE_HINT = ("check the code printed under the QR code and type it again; its last symbol "
+             "catches most typing mistakes")
+
+
+def canonical(code: str) -> str:
+    """:func:`normalise`, or a :class:`RecordError` ``unknown_code`` saying how to fix it."""
+    try:
+        return normalise(code)
+    except ValueError as exc:
+        raise RecordError(f"{str(code).strip()!r} is not a household code: {exc}",
+                          code="unknown_code", hint=CODE_HINT) from None
 
 
 def is_valid(text: str) -> bool:

@@ -10,13 +10,13 @@ import datetime as _dt
 import hashlib
 import io
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, List, Optional, Sequence, Tuple
 
-from letterpress.ledger import codes
 from letterpress.errors import InputError, LetterpressError, Where
 from letterpress.files import atomic_path, spreadsheet_safe, write_csv
+from letterpress.ledger import codes
 from letterpress.models import OUTCOMES
 
 # ---------------------------------------------------------------------------

@@ -49,33 +49,36 @@ from typing import TYPE_CHECKING, Callable, Optional
 from sqlalchemy import bindparam, or_, select
 from sqlalchemy.exc import IntegrityError
 
+from letterpress.errors import RecordError
+from letterpress.ledger import badges
 from letterpress.ledger import codes as codes_mod
-from letterpress.errors import LedgerError
-from letterpress.ledger.schema import (MAX_NONCE, SOURCES, Prepared, as_utc, batches, codes, events,
-                            households, utcnow, volunteers)
-from letterpress.ledger.views import (EventRecord, HouseholdView, active_code, derive_state, event_record,
-                           events_for, household_view, view, with_undone)
+from letterpress.ledger.schema import (
+    MAX_NONCE,
+    SOURCES,
+    Prepared,
+    as_utc,
+    batches,
+    codes,
+    events,
+    households,
+    utcnow,
+    volunteers,
+)
+from letterpress.ledger.views import (
+    EventRecord,
+    HouseholdView,
+    active_code,
+    derive_state,
+    event_record,
+    events_for,
+    household_view,
+    view,
+    with_undone,
+)
 from letterpress.models import NOTE_REQUIRED, OUTCOMES
 
 if TYPE_CHECKING:  # pragma: no cover
     from letterpress.ledger import Ledger
-
-_CODE_HINT = ("check the code printed under the QR code and type it again; its last symbol "
-              "catches most typing mistakes")
-
-
-class RecordError(LedgerError):
-    """An event that cannot be recorded (or undone). ``code`` says why (see the module doc)."""
-
-    code = "record_error"
-
-
-class BadgeRefused(RecordError):
-    """A badge token the ledger does not accept (unknown, revoked, off the list, purged
-    batch): code ``not_authorised``, as for a code of another batch, but about who asks."""
-
-    code = "not_authorised"
-
 
 _badge_batch = batches.alias("badge_batch")
 #: The code, its household (the row locked on PostgreSQL; SQLite writers hold the write
@@ -123,17 +126,9 @@ class RecordResult:
         return self.event.duplicate
 
 
-def _canonical(code: str) -> str:
-    try:
-        return codes_mod.normalise(code)
-    except ValueError as exc:
-        raise RecordError(f"{str(code).strip()!r} is not a household code: {exc}",
-                          code="unknown_code", hint=_CODE_HINT) from None
-
-
 def _checked(code: str, outcome: str, note: str, source: str, nonce: Optional[str]):
     """``(canonical code, outcome, note, nonce)`` cleaned, or a :class:`RecordError`."""
-    canonical = _canonical(code)
+    canonical = codes_mod.canonical(code)
     outcome = str(outcome or "").strip().lower()
     if outcome not in OUTCOMES:
         raise RecordError(f"{outcome!r} is not an outcome", code="bad_outcome",
@@ -174,7 +169,7 @@ def record(ledger: "Ledger", code: str, outcome: str, volunteer: Optional[str],
             ledger.authenticate(badge)      # who asks is answered first
         raise
     when = as_utc(at) if at is not None else utcnow()
-    key = ledger.badge_key(badge) if badge is not None else None
+    key = badges.key(badge) if badge is not None else None
     try:
         with ledger.transaction(write=True) as conn:
             finish = _record(ledger, conn, canonical, outcome, str(volunteer or "").strip(),
@@ -187,7 +182,7 @@ def record(ledger: "Ledger", code: str, outcome: str, volunteer: Optional[str],
             raise
         with ledger.transaction() as conn:
             if badge is not None:
-                batch_id, volunteer = ledger.badge_holder(conn, badge)
+                batch_id, volunteer = badges.holder(conn, ledger.secret(), badge)
             row = conn.execute(_BY_NONCE, {"nonce": nonce}).first()
             if row is None:  # pragma: no cover - the constraint was another one
                 raise
@@ -219,14 +214,14 @@ def _record(ledger: "Ledger", conn, canonical: str, outcome: str, volunteer: str
     hrow = found[0] if found else None
     if badge is not None:       # who asks comes first, then what is asked about
         if hrow is None:
-            ledger.badge_holder(conn, badge)
+            badges.holder(conn, ledger.secret(), badge)
         else:
-            batch_id, volunteer = ledger.badge_of(
-                badge, hrow.badge_batch_id, hrow.badge_name, hrow.badge_version,
+            batch_id, volunteer = badges.check(
+                ledger.secret(), badge, hrow.badge_batch_id, hrow.badge_name, hrow.badge_version,
                 hrow.badge_idx, hrow.badge_purged_at)
     if hrow is None:
         raise RecordError(f"{codes_mod.printed(canonical)} is not a code of this ledger",
-                          code="unknown_code", hint=_CODE_HINT)
+                          code="unknown_code", hint=codes_mod.CODE_HINT)
     if batch_id is not None and hrow.batch_id != batch_id:
         raise _not_authorised()
     rows = _EVENTS.run(conn, {"household_id": hrow.id, "nonce": nonce})

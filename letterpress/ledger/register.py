@@ -23,9 +23,9 @@ from typing import Callable, Dict, List, Sequence, Tuple
 from sqlalchemy import and_, bindparam, select, update
 from sqlalchemy.engine import Connection
 
+from letterpress.errors import LedgerError, Problem, Where, warning
 from letterpress.ledger import codes as codes_mod
 from letterpress.ledger import schema as S
-from letterpress.errors import LedgerError, Problem, Where, warning
 from letterpress.models import BatchInfo, Household, Volunteer
 
 #: ``token(batch_id, volunteer name, token version)`` -> badge token.

@@ -6,15 +6,15 @@ internals. Nothing is written until the check has passed.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
-from letterpress.pipeline import letters as letters_mod
 from letterpress.config import Settings
 from letterpress.errors import CheckFailed, InputError, Problem, Where, warning
 from letterpress.files import numbered_filename, safe_filename, staged_dir, write_csv
 from letterpress.models import BatchInfo, Household, Volunteer
+from letterpress.pipeline import letters as letters_mod
 from letterpress.resources import resolve_template
 
 Progress = Callable[[str, int, int], None]
@@ -72,8 +72,8 @@ def out_dir(settings: Settings) -> Path:
 
 def check(settings: Settings, *, with_codes: bool = False) -> Checked:
     """Read the list and the template and report every problem at once (writes nothing)."""
-    from letterpress.recipients import clean as recipients
     from letterpress.docx.template import CompiledTemplate
+    from letterpress.recipients import clean as recipients
 
     if settings.recipients is None:
         raise InputError("no recipient list given", code="no_recipients",
@@ -198,8 +198,8 @@ def build(settings: Settings, progress: Optional[Progress] = None) -> BuildResul
 def print_pdfs(settings: Settings, info: BatchInfo, households: Sequence[Household],
                letter_files: Sequence[str], out: Path, progress: Optional[Progress] = None):
     """``letters.pdf`` and ``print/NN-name.pdf`` per volunteer (see :mod:`letterpress.printing.build`)."""
-    from letterpress.slips import fonts
     from letterpress.printing import build as printing
+    from letterpress.slips import fonts
 
     return printing.make_pdfs(
         out, households, letter_files, volunteers_of(households), info, layout=settings.layout,
@@ -239,9 +239,7 @@ def write_slips(settings: Settings, info: BatchInfo, households: Sequence[Househ
     import os
     from concurrent.futures import ProcessPoolExecutor
 
-    from letterpress.slips import fonts
-
-    from letterpress.slips import slips
+    from letterpress.slips import fonts, slips
 
     choice = fonts.find_font(settings.font)
     total = len(households)

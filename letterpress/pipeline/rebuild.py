@@ -11,12 +11,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence, Tuple
 
-from letterpress.pipeline import letters as letters_mod
-from letterpress.pipeline.build import BuildResult, Progress, volunteers_of, write_manifest, write_slips
 from letterpress.config import Settings
 from letterpress.errors import InputError
 from letterpress.files import staged_dir
 from letterpress.models import BatchInfo, Household, Volunteer
+from letterpress.pipeline import letters as letters_mod
+from letterpress.pipeline.build import (
+    BuildResult,
+    Progress,
+    volunteers_of,
+    write_manifest,
+    write_slips,
+)
 
 
 @dataclass(frozen=True)
@@ -155,8 +161,7 @@ def reprint(settings: Settings, title: Optional[str], *, outstanding: bool = Fal
     write_manifest(out / "manifest.csv", stored.households, files, with_codes=True)
     again = tuple(h for h in stored.households if h.id in new)
     folder = out / f"reprint-{_dt.datetime.now():%Y%m%d-%H%M%S}"
-    from letterpress.slips import fonts
-    from letterpress.slips import slips
+    from letterpress.slips import fonts, slips
 
     with staged_dir(folder) as staging:
         slips.write_slips(again, staging / "slips.pdf", info=stored.info,
@@ -171,8 +176,8 @@ def reprint(settings: Settings, title: Optional[str], *, outstanding: bool = Fal
 def pdf_again(settings: Settings, title: Optional[str],
               progress: Optional[Progress] = None) -> BuildResult:
     """``letterpress pdf``: letters.pdf and the print packs of a batch already built."""
-    from letterpress.pipeline.build import print_pdfs
     from letterpress.ledger import Ledger
+    from letterpress.pipeline.build import print_pdfs
     from letterpress.printing.libreoffice import require_soffice
 
     require_soffice()

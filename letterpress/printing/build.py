@@ -14,7 +14,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Optional, Sequence, Tuple
 
 from letterpress.files import numbered_filename, staged_dir
 from letterpress.models import BatchInfo, Household
@@ -41,10 +41,9 @@ def make_pdfs(out: Path, households: Sequence[Household], letter_files: Sequence
     manifest), one per household; ``volunteers`` the names in run-sheet order
     ("" for unassigned), so pack ``NN`` matches ``runsheets/NN-name.pdf``.
     """
-    from letterpress.slips import layouts
     from letterpress.printing import libreoffice as pdf
     from letterpress.printing import packs as printpack
-    from letterpress.slips import slips
+    from letterpress.slips import layouts, slips
 
     soffice = pdf.require_soffice()
     work = Path(tempfile.mkdtemp(prefix=".pdf-work.", dir=out))

@@ -25,7 +25,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
-from letterpress.errors import ExitStatus, InputError, LetterpressError, MissingToolError, Where
+from letterpress.errors import (
+    ExitStatus,
+    InputError,
+    LetterpressError,
+    MissingToolError,
+    Where,
+)
 
 Progress = Callable[[str, int, int], None]
 

@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
-from letterpress.recipients import read as sheets
 from letterpress.errors import Problem, Where, error, warning
 from letterpress.models import CANONICAL_FIELDS, Recipient
+from letterpress.recipients import read as sheets
 from letterpress.recipients.ordering import delivery_order, natural_key, volunteer_order
 from letterpress.recipients.rowchecks import check_phone, is_summary_row, rows_text
 

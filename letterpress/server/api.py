@@ -35,9 +35,8 @@ import datetime as _dt
 
 from flask import Blueprint, current_app, jsonify, request
 
+from letterpress.errors import BadgeRefused, LedgerError
 from letterpress.ledger import codes as codes_mod
-from letterpress.errors import LedgerError
-from letterpress.ledger.record import BadgeRefused
 from letterpress.server import auth
 
 bp = Blueprint("api", __name__, url_prefix="/api")

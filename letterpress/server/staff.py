@@ -4,8 +4,17 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Dict, List
 
-from flask import (Blueprint, current_app, flash, g, get_flashed_messages, redirect,
-                   render_template, request, url_for)
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    g,
+    get_flashed_messages,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 
 from letterpress.errors import LedgerError
 from letterpress.server import auth, i18n, message_page

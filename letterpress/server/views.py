@@ -3,11 +3,20 @@ from __future__ import annotations
 
 from typing import Optional
 
-from flask import (Blueprint, current_app, flash, g, get_flashed_messages, redirect,
-                   render_template, request, url_for)
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    g,
+    get_flashed_messages,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 
-from letterpress.ledger import codes as codes_mod
 from letterpress.errors import LedgerError
+from letterpress.ledger import codes as codes_mod
 from letterpress.server import auth, i18n, message_page
 from letterpress.server.present import local_time, mask_name, masked_place, phones
 

@@ -12,13 +12,12 @@ from dataclasses import dataclass
 from typing import Dict, Iterator, Tuple
 
 from reportlab import rl_config
-
 from reportlab.lib.units import mm
 from reportlab.pdfgen.canvas import Canvas
 
 from letterpress.errors import ConfigError
-from letterpress.slips.fonts import FontSet
 from letterpress.models import BatchInfo
+from letterpress.slips.fonts import FontSet
 
 
 @dataclass(frozen=True)

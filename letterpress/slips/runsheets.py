@@ -14,12 +14,22 @@ from typing import Dict, List, Sequence, Tuple
 
 from reportlab.lib.units import mm
 
-from letterpress.slips import qr
 from letterpress.files import atomic_path
-from letterpress.slips.layouts import binary_streams, new_canvas
-from letterpress.slips.fonts import FontChoice, FontSet, register
 from letterpress.models import BatchInfo, Household, Volunteer
-from letterpress.slips.textfit import ASCENT, LEADING, Line, Span, clean, draw_lines, ellipsize, width, wrap
+from letterpress.slips import qr
+from letterpress.slips.fonts import FontChoice, FontSet, register
+from letterpress.slips.layouts import binary_streams, new_canvas
+from letterpress.slips.textfit import (
+    ASCENT,
+    LEADING,
+    Line,
+    Span,
+    clean,
+    draw_lines,
+    ellipsize,
+    width,
+    wrap,
+)
 
 PAGE = (210 * mm, 297 * mm)
 MARGIN = 14 * mm

@@ -20,15 +20,30 @@ from reportlab.lib.units import mm
 from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfgen.canvas import Canvas
 
-from letterpress.slips import qr
 from letterpress.errors import ConfigError, InputError, Where
 from letterpress.files import atomic_path
-from letterpress.slips.fonts import FontChoice, FontSet, register
-from letterpress.slips.layouts import (LAYOUTS, Layout, binary_streams, draw_cut_marks, get as get_layout,
-                      new_canvas)
 from letterpress.models import BatchInfo, Household
+from letterpress.slips import qr
+from letterpress.slips.fonts import FontChoice, FontSet, register
+from letterpress.slips.layouts import (
+    LAYOUTS,
+    Layout,
+    binary_streams,
+    draw_cut_marks,
+    new_canvas,
+)
+from letterpress.slips.layouts import get as get_layout
 from letterpress.slips.runsheets import write_runsheet  # noqa: F401  (part of this module's API)
-from letterpress.slips.textfit import ASCENT, Item, Line, Span, draw_lines, ellipsize, fit_block, width
+from letterpress.slips.textfit import (
+    ASCENT,
+    Item,
+    Line,
+    Span,
+    draw_lines,
+    ellipsize,
+    fit_block,
+    width,
+)
 
 Progress = Callable[[str, int, int], None]
 
