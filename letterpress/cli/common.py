@@ -12,7 +12,7 @@ from typing import Optional
 
 import click
 
-from letterpress import __version__
+from letterpress import __version__, i18n
 from letterpress.errors import CheckFailed, ExitStatus, LetterpressError
 
 # ---------------------------------------------------------------------------
@@ -63,6 +63,14 @@ class Progress:
 
 class LetterpressGroup(click.Group):
     """Turns library errors into messages and exit statuses: never a traceback for a mistake."""
+
+    def main(self, *args, **kwargs):
+        """Speak the environment's language (``LETTERPRESS_LANG``, else the locale) throughout."""
+        token = i18n.set_lang(i18n.lang_from_env())
+        try:
+            return super().main(*args, **kwargs)
+        finally:
+            i18n.reset_lang(token)
 
     def invoke(self, ctx):
         try:
