@@ -141,18 +141,18 @@ def _fill(text: str, values: Mapping[str, object]) -> str:
     return text % values if values else text
 
 
-def gettext(message: str, **values: object) -> str:
+def gettext(message: str, /, **values: object) -> str:
     """``message`` in the current language, with its ``%(name)s`` placeholders filled."""
     return _fill(translations(current_lang()).gettext(message), values)
 
 
-def ngettext(singular: str, plural: str, num: int, **values: object) -> str:
+def ngettext(singular: str, plural: str, num: int, /, **values: object) -> str:
     """The singular or plural form for ``num``; ``%(num)d`` is filled with it."""
     values.setdefault("num", num)
     return _fill(translations(current_lang()).ngettext(singular, plural, num), values)
 
 
-def pgettext(context: str, message: str, **values: object) -> str:
+def pgettext(context: str, message: str, /, **values: object) -> str:
     """Like :func:`gettext`, for a short word whose translation depends on ``context``."""
     return _fill(translations(current_lang()).pgettext(context, message), values)
 

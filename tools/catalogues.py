@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import re
 import sys
 from pathlib import Path
 from typing import List
@@ -32,6 +33,8 @@ ROOT = Path(__file__).resolve().parent.parent
 LOCALE = ROOT / "letterpress" / "locale"
 DOMAIN = "letterpress"
 LANGS = ("zh",)
+#: {fields} (Click's messages) and {{ template fields }}: a translation keeps them as they are.
+BRACES = re.compile(r"\{\{[^{}]*\}\}|\{[^{}]*\}")
 FIXED_DATE = _dt.datetime(2026, 1, 1, tzinfo=_dt.timezone.utc)
 WIDTH = 100
 
@@ -118,6 +121,16 @@ def problems(template: Catalog = None) -> List[str]:
         for entry in catalog:
             if entry.id and template.get(entry.id, context=entry.context) is None:
                 found.append(f"{lang}: {_key(entry)!r} is stale (no longer in the code)")
+        for entry in catalog:
+            if not entry.id or not entry.string:
+                continue
+            ids = entry.id if isinstance(entry.id, (list, tuple)) else [entry.id]
+            strings = entry.string if isinstance(entry.string, (list, tuple)) else [entry.string]
+            fields = set(BRACES.findall(ids[-1])) | set(BRACES.findall(ids[0]))
+            for string in strings:
+                if string and not set(BRACES.findall(string)) <= fields:
+                    found.append(f"{lang}: {_key(entry)!r}: the translation's {{fields}} are not "
+                                 "the English ones")
         for entry, errors in catalog.check():
             for err in errors:
                 found.append(f"{lang}: {_key(entry)!r}: {err}")

@@ -9,20 +9,24 @@ from letterpress.cli.common import (
     main,
     settings_from,
 )
+from letterpress.i18n import N_, _
 
 
-@main.command()
+@main.command(help=N_("Serve the pages volunteers' phones open when they scan a slip, and the "
+                       "staff dashboard."))
 @db_option
-@click.option("--host", default=None, help="Address to listen on (default 127.0.0.1: this "
-                                           "computer only).")
-@click.option("--port", type=click.IntRange(1, 65535), default=8470, show_default=True)
-@click.option("--lan", is_flag=True, help="Listen on this computer's LAN address, the one "
-                                          "`build` prints into the codes, so phones can connect.")
+@click.option("--host", default=None, help=N_("Address to listen on (default 127.0.0.1: this "
+                                              "computer only)."))
+@click.option("--port", type=click.IntRange(1, 65535), default=8470, show_default=True,
+              help=N_("Port to listen on."))
+@click.option("--lan", is_flag=True, help=N_("Listen on this computer's LAN address, the one "
+                                             "`build` prints into the codes, so phones can "
+                                             "connect."))
 @click.option("--behind-proxy", is_flag=True,
-              help="Trust X-Forwarded-For/-Proto from a reverse proxy (nginx, Caddy).")
-@click.option("--threads", type=click.IntRange(1, 64), default=8, show_default=True)
+              help=N_("Trust X-Forwarded-For/-Proto from a reverse proxy (nginx, Caddy)."))
+@click.option("--threads", type=click.IntRange(1, 64), default=8, show_default=True,
+              help=N_("Requests answered at the same time."))
 def serve(db, host, port, lan, behind_proxy, threads):
-    """Serve the pages volunteers' phones open when they scan a slip, and the staff dashboard."""
     from letterpress import network
     from letterpress.server import close_app, create_app, ledger_of, staff_link
     from letterpress.server.run import serve as run_server
@@ -30,31 +34,32 @@ def serve(db, host, port, lan, behind_proxy, threads):
 
     settings = settings_from(None, db=db)
     if lan and host:
-        raise click.UsageError("give --lan or --host, not both")
+        raise click.UsageError(_("give --lan or --host, not both"))
     if lan:
         host = network.lan_address()
         if host is None:
-            raise click.UsageError("this computer has no LAN address: connect it to the "
-                                   "volunteers' Wi-Fi, or use --host")
+            raise click.UsageError(_("this computer has no LAN address: connect it to the "
+                                     "volunteers' Wi-Fi, or use --host"))
     host = host or "127.0.0.1"
     app = create_app(settings.db, behind_proxy=behind_proxy)
     try:
         shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
         base = f"http://{shown}:{port}"
-        click.echo(f"Ledger: {ledger_of(app).describe()}")
-        click.echo(f"Serving on {base}/ (Ctrl-C to stop)")
+        click.echo(_("Ledger: %(ledger)s", ledger=ledger_of(app).describe()))
+        click.echo(_("Serving on %(url)s/ (Ctrl-C to stop)", url=base))
         if lan:
-            click.echo("Phones on the same network open this address (scan it):")
+            click.echo(_("Phones on the same network open this address (scan it):"))
             click.echo(qr.terminal(base.upper()))
         elif network.is_loopback_url(base):
-            click.echo("Only this computer can open these pages; add --lan so phones can.")
+            click.echo(_("Only this computer can open these pages; add --lan so phones can."))
         for b in ledger_of(app).batches():
             if b.base_url and b.base_url.lower().rstrip("/") != base.lower():
-                _echo_err(click.style("warning", fg="yellow") + f" the slips of \"{b.title}\" "
-                          f"point at {b.base_url}, not at {base}: phones scanning them will not "
-                          "reach this server. Serve at that address, or build again with "
-                          f"--base-url {base}")
-        click.echo(f"Staff dashboard (one-time link, 12 hours): {staff_link(app, base)}")
+                _echo_err(click.style(_("warning"), fg="yellow") + " " + _(
+                    "the slips of \"%(title)s\" point at %(url)s, not at %(base)s: phones "
+                    "scanning them will not reach this server. Serve at that address, or build "
+                    "again with --base-url %(base)s", title=b.title, url=b.base_url, base=base))
+        click.echo(_("Staff dashboard (one-time link, 12 hours): %(link)s",
+                     link=staff_link(app, base)))
         run_server(app, host, port, threads=threads)
     finally:
         close_app(app)
