@@ -25,6 +25,7 @@ from pypdf.errors import PdfReadError
 
 from letterpress.errors import LetterpressError, Where
 from letterpress.files import atomic_path, safe_filename
+from letterpress.i18n import _
 
 Progress = Callable[[str, int, int], None]
 
@@ -82,9 +83,9 @@ def open_pdf(path: Path) -> PdfReader:
         len(reader.pages)
         return reader
     except (OSError, PdfReadError, ValueError, KeyError) as exc:
-        raise LetterpressError(f"cannot read this PDF: {exc}", code="bad_pdf",
+        raise LetterpressError(_("cannot read this PDF: %(exc)s", exc=exc), code="bad_pdf",
                                where=Where(file=str(path)),
-                               hint="make it again (letterpress build --pdf)") from exc
+                               hint=_("make it again (letterpress build --pdf)")) from exc
 
 
 def page_count(path: Path) -> int:
