@@ -74,3 +74,29 @@ def test_build_summary_in_chinese(tmp_path):
     assert "台账：" in r.stderr
     # The data values stay as they are.
     assert "测试批次" in r.output and "http://192.0.2.1:8470/H/" in r.output
+
+
+def test_check_problems_hints_and_summary_in_chinese(tmp_path):
+    rows = [[1, "王秀英", "奶奶", "沙湖小区", "1栋", "1单元", "101", "13800000001", "", "李明", ""],
+            [2, "", "爷爷", "沙湖小区", "2栋", "1单元", "102", "13800000002", "", "李明", ""],
+            [3, "张桂兰", "奶奶", "沙湖小区", "3栋", "1单元", "103", "1.38E+10", "", "李明", ""]]
+    lst = _list(tmp_path, rows)
+    r = invoke({"LETTERPRESS_LANG": "zh"}, "check", "-r", lst, "-t", "zh")
+    assert r.exit_code == 1
+    out = r.output
+    assert "错误" in out and "第 3 行" in out and "“姓名”列" in out and "姓名为空" in out
+    assert "修改方法：请填写该户姓名" in out
+    assert "电话 '1.38E+10' 变成了科学计数法" in out           # the data value stays as it is
+    assert "3 户，1 名志愿者；模板 letter-zh.docx：2 个错误" in out
+    assert "row 3" not in out and "how to fix" not in out
+
+
+def test_a_library_error_in_chinese_and_english(tmp_path):
+    missing = tmp_path / "没有这个文件.xlsx"
+    zh = invoke({"LETTERPRESS_LANG": "zh"}, "check", "-r", missing, "-t", "zh")
+    assert zh.exit_code == 1
+    assert "错误：" in zh.stderr and "收件人名单" in zh.stderr and "不存在" in zh.stderr
+    assert "修改方法：请检查路径和文件名" in zh.stderr and str(missing) in zh.stderr
+    en = invoke({"LETTERPRESS_LANG": "en"}, "check", "-r", missing, "-t", "zh")
+    assert "Error:" in en.stderr and "does not exist" in en.stderr and "How to fix:" in en.stderr
+    assert not CJK.search(en.stderr.replace(str(missing), ""))

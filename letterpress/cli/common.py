@@ -33,7 +33,9 @@ def show_problems(problems, *, out_err: bool = True) -> None:
         label = click.style(error.ljust(width), fg="red", bold=True) if p.is_error else \
             click.style(warning.ljust(width), fg="yellow")
         where = str(p.where)
-        click.echo(f"{label} {where + _(': ') if where else ''}{p.message}", err=out_err)
+        text = _("%(where)s: %(message)s", where=where, message=p.message) if where \
+            else p.message
+        click.echo(f"{label} {text}", err=out_err)
         if p.hint:
             click.echo(" " * (width + 1) + _("how to fix: %(hint)s", hint=p.hint), err=out_err)
 
