@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from letterpress.errors import (
-    ExitStatus,
     InputError,
     LetterpressError,
     MissingToolError,
@@ -84,8 +83,7 @@ def require_soffice() -> str:
 class ConversionFailed(LetterpressError):
     """Some letters could not be converted; the others were."""
 
-    code = "pdf_failed"
-    exit_status = ExitStatus.PARTIAL
+    code = "pdf_failed"          # exit status PARTIAL (see the catalogue)
 
 
 @dataclass(frozen=True)
