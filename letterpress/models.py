@@ -16,15 +16,6 @@ CANONICAL_FIELDS: Tuple[str, ...] = (
     "phone", "category", "grid", "volunteer", "package", "notes",
 )
 
-#: Outcomes a volunteer (or staff) can record for a household.
-OUTCOMES: Tuple[str, ...] = ("delivered", "not-home", "refused", "proxy", "hospital", "other")
-#: Outcomes that count as the package having reached the household.
-DELIVERED_OUTCOMES = frozenset({"delivered", "proxy"})
-#: Outcomes that mean the household still needs a visit.
-FAILED_OUTCOMES = frozenset({"not-home", "refused", "hospital", "other"})
-#: Outcomes that need a note.
-NOTE_REQUIRED = frozenset({"proxy", "other"})
-
 #: Derived household states.
 STATES: Tuple[str, ...] = ("outstanding", "delivered", "failed", "withdrawn")
 

@@ -13,6 +13,7 @@ from typing import Optional
 import click
 
 from letterpress import __version__
+from letterpress.choices import DEFAULT_LAYOUT, LANGS, LAYOUTS
 from letterpress.errors import CheckFailed, ExitStatus, LetterpressError
 
 # ---------------------------------------------------------------------------
@@ -118,7 +119,7 @@ def list_options(func):
         click.option("--date", help="Date of the round, YYYY-MM-DD (default today)."),
         click.option("--package", help="Package contents when the list has no package column, "
                                        "e.g. \"肉制品、蔬菜\"."),
-        click.option("--lang", type=click.Choice(["zh", "en"]), help="Language of dates and labels."),
+        click.option("--lang", type=click.Choice(LANGS), help="Language of dates and labels."),
         click.option("--encoding", help="CSV encoding, when detection guesses wrong (e.g. gbk)."),
         click.option("--sheet", help="Worksheet of an .xlsx (default: the first)."),
         click.option("--config", "-c", type=click.Path(dir_okay=False),
@@ -133,8 +134,8 @@ def build_options(func):
     opts = [
         click.option("--base-url", help="Address phones use to reach `letterpress serve` "
                                         "(default http://<this machine's LAN address>:8470)."),
-        click.option("--layout", type=click.Choice(["a4-8", "a4-4", "label-100x150"]),
-                     help="Slip layout (default a4-8)."),
+        click.option("--layout", type=click.Choice(LAYOUTS),
+                     help=f"Slip layout (default {DEFAULT_LAYOUT})."),
         click.option("--font", type=click.Path(dir_okay=False),
                      help="CJK TrueType font for slips and run sheets."),
         click.option("--slip-fields", help="Extra fields printed on slips: category, phone."),

@@ -16,6 +16,7 @@ from letterpress.cli.common import (
     quiet_option,
     settings_from,
 )
+from letterpress.choices import OUTCOMES
 from letterpress.errors import ExitStatus
 
 
@@ -70,7 +71,7 @@ def _show_confirmations(described, results) -> None:
         sys.exit(int(ExitStatus.ERROR))
 
 
-OUTCOME_CHOICE = click.Choice(["delivered", "not-home", "refused", "proxy", "hospital", "other"])
+OUTCOME_CHOICE = click.Choice(OUTCOMES)
 
 
 @main.command()

@@ -17,7 +17,7 @@ from typing import Iterable, List, Optional, Sequence, Tuple
 from letterpress.errors import InputError, LetterpressError, Where
 from letterpress.files import atomic_path, spreadsheet_safe, write_csv
 from letterpress.ledger import codes
-from letterpress.models import OUTCOMES
+from letterpress.choices import OUTCOMES
 
 # ---------------------------------------------------------------------------
 # Times

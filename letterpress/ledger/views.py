@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection
 
 from letterpress.errors import LedgerError
 from letterpress.ledger.schema import batches, codes, events, households
-from letterpress.models import DELIVERED_OUTCOMES
+from letterpress.choices import DELIVERED_OUTCOMES
 
 
 @dataclass(frozen=True)

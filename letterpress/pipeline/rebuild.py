@@ -54,8 +54,7 @@ def stored_batch(ledger, title: Optional[str], overrides: Settings) -> Stored:
     settings = overrides.with_(
         title=batch.title, org=rec.get("org", ""), date=batch.date, lang=rec.get("lang", "zh"),
         package=rec.get("package", ""), template=rec.get("template"),
-        out=overrides.out or Path(rec["out"]), layout=overrides.layout
-        if overrides.layout != "a4-8" else rec.get("layout", "a4-8"),
+        out=overrides.out or Path(rec["out"]), layout=overrides.layout or rec.get("layout"),
         slip_fields=overrides.slip_fields or tuple(rec.get("slip_fields", ())),
         font=overrides.font or (Path(rec["font"]) if rec.get("font") else None),
         context=dict(rec.get("context", {})), qr_width_mm=rec.get("qr_width_mm", 25.0),
@@ -92,7 +91,7 @@ def slips_again(settings: Settings, title: Optional[str],
         files = write_slips(stored.settings, stored.info, stored.households, stored.volunteers,
                             out, progress)
         record = ledger.build_settings(stored.batch_id)
-        record.update(layout=stored.settings.layout, slip_fields=list(stored.settings.slip_fields),
+        record.update(layout=stored.settings.slip_layout, slip_fields=list(stored.settings.slip_fields),
                       font=str(stored.settings.font) if stored.settings.font else None)
         ledger.save_build_settings(stored.batch_id, record)
         described = ledger.describe()
@@ -165,7 +164,7 @@ def reprint(settings: Settings, title: Optional[str], *, outstanding: bool = Fal
 
     with staged_dir(folder) as staging:
         slips.write_slips(again, staging / "slips.pdf", info=stored.info,
-                          total=len(stored.households), layout=s.layout,
+                          total=len(stored.households), layout=s.slip_layout,
                           fonts=fonts.find_font(s.font), package=s.package,
                           slip_fields=s.slip_fields)
         if uses_codes:

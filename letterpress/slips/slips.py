@@ -20,6 +20,7 @@ from reportlab.lib.units import mm
 from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfgen.canvas import Canvas
 
+from letterpress.choices import DEFAULT_LAYOUT
 from letterpress.errors import ConfigError, InputError, Where
 from letterpress.files import atomic_path
 from letterpress.models import BatchInfo, Household
@@ -313,7 +314,7 @@ def check_fields(slip_fields: Iterable[str]) -> FrozenSet[str]:
 
 
 def write_slips(households: Iterable[Household], path, *, info: BatchInfo, total: int,
-                layout: str = "a4-8", fonts: FontChoice, package: str = "",
+                layout: str = DEFAULT_LAYOUT, fonts: FontChoice, package: str = "",
                 slip_fields: Sequence[str] = (), new_sheet_per_volunteer: bool = False,
                 progress: Optional[Progress] = None) -> int:
     """Write the slips of ``households`` (in the order given) to ``path``; return the pages.
