@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import datetime as _dt
 from dataclasses import dataclass, field, replace
-from typing import Mapping, Optional, Tuple
+from typing import Callable, Mapping, Optional, Tuple
 
 #: Canonical recipient fields, in the order a manifest or report lists them.
 CANONICAL_FIELDS: Tuple[str, ...] = (
     "id", "name", "honorific", "address", "compound", "building", "unit", "room",
     "phone", "category", "grid", "volunteer", "package", "notes",
 )
+
+#: A progress callback: ``progress(stage, done, total)``, e.g. ``("letters", 40, 210)``.
+#: Library functions call it; the CLI draws a bar, the server and tests may ignore it.
+Progress = Callable[[str, int, int], None]
 
 #: Derived household states.
 STATES: Tuple[str, ...] = ("outstanding", "delivered", "failed", "withdrawn")

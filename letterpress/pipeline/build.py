@@ -13,11 +13,9 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 from letterpress.config import Settings
 from letterpress.errors import CheckFailed, InputError, Problem, Where, warning
 from letterpress.files import numbered_filename, safe_filename, staged_dir, write_csv
-from letterpress.models import BatchInfo, Household, Volunteer
+from letterpress.models import BatchInfo, Household, Progress, Volunteer
 from letterpress.pipeline import letters as letters_mod
 from letterpress.resources import resolve_template
-
-Progress = Callable[[str, int, int], None]
 
 
 @dataclass(frozen=True)

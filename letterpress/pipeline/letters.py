@@ -28,7 +28,7 @@ from typing import (
 
 from letterpress.errors import Problem, Where, error, warning
 from letterpress.files import safe_filename, staged_dir
-from letterpress.models import CANONICAL_FIELDS, Household, Recipient
+from letterpress.models import CANONICAL_FIELDS, Household, Progress, Recipient
 
 #: Values every letter gets besides the recipient's own fields.
 BATCH_FIELDS = ("seq", "total", "batch", "org", "date", "items", "lang")
@@ -41,8 +41,6 @@ _JINJA_GLOBALS = {"range", "dict", "lipsum", "cycler", "joiner", "namespace", "l
 _MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
            "September", "October", "November", "December")
 _ITEM_SPLIT = re.compile(r"\s*[、,，;；]\s*")
-
-Progress = Callable[[str, int, int], None]
 
 
 def format_date(date: _dt.date, lang: str) -> str:

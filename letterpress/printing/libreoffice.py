@@ -31,8 +31,7 @@ from letterpress.errors import (
     MissingToolError,
     Where,
 )
-
-Progress = Callable[[str, int, int], None]
+from letterpress.models import Progress
 
 #: Names looked up on PATH, then the places the official installers use.
 SOFFICE_NAMES = ("soffice", "libreoffice")

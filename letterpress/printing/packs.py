@@ -25,8 +25,7 @@ from pypdf.errors import PdfReadError
 
 from letterpress.errors import LetterpressError, Where
 from letterpress.files import atomic_path, safe_filename
-
-Progress = Callable[[str, int, int], None]
+from letterpress.models import Progress
 
 #: Bookmark titles of the sections of a print pack.
 SECTION_TITLES: Dict[str, Dict[str, str]] = {
