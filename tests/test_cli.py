@@ -139,7 +139,7 @@ def test_letters_jobs_2_gives_the_same_letters(tmp_path):
 
 
 def test_config_file_supplies_options_and_flags_win(tmp_path):
-    lst = small_list(tmp_path)
+    small_list(tmp_path)
     (tmp_path / "letterpress.toml").write_text(
         '[batch]\ntitle = "配置批次"\norg = "配置单位"\ndate = 2020-02-24\n'
         'recipients = "list.csv"\ntemplate = "en"\n', encoding="utf-8")

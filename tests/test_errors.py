@@ -1,10 +1,10 @@
 """The error-code catalogue: every code the library raises is in it, and each entry is raised."""
 from __future__ import annotations
 
+import errorscan
 import pytest
 from click.testing import CliRunner
 
-import errorscan
 from letterpress.cli import main
 from letterpress.errors import (
     CATALOGUE,

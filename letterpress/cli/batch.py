@@ -5,6 +5,7 @@ import sys
 
 import click
 
+from letterpress.choices import LAYOUTS
 from letterpress.cli.common import (
     Progress,
     _echo_err,
@@ -21,7 +22,6 @@ from letterpress.cli.common import (
     settings_from,
     show_problems,
 )
-from letterpress.choices import LAYOUTS
 from letterpress.errors import ExitStatus
 
 

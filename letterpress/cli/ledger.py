@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from letterpress.choices import OUTCOMES
 from letterpress.cli.common import (
     Progress,
     _echo_err,
@@ -16,7 +17,6 @@ from letterpress.cli.common import (
     quiet_option,
     settings_from,
 )
-from letterpress.choices import OUTCOMES
 from letterpress.errors import ExitStatus
 
 

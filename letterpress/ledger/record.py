@@ -49,6 +49,7 @@ from typing import TYPE_CHECKING, Callable, Optional
 from sqlalchemy import bindparam, or_, select
 from sqlalchemy.exc import IntegrityError
 
+from letterpress.choices import NOTE_REQUIRED, OUTCOMES
 from letterpress.errors import RecordError
 from letterpress.ledger import badges
 from letterpress.ledger import codes as codes_mod
@@ -75,7 +76,6 @@ from letterpress.ledger.views import (
     view,
     with_undone,
 )
-from letterpress.choices import NOTE_REQUIRED, OUTCOMES
 
 if TYPE_CHECKING:  # pragma: no cover
     from letterpress.ledger import Ledger

@@ -16,7 +16,6 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import (
-    Callable,
     Iterable,
     Iterator,
     List,
