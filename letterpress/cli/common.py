@@ -8,7 +8,7 @@ import datetime as _dt
 import sys
 import traceback
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import click
 
@@ -40,8 +40,9 @@ class Progress:
 
     def __init__(self, quiet: bool) -> None:
         self.enabled = not quiet and sys.stderr.isatty()
-        self.bar = None
-        self.stage = None
+        self.bar: Optional[Any] = None        # a click progress bar while a stage runs
+        self.stage: Optional[str] = None
+        self.done = 0
 
     def __call__(self, stage: str, done: int, total: int) -> None:
         if not self.enabled or total < 20:
@@ -49,10 +50,11 @@ class Progress:
         if stage != self.stage:
             self.close()
             self.stage = stage
-            self.bar = click.progressbar(length=total, label=f"{stage:<11}", file=sys.stderr,
-                                         show_pos=True)
-            self.bar.__enter__()
+            self.bar = bar = click.progressbar(length=total, label=f"{stage:<11}",
+                                               file=sys.stderr, show_pos=True)
+            bar.__enter__()
             self.done = 0
+        assert self.bar is not None
         self.bar.update(done - self.done)
         self.done = done
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Dict
 
 import click
 
@@ -51,7 +52,7 @@ def status(title, as_json, db):
 
 def _show_confirmations(described, results) -> None:
     _echo_err(f"Ledger: {described}")
-    counts = {}
+    counts: Dict[str, int] = {}
     for r in results:
         counts[r.status] = counts.get(r.status, 0) + 1
         line = f"line {r.line}: " if r.line else ""
