@@ -227,6 +227,16 @@ class Sandbox(ImmutableSandboxedEnvironment):
         raise SecurityError(f"the template may not use {attribute!r} of a "
                             f"{type(obj).__name__} value")
 
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if attribute.startswith("_"):    # whether it exists or not: never a way in
+            self.unsafe_undefined(obj, attribute)
+        return super().getattr(obj, attribute)
+
+    def getitem(self, obj: Any, argument: Any) -> Any:
+        if isinstance(argument, str) and argument.startswith("_") and not isinstance(obj, dict):
+            self.unsafe_undefined(obj, argument)
+        return super().getitem(obj, argument)
+
     def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
         return super().is_safe_attribute(obj, attr, value) and attr != "mro"
 
@@ -350,16 +360,13 @@ def environment(**options: Any) -> Sandbox:
 
 
 # -- found without running the template --------------------------------------------------------
-_MARK_NAMES = frozenset({"config", "request", "session", "self", "g", "url_for",
-                         "get_flashed_messages", "lipsum"})
-
-
 def unsafe_uses(ast: nodes.Template) -> List[Tuple[int, str]]:
     """(line, tag text) for each place in a parsed template that reaches for what templates
-    may not use: a name or key starting with ``_``, ``attr('_...')``, ``lipsum``, ``self``
-    and the names web frameworks give their templates (``config``, ``request``...)."""
+    may not use: an attribute or key starting with ``_``, ``attr('_...')``, ``.mro``.
+    (Names such as ``config`` or ``lipsum`` are not defined: ``check`` reports them as
+    fields nothing provides.)"""
     found: List[Tuple[int, str]] = []
-    for node in ast.find_all((nodes.Getattr, nodes.Getitem, nodes.Filter, nodes.Name)):
+    for node in ast.find_all((nodes.Getattr, nodes.Getitem, nodes.Filter)):
         if isinstance(node, nodes.Getattr) and node.attr.startswith("_"):
             found.append((node.lineno, f".{node.attr}"))
         elif isinstance(node, nodes.Getattr) and node.attr == "mro":
@@ -371,6 +378,4 @@ def unsafe_uses(ast: nodes.Template) -> List[Tuple[int, str]]:
                 and isinstance(node.args[0], nodes.Const) \
                 and str(node.args[0].value).startswith("_"):
             found.append((node.lineno, f"attr({node.args[0].value!r})"))
-        elif isinstance(node, nodes.Name) and node.ctx == "load" and node.name in _MARK_NAMES:
-            found.append((node.lineno, node.name))
     return sorted(set(found))

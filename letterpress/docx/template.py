@@ -209,6 +209,18 @@ class CompiledTemplate:
         """
         return variables(self._env, self._parts, self._prop_env, self._core)
 
+    def unsafe_places(self) -> List[Tuple[str, str]]:
+        """(place, tag) for each tag that reaches for what templates may not use (found
+        without rendering): ``[("paragraph 4 (“{{ cycler.__init__… }}”)", ".__init__")]``."""
+        found = []
+        for part in (p for p in self._parts if p.dynamic):
+            for lineno, what in sandbox.unsafe_uses(part.parsed(self._env)):
+                place, text = part.describe(lineno, what.strip(".[]()'\"attr"))
+                found.append((f"{place} (“{text}”)" if text else place, what))
+        for _, label, _, text in self._core[2] if self._core else ():
+            found += [(label, what) for _, what in sandbox.unsafe_uses(self._prop_env.parse(text))]
+        return found
+
     def uses(self, name: str) -> bool:
         """Whether the template uses the field ``name`` (worked out once per template)."""
         names = self.__dict__.get("_used_names")
@@ -268,10 +280,17 @@ class CompiledTemplate:
         try:
             try:
                 out, count = [], sandbox.current().output
-                for piece in template.root_render_func(template.new_context(ctx, True)):
+                pieces = template.root_render_func(template.new_context(ctx, True))
+                for piece in pieces:
                     out.append(piece)
                     count(len(piece))
                 return out
+            except sandbox.TemplateLimit as exc:
+                frame = pieces.gi_frame   # still there: the letter grew too long at this piece
+                if frame is None:
+                    template.environment.handle_exception()
+                line = template.get_corresponding_lineno(frame.f_lineno)
+                raise self._problem(exc.code, part, line, exc.message, exc.hint) from None
             except Exception:  # noqa: BLE001 - Jinja rewrites the traceback to template lines
                 template.environment.handle_exception()
         except UndefinedError as exc:
