@@ -116,7 +116,7 @@ class RenderedLetter:
 def write_file(path: PathLike, data: bytes) -> None:
     """Write ``data`` to a new or truncated file with as few system calls as may be."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0)
-                 | getattr(os, "O_CLOEXEC", 0), 0o666)
+                 | getattr(os, "O_CLOEXEC", 0), 0o600)   # owner-only: it holds personal data
     try:
         view, done = memoryview(data), 0
         while done < len(data):
