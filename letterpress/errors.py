@@ -81,6 +81,8 @@ CATALOGUE: Dict[str, Entry] = {e.code: e for e in (
     Entry("bad_template", _ERR, "the Word template cannot be opened as a .docx"),
     Entry("template_syntax", _ERR, "a tag in the template is not valid"),
     Entry("template_structure", _ERR, "the tags would make the document invalid Word XML"),
+    Entry("template_unsafe", _ERR, "a tag reaches into Python internals; templates are data, never code"),
+    Entry("template_limit", _ERR, "a letter would take too long, loop too often or grow too large"),
     Entry("undefined_field", _ERR, "a field has no value for a letter"),
     Entry("render_failed", _ERR, "a letter could not be rendered from the template"),
     Entry("unknown_field", _ERR, "the template uses a field no column or setting provides"),

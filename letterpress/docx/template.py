@@ -290,7 +290,7 @@ class CompiledTemplate:
                 if frame is None:
                     template.environment.handle_exception()
                 line = template.get_corresponding_lineno(frame.f_lineno)
-                raise self._problem(exc.code, part, line, exc.message, exc.hint) from None
+                raise self._problem("template_limit", part, line, exc.message, exc.hint) from None
             except Exception:  # noqa: BLE001 - Jinja rewrites the traceback to template lines
                 template.environment.handle_exception()
         except UndefinedError as exc:
@@ -309,7 +309,7 @@ class CompiledTemplate:
                                 f"the template reaches for something templates may not use "
                                 f"({exc})", UNSAFE_HINT) from None
         except sandbox.TemplateLimit as exc:
-            raise self._problem(exc.code, part, template_line(exc), exc.message,
+            raise self._problem("template_limit", part, template_line(exc), exc.message,
                                 exc.hint) from None
         except LetterpressError:
             raise
@@ -342,7 +342,7 @@ class CompiledTemplate:
                     code="template_unsafe", where=Where(file=self.name, part=label),
                     hint=UNSAFE_HINT) from None
             except sandbox.TemplateLimit as exc:
-                raise TemplateProblemError(exc.message, code=exc.code, hint=exc.hint,
+                raise TemplateProblemError(exc.message, code="template_limit", hint=exc.hint,
                                            where=Where(file=self.name, part=label)) from None
             xml = xml.replace(marker, dz.xml_escape(value))
         return name, (xml,)
