@@ -215,7 +215,7 @@ class CompiledTemplate:
         found = []
         for part in (p for p in self._parts if p.dynamic):
             for lineno, what in sandbox.unsafe_uses(part.parsed(self._env)):
-                place, text = part.describe(lineno, what.strip(".[]()'\"attr"))
+                place, text = part.describe(lineno, _bare_name(what))
                 found.append((f"{place} (“{text}”)" if text else place, what))
         for _, label, _, text in self._core[2] if self._core else ():
             found += [(label, what) for _, what in sandbox.unsafe_uses(self._prop_env.parse(text))]
@@ -392,3 +392,8 @@ class CompiledTemplate:
 def _rebuild(data: bytes, name: str, level: int, filters: dict,
              limits: Optional[sandbox.Limits] = None) -> CompiledTemplate:
     return CompiledTemplate(data, name=name, compresslevel=level, filters=filters, limits=limits)
+
+
+def _bare_name(what: str) -> str:
+    """``__class__`` of ``.__class__``, ``['__class__']`` or ``attr('__class__')``."""
+    return re.sub(r"^(?:attr\(|[.\[(])+['\"]?|['\"]?[\])]+$", "", what)
