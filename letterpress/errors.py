@@ -149,6 +149,15 @@ CATALOGUE: Dict[str, Entry] = {e.code: e for e in (
 )}
 
 
+def catalogue_table() -> str:
+    """The catalogue as the Markdown table README.md shows (``python -m letterpress.errors``)."""
+    shown = {ExitStatus.OK: "0 (warning)", ExitStatus.PARTIAL: "3 (the rest was done)"}
+    lines = ["| code | exit status | meaning |", "|---|---|---|"]
+    lines += [f"| `{e.code}` | {shown.get(e.exit_status, int(e.exit_status))} | {e.meaning} |"
+              for e in CATALOGUE.values()]
+    return "\n".join(lines) + "\n"
+
+
 def exit_status_of(code: str) -> ExitStatus:
     """The exit status for ``code`` (``ERROR`` for a code not in the catalogue)."""
     entry = CATALOGUE.get(code)
@@ -305,3 +314,7 @@ class CheckFailed(LetterpressError):
             f"{len(errors)} error(s) found; nothing was written.",
             hint="fix the rows and template places listed above, then run the command again",
         )
+
+
+if __name__ == "__main__":
+    print(catalogue_table(), end="")
