@@ -9,7 +9,7 @@ from flask import current_app, url_for
 
 from letterpress.config import LANGS, LAYOUTS, parse_date
 from letterpress.errors import InputError, LetterpressError
-from letterpress.ledger import rounds, tallies
+from letterpress.ledger import accounts, rounds, tallies
 from letterpress.resources import BUILTIN_TEMPLATES
 from letterpress.server import roundwork, uploads
 from letterpress.server.jobs import Job, JobQueue
@@ -94,6 +94,7 @@ def create_round(form, files, who: str) -> dict:
         rounds.delete(ledger(), rnd["id"])
         shutil.rmtree(where, ignore_errors=True)
         raise
+    accounts.log_action(ledger(), who, "create_round", rnd["title"])
     _queue_preview(rnd)
     return rnd
 
@@ -117,6 +118,7 @@ def replace_recipients(rnd: dict, files, who: str) -> dict:
                         replaced_by=who)
     if old and old != rel:
         (where / old).unlink(missing_ok=True)
+    accounts.log_action(ledger(), who, "upload", rnd["title"])
     _queue_preview(rnd)
     return rnd
 

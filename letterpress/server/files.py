@@ -12,7 +12,7 @@ CONTENT_TYPES = {
     ".pdf": "application/pdf",
     ".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
     ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    ".csv": "text/csv; charset=utf-8",
+    ".csv": "text/csv",
     ".zip": "application/zip",
     ".png": "image/png",
 }
