@@ -145,3 +145,17 @@ def preview(rid: str, name: str):
     if name not in PREVIEWS or not path.is_file():
         abort(404)
     return send_file(path, mimetype=CONTENT_TYPES[path.suffix], max_age=0)
+
+
+@bp.app_template_filter("when")
+def when(value) -> str:
+    """An ISO time kept on a round or in the staff log as local ``YYYY-MM-DD HH:MM``."""
+    import datetime as _dt
+
+    try:
+        moment = _dt.datetime.fromisoformat(str(value))
+    except ValueError:
+        return str(value or "")
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=_dt.timezone.utc)
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M")

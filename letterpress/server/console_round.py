@@ -17,7 +17,7 @@ from letterpress.server.present import bar_widths
 bp = Blueprint("console_round", __name__)
 
 #: Outstanding households per page of the round page.
-PAGE_SIZE = 50
+PAGE_SIZE = 25
 
 
 def _soffice() -> bool:
