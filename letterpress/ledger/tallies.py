@@ -12,7 +12,7 @@ from sqlalchemy import and_, case, exists, func, literal, select
 from sqlalchemy.orm import aliased
 
 from letterpress.ledger.schema import events, households
-from letterpress.models import DELIVERED_OUTCOMES
+from letterpress.choices import DELIVERED_OUTCOMES
 
 _KEYS = ("delivered", "failed", "outstanding", "withdrawn")
 

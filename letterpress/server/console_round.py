@@ -36,7 +36,8 @@ def round_page(rid: str, error: str = "", notice: str = "", status: int = 200):
         page_no = max(1, int(request.args.get("page", "1")))
     except ValueError:
         page_no = 1
-    rows, total = [], 0
+    rows: list = []
+    total = 0
     if rnd.get("batch_id") and not rnd.get("purged"):
         with ledger().transaction() as conn:
             rows, total = tallies.outstanding_page(conn, rnd["batch_id"],

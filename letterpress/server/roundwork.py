@@ -83,7 +83,7 @@ def _pdf_page_png(pdf: Path, png: Path, width: int = 900) -> bool:
                         str(png.with_suffix(""))], check=True, capture_output=True, timeout=60)
         return png.is_file()
     try:
-        import pypdfium2 as pdfium
+        import pypdfium2 as pdfium  # type: ignore[import-untyped]
     except ImportError:
         return False
     page = pdfium.PdfDocument(str(pdf))[0]
