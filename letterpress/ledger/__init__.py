@@ -352,6 +352,11 @@ class Ledger:
             rows = V.household_views(conn, batch_id)
         return iter(rows)
 
+    def round(self, batch_id: int, volunteer: str) -> List[HouseholdView]:
+        """A volunteer's households (not withdrawn) in walking order, with their states."""
+        with self.transaction() as conn:
+            return V.round_views(conn, batch_id, volunteer)
+
     def household_by_code(self, code: str) -> HouseholdView:
         """The household a slip code belongs to (``unknown_code`` / ``revoked_code`` otherwise)."""
         canonical = codes_mod.canonical(code)
