@@ -11,8 +11,8 @@ from typing import Dict, List, Tuple
 from sqlalchemy import and_, case, exists, func, literal, select
 from sqlalchemy.orm import aliased
 
-from letterpress.ledger.schema import events, households
 from letterpress.choices import DELIVERED_OUTCOMES
+from letterpress.ledger.schema import events, households
 
 _KEYS = ("delivered", "failed", "outstanding", "withdrawn")
 
