@@ -5,6 +5,7 @@ import sys
 
 import click
 
+from letterpress.choices import LAYOUTS
 from letterpress.cli.common import (
     Progress,
     _echo_err,
@@ -139,7 +140,7 @@ def demo(out, base_url, pdf, duplex, db, jobs, quiet):
 @main.command(help=N_("Make the slips and run sheets of a batch already built (from the "
                        "ledger)."))
 @batch_option
-@click.option("--layout", type=click.Choice(["a4-8", "a4-4", "label-100x150"]),
+@click.option("--layout", type=click.Choice(LAYOUTS),
               help=N_("Slip layout (default: the one the batch was built with)."))
 @click.option("--font", type=click.Path(dir_okay=False), help=N_("CJK TrueType font."))
 @click.option("--slip-fields", help=N_("Extra fields printed on slips: category, phone."))

@@ -5,16 +5,19 @@ Click lives in this package and nowhere else.
 from __future__ import annotations
 
 import datetime as _dt
+import os
 import sys
 import traceback
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import click
 
 from letterpress import __version__, i18n
+from letterpress.choices import LANGS, LAYOUTS
 from letterpress.cli.clicktext import translate_click, translate_help
-from letterpress.errors import CheckFailed, ExitStatus, LetterpressError
+from letterpress.errors import CheckFailed, ExitStatus, LetterpressError, mask_secrets
+from letterpress.files import open_private, private_dir
 from letterpress.i18n import N_, _, ngettext
 
 # ---------------------------------------------------------------------------
@@ -22,6 +25,7 @@ from letterpress.i18n import N_, _, ngettext
 
 
 def _echo_err(text: str = "", **style) -> None:
+    text = mask_secrets(text)
     click.echo(click.style(text, **style) if style else text, err=True)
 
 
@@ -35,7 +39,7 @@ def show_problems(problems, *, out_err: bool = True) -> None:
         where = str(p.where)
         text = _("%(where)s: %(message)s", where=where, message=p.message) if where \
             else p.message
-        click.echo(f"{label} {text}", err=out_err)
+        click.echo(mask_secrets(f"{label} {text}"), err=out_err)
         if p.hint:
             click.echo(" " * (width + 1) + _("how to fix: %(hint)s", hint=p.hint), err=out_err)
 
@@ -52,8 +56,9 @@ class Progress:
 
     def __init__(self, quiet: bool) -> None:
         self.enabled = not quiet and sys.stderr.isatty()
-        self.bar = None
-        self.stage = None
+        self.bar: Optional[Any] = None        # a click progress bar while a stage runs
+        self.stage: Optional[str] = None
+        self.done = 0
 
     def __call__(self, stage: str, done: int, total: int) -> None:
         if not self.enabled or total < 20:
@@ -63,10 +68,11 @@ class Progress:
             self.stage = stage
             label = stage_label(stage)
             pad = 11 - len(label) - sum(1 for ch in label if ord(ch) > 0x2e80)
-            self.bar = click.progressbar(length=total, label=label + " " * max(pad, 0),
-                                         file=sys.stderr, show_pos=True)
-            self.bar.__enter__()
+            self.bar = bar = click.progressbar(length=total, label=label + " " * max(pad, 0),
+                                               file=sys.stderr, show_pos=True)
+            bar.__enter__()
             self.done = 0
+        assert self.bar is not None
         self.bar.update(done - self.done)
         self.done = done
 
@@ -90,6 +96,15 @@ class LetterpressGroup(click.Group):
             i18n.reset_lang(token)
 
     def invoke(self, ctx):
+        # What letterpress writes holds personal data: owner-only, also what LibreOffice,
+        # SQLite or openpyxl create for it (the library sets modes itself as well).
+        umask = os.umask(0o077)
+        try:
+            return self._invoke(ctx)
+        finally:
+            os.umask(umask)
+
+    def _invoke(self, ctx):
         try:
             return super().invoke(ctx)
         except CheckFailed as exc:
@@ -98,7 +113,7 @@ class LetterpressGroup(click.Group):
                         "the command again.", message=exc.message), fg="red")
             ctx.exit(int(ExitStatus.ERROR))
         except LetterpressError as exc:
-            _echo_err(_("Error: %(error)s", error=exc), fg="red")
+            _echo_err(mask_secrets(_("Error: %(error)s", error=exc)), fg="red")
             ctx.exit(int(exc.exit_status))
         except KeyboardInterrupt:
             _echo_err(_("Interrupted. Files being written were not put in place; run the "
@@ -109,17 +124,19 @@ class LetterpressGroup(click.Group):
         except Exception:  # a bug, not a user mistake: keep the details out of the way
             log = Path("output") / "letterpress-error.log"
             try:
-                log.parent.mkdir(parents=True, exist_ok=True)
-                with open(log, "a", encoding="utf-8") as fh:
-                    fh.write(f"--- {_dt.datetime.now().isoformat()} letterpress {__version__} "
-                             f"{' '.join(sys.argv[1:])}\n{traceback.format_exc()}\n")
-                _echo_err(_("Internal error: %(error)s; details were written to %(log)s. This "
-                            "is a bug in letterpress, not a mistake of yours; please report it "
-                            "with that file.", error=repr(sys.exc_info()[1]), log=log), fg="red")
+                private_dir(log.parent)
+                with open_private(log, "a", encoding="utf-8") as fh:   # owner-only
+                    fh.write(mask_secrets(
+                        f"--- {_dt.datetime.now().isoformat()} letterpress {__version__} "
+                        f"{' '.join(sys.argv[1:])}\n{traceback.format_exc()}\n"))
+                _echo_err(mask_secrets(_(
+                    "Internal error: %(error)s; details were written to %(log)s. This is a bug "
+                    "in letterpress, not a mistake of yours; please report it with that file.",
+                    error=repr(sys.exc_info()[1]), log=log)), fg="red")
             except OSError:
-                _echo_err(_("Internal error: %(error)s. This is a bug in letterpress, not a "
-                            "mistake of yours; please report it.",
-                            error=repr(sys.exc_info()[1])), fg="red")
+                _echo_err(mask_secrets(_(
+                    "Internal error: %(error)s. This is a bug in letterpress, not a mistake of "
+                    "yours; please report it.", error=repr(sys.exc_info()[1]))), fg="red")
             ctx.exit(int(ExitStatus.ERROR))
 
 
@@ -147,7 +164,7 @@ def list_options(func):
         click.option("--date", help=N_("Date of the round, YYYY-MM-DD (default today).")),
         click.option("--package", help=N_("Package contents when the list has no package "
                                           "column, e.g. \"肉制品、蔬菜\".")),
-        click.option("--lang", type=click.Choice(["zh", "en"]),
+        click.option("--lang", type=click.Choice(LANGS),
                      help=N_("Language of dates and labels.")),
         click.option("--encoding",
                      help=N_("CSV encoding, when detection guesses wrong (e.g. gbk).")),
@@ -164,7 +181,7 @@ def build_options(func):
     opts = [
         click.option("--base-url", help=N_("Address phones use to reach `letterpress serve` "
                                            "(default http://<this machine's LAN address>:8470).")),
-        click.option("--layout", type=click.Choice(["a4-8", "a4-4", "label-100x150"]),
+        click.option("--layout", type=click.Choice(LAYOUTS),
                      help=N_("Slip layout (default a4-8).")),
         click.option("--font", type=click.Path(dir_okay=False),
                      help=N_("CJK TrueType font for slips and run sheets.")),

@@ -4,9 +4,11 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Dict
 
 import click
 
+from letterpress.choices import OUTCOMES
 from letterpress.cli.common import (
     Progress,
     _echo_err,
@@ -57,7 +59,7 @@ def status(title, as_json, db):
 
 def _show_confirmations(described, results) -> None:
     _echo_err(_("Ledger: %(ledger)s", ledger=described))
-    counts = {}
+    counts: Dict[str, int] = {}
     labels = {"rejected": pgettext("confirm", "rejected"),
               "already_delivered": pgettext("confirm", "duplicate"),
               "repeated": pgettext("confirm", "repeated"),
@@ -93,7 +95,7 @@ def _show_confirmations(described, results) -> None:
         sys.exit(int(ExitStatus.ERROR))
 
 
-OUTCOME_CHOICE = click.Choice(["delivered", "not-home", "refused", "proxy", "hospital", "other"])
+OUTCOME_CHOICE = click.Choice(OUTCOMES)
 
 
 @main.command(help=N_("""Record deliveries from typed codes, signed paper slips or a scanner

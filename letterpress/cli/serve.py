@@ -12,8 +12,9 @@ from letterpress.cli.common import (
 from letterpress.i18n import N_, _
 
 
-@main.command(help=N_("Serve the pages volunteers' phones open when they scan a slip, and the "
-                       "staff dashboard."))
+@main.command(help=N_("Serve the pages volunteers' phones open when they scan a slip, the staff "
+                       "dashboard and the staff console (/staff). Makes the ledger when there is "
+                       "none yet."))
 @db_option
 @click.option("--host", default=None, help=N_("Address to listen on (default 127.0.0.1: this "
                                               "computer only)."))
@@ -26,9 +27,14 @@ from letterpress.i18n import N_, _
               help=N_("Trust X-Forwarded-For/-Proto from a reverse proxy (nginx, Caddy)."))
 @click.option("--threads", type=click.IntRange(1, 64), default=8, show_default=True,
               help=N_("Requests answered at the same time."))
-def serve(db, host, port, lan, behind_proxy, threads):
+@click.option("--rounds-dir", type=click.Path(file_okay=False), default=None,
+              help=N_("Folder of the rounds made in the staff console (default: rounds/ beside "
+                      "the ledger file)."))
+@click.option("--upload-limit", type=click.IntRange(1, 2048), default=20, show_default=True,
+              help=N_("Largest upload to the staff console, in MB."))
+def serve(db, host, port, lan, behind_proxy, threads, rounds_dir, upload_limit):
     from letterpress import network
-    from letterpress.server import close_app, create_app, ledger_of, staff_link
+    from letterpress.server import close_app, create_app, ledger_of, setup_link, staff_link
     from letterpress.server.run import serve as run_server
     from letterpress.slips import qr
 
@@ -41,7 +47,8 @@ def serve(db, host, port, lan, behind_proxy, threads):
             raise click.UsageError(_("this computer has no LAN address: connect it to the "
                                      "volunteers' Wi-Fi, or use --host"))
     host = host or "127.0.0.1"
-    app = create_app(settings.db, behind_proxy=behind_proxy)
+    app = create_app(settings.db, behind_proxy=behind_proxy, create=True, rounds_dir=rounds_dir,
+                     upload_limit=upload_limit * 1024 * 1024)
     try:
         shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
         base = f"http://{shown}:{port}"
@@ -60,6 +67,12 @@ def serve(db, host, port, lan, behind_proxy, threads):
                     "again with --base-url %(base)s", title=b.title, url=b.base_url, base=base))
         click.echo(_("Staff dashboard (one-time link, 12 hours): %(link)s",
                      link=staff_link(app, base)))
+        first = setup_link(app, base)
+        if first:
+            click.echo(_("Staff console: no staff account yet; make the first one here "
+                         "(one-time link): %(link)s", link=first))
+        else:
+            click.echo(_("Staff console: %(url)s/staff", url=base))
         run_server(app, host, port, threads=threads)
     finally:
         close_app(app)

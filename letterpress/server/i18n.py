@@ -13,7 +13,7 @@ from typing import Tuple
 from flask import Flask, g, request
 
 from letterpress import i18n
-from letterpress.i18n import LANGS, _, pgettext
+from letterpress.i18n import LANGS, N_, _, pgettext
 
 #: Name of the cookie that remembers the language switch.
 LANG_COOKIE = "lang"
@@ -25,7 +25,8 @@ def install(app: Flask) -> None:
     app.jinja_env.install_gettext_callables(          # type: ignore[attr-defined]
         gettext=i18n.raw_gettext, ngettext=i18n.raw_ngettext, pgettext=i18n.raw_pgettext,
         npgettext=i18n.raw_npgettext, newstyle=True)
-    app.jinja_env.globals.update(outcome_label=outcome_label, state_label=state_label)
+    app.jinja_env.globals.update(outcome_label=outcome_label, state_label=state_label,
+                                 label=label)
 
     @app.before_request
     def _language() -> None:
@@ -132,5 +133,133 @@ def message_text(key: str, **values) -> Tuple[str, str]:
                    _("The server had a problem; the record may not be saved. Try again in a "
                      "moment, or tell staff.")),
         "busy": (_("Please wait"), _("The ledger is busy; try again in a few seconds.")),
+        "bad_invite": (_("Link not valid"),
+                       _("This link was used, has expired or is not valid. Ask a colleague for "
+                         "a new invite link.")),
     }
     return pages.get(key, pages["bad_request"])
+
+
+def label(group: str, key: str, **values) -> str:
+    """The word for ``key`` of a family of codes (``label("c.job", job.state)``), translated;
+    an unknown key is shown as it is."""
+    table = _label_table(group)
+    text = table.get(key)
+    if text is None:
+        return key
+    return _(text, **values)
+
+
+def _label_table(group: str) -> dict:
+    if group == 'history':
+        return {
+            'delivered': pgettext('history', "Delivered"),
+            'proxy': pgettext('history', "Received by neighbour/relative"),
+            'not-home': pgettext('history', "Not home"),
+            'refused': pgettext('history', "Refused"),
+            'hospital': pgettext('history', "In hospital"),
+            'other': pgettext('history', "Other"),
+        }
+    if group == 'state':
+        return {
+            'outstanding': pgettext('state', "Outstanding"),
+            'delivered': pgettext('state', "Delivered"),
+            'failed': pgettext('state', "Not delivered, visit again"),
+            'withdrawn': pgettext('state', "Withdrawn"),
+        }
+    if group == 'outcome':
+        return {
+            'delivered': pgettext('outcome', "Delivered"),
+            'proxy': pgettext('outcome', "Neighbour/relative took it"),
+            'not-home': pgettext('outcome', "Not home"),
+            'refused': pgettext('outcome', "Refused"),
+            'hospital': pgettext('outcome', "In hospital"),
+            'other': pgettext('outcome', "Other"),
+        }
+    if group == 'c.sev':
+        return {
+            'error': N_("Error"),
+            'warning': N_("Warning"),
+        }
+    if group == 'c.tpl':
+        return {
+            'zh': N_("Built-in Chinese letter"),
+            'en': N_("Built-in English letter"),
+            'large': N_("Built-in large-print letter"),
+        }
+    if group == 'c.layout':
+        return {
+            'a4-8': N_("A4, 8 per page"),
+            'a4-4': N_("A4, 4 per page"),
+            'label-100x150': N_("Label 100×150 mm"),
+        }
+    if group == 'c.job':
+        return {
+            'queued': N_("Queued"),
+            'running': N_("Building"),
+        }
+    if group == 'c.act':
+        return {
+            'build': N_("build"),
+            'reprint': N_("reprint"),
+            'purge': N_("purge"),
+            'undo': N_("undo"),
+            'invite': N_("invite"),
+            'remove_staff': N_("remove account"),
+            'account_created': N_("account created"),
+            'create_round': N_("new round"),
+            'upload': N_("list uploaded"),
+            'reissue_badge': N_("badge reissued"),
+        }
+    if group == 'phone':
+        return {
+            'waiting': N_("Saved on this phone, %(n)s waiting to send."),
+            'sent': N_("Sent."),
+            'sending': N_("Sending…"),
+            'saved_copy': N_("No connection: this is the copy kept on this phone. Records are saved on the phone and sent when the connection returns."),
+            'offline_now': N_("No connection. Records are saved on this phone and sent when the connection returns."),
+            'revoked': N_("Your login is no longer valid; the round kept on this phone was removed. Ask staff for a new run sheet."),
+            'logout_waiting': N_("%(n)s records are not sent yet and would be lost. Log out anyway?"),
+        }
+    if group == 'note_required':
+        return {
+            'proxy': N_("who received the package"),
+            'other': N_("what happened"),
+        }
+    if group == 'sync_refused':
+        return {
+            'revoked_code': N_("The slip with code %(code)s was reprinted; the record was not saved. Record it again from your list or the new slip."),
+            'withdrawn': N_("The household of code %(code)s was taken off the list: no delivery."),
+            'not_authorised': N_("Code %(code)s is not in your round; the record was not saved."),
+            'note_required': N_("The record for code %(code)s needs a note; record it again."),
+        }
+    if group == 'c.tab':
+        return {
+            'round': N_("Round"),
+            'check': N_("Check"),
+            'volunteers': N_("Volunteers"),
+        }
+    if group == 'count':
+        return {
+            'delivered': N_("delivered"),
+            'failed': N_("failed"),
+            'outstanding': N_("outstanding"),
+        }
+    if group == 'col':
+        return {
+            'seq': N_("No."),
+            'name': N_("Name"),
+            'address': N_("Address"),
+            'volunteer': N_("Volunteer"),
+            'last': N_("Last outcome"),
+            'when': N_("When"),
+            'outcome': N_("Outcome"),
+            'note': N_("Note"),
+        }
+    if group == "err":
+        return {
+            "staff_exists": N_("This name has an account already."),
+            "weak_password": N_("The password is too short."),
+            "bad_staff_name": N_("A name needs 1 to 40 characters."),
+        }
+    return {}

@@ -1,8 +1,7 @@
 """Staff pages: the one-time staff login link, the dashboard, undo with a reason."""
 from __future__ import annotations
 
-from collections import OrderedDict
-from typing import Dict, List
+from typing import List
 
 from flask import (
     Blueprint,
@@ -15,8 +14,8 @@ from flask import (
     url_for,
 )
 
-from letterpress.errors import LedgerError
 from letterpress.i18n import _
+from letterpress.errors import LedgerError
 from letterpress.server import auth, i18n, message_page
 from letterpress.server.present import bar_widths, local_time
 
@@ -32,12 +31,13 @@ def _state():
     return current_app.extensions["letterpress"]
 
 
+
 @bp.get("/s/<token>")
 @bp.get("/S/<token>")
 def staff_login(token: str):
     try:
         if len(token) > auth.MAX_TOKEN:
-            raise LedgerError("token too long", code="not_authorised")
+            raise LedgerError(_("token too long"), code="not_authorised")
         _state().ledger.use_staff_token(token)
     except LedgerError as exc:
         if exc.code != "not_authorised":
@@ -57,38 +57,21 @@ def _bar(name: str, counts: dict) -> dict:
     return dict(counts, name=name, wd=d, wf=f, wo=o)
 
 
-def _compounds(rows) -> List[dict]:
-    groups: "OrderedDict[str, Dict[str, int]]" = OrderedDict()
-    for r in rows:
-        if r.state == "withdrawn":
-            continue
-        c = groups.setdefault(r.compound.strip(), {"households": 0, "delivered": 0, "failed": 0,
-                                                   "outstanding": 0})
-        c["households"] += 1
-        c[r.state] += 1
-    return [_bar(name or _("(no compound)"), c) for name, c in groups.items()]
+def _compounds(batch_id: int) -> List[dict]:
+    return [_bar(name or _("(no compound)"), c)
+            for name, c in _state().ledger.counts_by(batch_id, "compound")]
 
 
-def _events(batch_id: int, rows) -> List:
+def _events(batch_id: int) -> List:
     """Recent outcome events of a batch, newest first, and every flagged duplicate."""
-    ledger = _state().ledger
-    whole = getattr(ledger, "events_for_batch", None)
-    if whole is not None:
-        evs = list(whole(batch_id))
-    else:
-        # One query per household with something recorded: the most recent ones, and
-        # every household with duplicates.
-        active = sorted((r for r in rows if r.last_outcome),
-                        key=lambda r: r.last_at, reverse=True)[:MAX_EVENTS]
-        ids = {r.id for r in active} | {r.id for r in rows if r.duplicates}
-        evs = [e for hid in ids for e in ledger.events_for(hid)]
+    evs = _state().ledger.events_for_batch(batch_id)
     return sorted((e for e in evs if e.kind == "outcome"), key=lambda e: e.id, reverse=True)
 
 
 def _event_row(ev, by_id) -> dict:
     hv = by_id.get(ev.household_id)
     return {"id": ev.id, "seq": hv.seq if hv else "", "name": hv.name if hv else "",
-            "outcome": i18n.history_label(ev.outcome), "when": local_time(ev.at),
+            "outcome": i18n.label("history", ev.outcome), "when": local_time(ev.at),
             "by": ev.volunteer or _("unassigned"), "note": ev.note, "undone": ev.undone,
             "duplicate": ev.duplicate}
 
@@ -96,27 +79,29 @@ def _event_row(ev, by_id) -> dict:
 def _household_row(hv) -> dict:
     return {"seq": hv.seq, "name": hv.name, "honorific": hv.honorific, "address": hv.address,
             "phone": hv.phone, "volunteer": hv.volunteer or _("unassigned"),
-            "last": i18n.history_label(hv.last_outcome) if hv.last_outcome else "",
+            "last": i18n.label("history", hv.last_outcome) if hv.last_outcome else "",
             "when": local_time(hv.last_at), "by": hv.last_by, "note": hv.last_note,
             "notes": hv.notes}
 
 
 def _batch_view(batch) -> dict:
+    """One batch on the dashboard: counts from the database, and only the households shown."""
     ledger = _state().ledger
     entry = ledger.status(batch.title)["batches"][0]
-    rows = list(ledger.household_rows(batch.id))
-    by_id = {r.id: r for r in rows}
-    events = _events(batch.id, rows)
-    failed = [_household_row(r) for r in rows if r.state == "failed"]
-    outstanding = [_household_row(r) for r in rows if r.state == "outstanding"]
+    events = _events(batch.id)
+    shown = [e for e in events if e.duplicate and not e.undone] + events[:MAX_EVENTS]
+    by_id = {r.id: r for r in ledger.households_by_id([e.household_id for e in shown])}
+    failed = ledger.households_in_state(batch.id, "failed", MAX_ROWS)
+    outstanding = ledger.households_in_state(batch.id, "outstanding", MAX_ROWS)
     return {
         "id": batch.id, "title": batch.title, "date": entry["date"], "entry": entry,
         "total": _bar("", entry),
         "volunteers": [_bar(v["name"] or _("unassigned"), v) for v in entry["volunteers"]],
-        "compounds": _compounds(rows),
-        "failed": failed[:MAX_ROWS], "failed_more": max(0, len(failed) - MAX_ROWS),
-        "outstanding": outstanding[:MAX_ROWS],
-        "outstanding_more": max(0, len(outstanding) - MAX_ROWS),
+        "compounds": _compounds(batch.id),
+        "failed": [_household_row(r) for r in failed],
+        "failed_more": max(0, entry["failed"] - len(failed)),
+        "outstanding": [_household_row(r) for r in outstanding],
+        "outstanding_more": max(0, entry["outstanding"] - len(outstanding)),
         "duplicates": [_event_row(e, by_id) for e in events if e.duplicate and not e.undone],
         "events": [_event_row(e, by_id) for e in events[:MAX_EVENTS]],
     }

@@ -1,4 +1,5 @@
-"""Volunteer pages: badge login, the slip page, recording an outcome (HTML, no JavaScript)."""
+"""Volunteer pages: badge login, the round list, the slip page, recording an outcome (HTML,
+no JavaScript needed; see :mod:`letterpress.server.round` for what the phone keeps offline)."""
 from __future__ import annotations
 
 from typing import Optional
@@ -14,21 +15,25 @@ from flask import (
     url_for,
 )
 
-from letterpress.errors import LedgerError
 from letterpress.i18n import _
+from letterpress.choices import DELIVERED_OUTCOMES, OUTCOMES
+from letterpress.errors import LedgerError
 from letterpress.ledger import codes as codes_mod
 from letterpress.server import auth, i18n, message_page
 from letterpress.server.present import local_time, mask_name, masked_place, phones
+from letterpress.server.round import round_context, sync_texts
 
 bp = Blueprint("pages", __name__)
 
 #: Outcome buttons in the order shown, and the style of each.
-BUTTONS = (("delivered", "ok"), ("proxy", "ok"), ("not-home", "fail"), ("refused", "fail"),
-           ("hospital", "fail"), ("other", "fail"))
+#: Delivered outcomes first, in green; the others after them.
+BUTTONS = tuple((o, "ok" if o in DELIVERED_OUTCOMES else "fail")
+                for o in sorted(OUTCOMES, key=lambda o: o not in DELIVERED_OUTCOMES))
 
 
 def _ledger():
     return current_app.extensions["letterpress"].ledger
+
 
 
 def _too_many(seconds: int):
@@ -76,14 +81,8 @@ def home():
     vol = auth.session_volunteer()
     if vol is None:
         return redirect(url_for("pages.index"))
-    title = _batch_title(vol.batch_id)
-    mine = None
-    if title:
-        batches = _ledger().status(title)["batches"]
-        for entry in batches[0]["volunteers"] if batches else ():
-            if entry["name"] == vol.name:
-                mine = entry
-    return render_template("home.html", vol=vol, title=title, mine=mine,
+    return render_template("home.html", vol=vol, title=_batch_title(vol.batch_id),
+                           phone_texts=sync_texts(), **round_context(vol),
                            banners=get_flashed_messages(with_categories=True))
 
 
@@ -99,7 +98,12 @@ def go():
         canonical = codes_mod.normalise(request.args.get("code", ""))
     except ValueError:
         return _bad_code(anonymous)
-    return redirect(url_for("pages.household", code=canonical))
+    return redirect(url_for("pages.household", code=canonical, via=_via()))
+
+
+def _via() -> Optional[str]:
+    """``list`` when the volunteer came from the round list (the slip was lost), else None."""
+    return "list" if (request.values.get("via") == "list") else None
 
 
 @bp.post("/logout")
@@ -135,8 +139,8 @@ def _history(household_id: int):
         if ev.kind != "outcome":
             continue
         rows.append({"text": _("%(what)s %(time)s by %(name)s",
-                               what=i18n.history_label(ev.outcome), time=local_time(ev.at),
-                               name=ev.volunteer or _("unassigned")),
+                               what=i18n.label("history", ev.outcome), time=local_time(ev.at),
+                                name=ev.volunteer or _("unassigned")),
                      "note": ev.note, "undone": ev.undone, "duplicate": ev.duplicate,
                      "delivered": ev.outcome in ("delivered", "proxy")})
     return rows
@@ -170,7 +174,8 @@ def household(code: str):
     return render_template(
         "household.html", hv=hv, vol=vol, code=codes_mod.printed(code),
         path_code=codes_mod.normalise(code), buttons=BUTTONS,
-        history=_history(hv.id), nonce=auth.new_nonce(), phones=phones(hv.phone),
+        history=_history(hv.id), nonce=auth.new_nonce(), phones=phones(hv.phone), via=_via(),
+        phone_texts=sync_texts(),
         delivered_at=local_time(hv.last_at) if hv.state == "delivered" else "",
         banners=get_flashed_messages(with_categories=True))
 
@@ -180,14 +185,14 @@ def household(code: str):
 def household_record(code: str):
     vol = auth.session_volunteer()
     if vol is None:
-        _found, error = _guarded_lookup(code, anonymous=not auth.is_staff())
+        _, error = _guarded_lookup(code, anonymous=not auth.is_staff())
         return error if error is not None else message_page(403, "not_logged_in")
     if not auth.csrf_ok():
         return message_page(400, "csrf")
     outcome = request.form.get("outcome", "")
     try:
         res = _ledger().record(code, outcome, vol.name, nonce=request.form.get("nonce") or None,
-                               note=request.form.get("note", "")[:2000], source="web",
+                               note=request.form.get("note", "")[:2000], source=_via() or "web",
                                batch_id=vol.batch_id)
     except LedgerError as exc:
         if exc.code in ("unknown_code", "revoked_code"):
@@ -200,22 +205,22 @@ def household_record(code: str):
         elif exc.code == "bad_outcome":
             flash(_("Please choose an outcome."), "error")
         elif exc.code == "withdrawn":
-            flash(_("This household was taken off this round's list: no delivery. Ask staff."),
-                  "error")
+            flash(_("This household was taken off this round's list: no delivery. Ask staff."), "error")
         elif exc.code == "bad_nonce":
             flash(_("This page expired; please tap again."), "error")
         else:
             raise
-        return redirect(url_for("pages.household", code=codes_mod.normalise(code)))
-    what = i18n.outcome_label(res.event.outcome)
+        return redirect(url_for("pages.household", code=codes_mod.normalise(code), via=_via()))
+    what = i18n.label("outcome", res.event.outcome)
     if res.status == "already_delivered":
         hv = res.household
-        flash(_("Already delivered at %(time)s by %(name)s. This record was kept for staff "
-                "review.", time=local_time(hv.last_at), name=hv.last_by or _("unassigned")),
-              "warn")
+        flash(_("Already delivered at %(time)s by %(name)s. This record was kept for staff review.", time=local_time(hv.last_at),
+                 name=hv.last_by or _("unassigned")), "warn")
     elif res.status == "repeated":
         flash(_("Recorded: %(what)s (sent twice, recorded once).", what=what), "ok")
     else:
         flash(_("Recorded: %(what)s.", what=what), "ok")
+    if _via():      # from the round list: back to it, where the next household is
+        return redirect(url_for("pages.home"))
     return redirect(url_for("pages.household", code=codes_mod.normalise(code)))
 
