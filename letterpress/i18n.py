@@ -29,8 +29,8 @@ import os
 from pathlib import Path
 from typing import Iterator, Mapping, Optional
 
-#: The languages letterpress speaks; English is the language of the code.
-LANGS = ("zh", "en")
+from letterpress.choices import DEFAULT_LANG, LANGS  # noqa: F401  (zh, en; Chinese first)
+
 #: gettext domain: the catalogue is locale/<lang>/LC_MESSAGES/letterpress.po
 DOMAIN = "letterpress"
 #: Where the catalogues are (inside the package, so wheels and editable installs both have it).
@@ -69,11 +69,13 @@ def lang_from_env(environ: Optional[Mapping[str, str]] = None) -> str:
     return "en"
 
 
-def lang_for_request(switch: Optional[str], cookie: Optional[str], accept) -> str:
+def lang_for_request(switch: Optional[str], cookie: Optional[str], accept,
+                     default: str = DEFAULT_LANG) -> str:
     """A page's language: the ``?lang=`` switch, the remembered cookie, then the browser.
 
     ``accept`` is werkzeug's ``request.accept_languages``: zh-* gives Chinese, any other
-    language English. With no Accept-Language at all, Chinese (the staff's language).
+    language English. With no Accept-Language at all, ``default`` (Chinese for pages, the
+    staff's language; the JSON API passes English for programs).
     """
     for value in (switch, cookie):
         if value in LANGS:
@@ -81,7 +83,7 @@ def lang_for_request(switch: Optional[str], cookie: Optional[str], accept) -> st
     if accept:
         best = accept.best_match(LANGS)
         return best if best in LANGS else "en"
-    return "zh"
+    return default
 
 
 def current_lang() -> str:

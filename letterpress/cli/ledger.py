@@ -49,8 +49,7 @@ def status(title, as_json, db):
                      withdrawn=b["withdrawn"]))
         for v in b["volunteers"]:
             name = v["name"] or _("unassigned")
-            pad = 12 - len(name) - sum(1 for ch in name if ord(ch) > 0x2e80)
-            click.echo("  " + name + " " * max(pad, 0) + " " + _(
+            click.echo("  " + name.ljust(12) + " " + _(
                 "%(households)4d households  %(delivered)4d delivered  %(failed)4d failed  "
                 "%(outstanding)4d outstanding", households=v["households"],
                 delivered=v["delivered"], failed=v["failed"], outstanding=v["outstanding"]))

@@ -38,7 +38,6 @@ from flask import Blueprint, current_app, jsonify, request
 from letterpress.errors import BadgeRefused, LedgerError
 from letterpress.ledger import codes as codes_mod
 from letterpress.server import auth
-from letterpress.i18n import _
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 

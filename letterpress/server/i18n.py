@@ -30,9 +30,10 @@ def install(app: Flask) -> None:
 
     @app.before_request
     def _language() -> None:
+        api = request.path.startswith("/api/")
         g.lang = i18n.lang_for_request(request.args.get("lang"),
                                        request.cookies.get(LANG_COOKIE),
-                                       request.accept_languages)
+                                       request.accept_languages, "en" if api else "zh")
         g.lang_token = i18n.set_lang(g.lang)
 
     @app.teardown_request

@@ -39,7 +39,7 @@ def read_capped(stream: IO[bytes], limit: int) -> bytes:
         if not chunk:
             return buf.getvalue()
         if buf.tell() + len(chunk) > limit:
-            raise TooLarge(f"the file is larger than {limit // (1024 * 1024)} MB",
+            raise TooLarge(_("the file is larger than %(mb)s MB", mb=limit // (1024 * 1024)),
                            code="too_large", hint=_("upload a smaller file (save it without "
                                                     "pictures, or split the list)"))
         buf.write(chunk)

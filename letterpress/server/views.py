@@ -185,7 +185,7 @@ def household(code: str):
 def household_record(code: str):
     vol = auth.session_volunteer()
     if vol is None:
-        _, error = _guarded_lookup(code, anonymous=not auth.is_staff())
+        _found, error = _guarded_lookup(code, anonymous=not auth.is_staff())
         return error if error is not None else message_page(403, "not_logged_in")
     if not auth.csrf_ok():
         return message_page(400, "csrf")
