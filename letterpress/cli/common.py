@@ -44,13 +44,6 @@ def show_problems(problems, *, out_err: bool = True) -> None:
             click.echo(" " * (width + 1) + _("how to fix: %(hint)s", hint=p.hint), err=out_err)
 
 
-def stage_label(stage: str) -> str:
-    """A progress stage as the user reads it (the stage names are the library's)."""
-    labels = {"letters": _("letters"), "slips": _("slips"), "run sheets": _("run sheets"),
-              "print packs": _("print packs"), "pdf": _("PDF")}
-    return labels.get(stage, stage)
-
-
 class Progress:
     """A progress bar per stage on a terminal; silent when quiet or not a terminal."""
 
@@ -66,7 +59,7 @@ class Progress:
         if stage != self.stage:
             self.close()
             self.stage = stage
-            label = stage_label(stage)
+            label = i18n.stage_label(stage)
             pad = 11 - len(label) - sum(1 for ch in label if ord(ch) > 0x2e80)
             self.bar = bar = click.progressbar(length=total, label=label + " " * max(pad, 0),
                                                file=sys.stderr, show_pos=True)
