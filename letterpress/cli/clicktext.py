@@ -8,6 +8,7 @@ the ones a user meets (listed below so that extraction finds them).
 from __future__ import annotations
 
 import importlib
+from typing import Any, List
 
 import click
 
@@ -54,16 +55,15 @@ def translate_click() -> None:
             module = importlib.import_module(name)
         except ImportError:
             continue
-        if hasattr(module, "_"):
-            module._ = i18n.raw_gettext
-        if hasattr(module, "ngettext"):
-            module.ngettext = i18n.raw_ngettext
+        for attr, func in (("_", i18n.raw_gettext), ("ngettext", i18n.raw_ngettext)):
+            if hasattr(module, attr):
+                setattr(module, attr, func)
 
 
 def translate_help(command: click.Command) -> None:
     """Put the help texts of ``command``, its options and its subcommands in the current
     language (the English original is kept to translate again on the next run)."""
-    objects = [command, *command.params]
+    objects: List[Any] = [command, *command.params]
     if getattr(command, "_help_option", None) is not None:
         command._help_option = None           # Click makes it again, in this language
     for obj in objects:

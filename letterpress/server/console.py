@@ -9,9 +9,9 @@ from functools import wraps
 
 from flask import Blueprint, abort, g, redirect, render_template, request, send_file, url_for
 
-from letterpress.i18n import _
 from letterpress.config import LAYOUTS
 from letterpress.errors import LetterpressError
+from letterpress.i18n import _
 from letterpress.ledger import rounds
 from letterpress.resources import BUILTIN_TEMPLATES
 from letterpress.server import auth, message_page

@@ -9,11 +9,11 @@ from flask import current_app, url_for
 
 from letterpress.config import LANGS, LAYOUTS, parse_date
 from letterpress.errors import InputError, LetterpressError
+from letterpress.i18n import _
 from letterpress.ledger import accounts, rounds, tallies
 from letterpress.resources import BUILTIN_TEMPLATES
 from letterpress.server import roundwork, uploads
 from letterpress.server.jobs import Job, JobQueue
-from letterpress.i18n import _
 
 #: Stages a build goes through, in order (the progress callback's names).
 BUILD_STAGES = ["letters", "slips", "run sheets", "pdf", "letters.pdf", "print packs"]
