@@ -13,6 +13,7 @@ reports it as an internal error.
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass
 from typing import Dict, Iterable, NamedTuple, Optional
 
@@ -80,6 +81,8 @@ CATALOGUE: Dict[str, Entry] = {e.code: e for e in (
     Entry("bad_template", _ERR, "the Word template cannot be opened as a .docx"),
     Entry("template_syntax", _ERR, "a tag in the template is not valid"),
     Entry("template_structure", _ERR, "the tags would make the document invalid Word XML"),
+    Entry("template_unsafe", _ERR, "a tag reaches into Python internals; templates are data, never code"),
+    Entry("template_limit", _ERR, "a letter would take too long, loop too often or grow too large"),
     Entry("undefined_field", _ERR, "a field has no value for a letter"),
     Entry("render_failed", _ERR, "a letter could not be rendered from the template"),
     Entry("unknown_field", _ERR, "the template uses a field no column or setting provides"),
@@ -218,6 +221,20 @@ def warning(code: str, message: str, where: Where = Where(), hint: str = "") -> 
     return Problem("warning", code, message, where, hint)
 
 
+_URL_PASSWORD = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.\-]*:/*[^\s:/@'\"]*:)[^\s'\"]*(@)")
+_KEY_PASSWORD = re.compile(r"(\bpassword\s*=\s*)('[^']*'|\"[^\"]*\"|[^\s'\"&]+)", re.I)
+
+
+def mask_secrets(text: str) -> str:
+    """``text`` with the password of any database URL (``postgresql://ann:***@host/db``)
+    or ``password=...`` setting masked: for messages, logs and start-up lines."""
+    if "@" in text:
+        text = _URL_PASSWORD.sub(r"\1***\2", text)
+    if "assword" in text or "ASSWORD" in text:
+        text = _KEY_PASSWORD.sub(r"\1***", text)
+    return text
+
+
 class LetterpressError(Exception):
     """Base of every error a user can cause. ``code`` is stable; ``str()`` is the message."""
 
@@ -225,6 +242,7 @@ class LetterpressError(Exception):
 
     def __init__(self, message: str, *, code: Optional[str] = None,
                  where: Optional[Where] = None, hint: str = "") -> None:
+        message = mask_secrets(message)
         super().__init__(message)
         self.message = message
         if code:

@@ -26,6 +26,7 @@ PASS_THROUGH = {
     ("docx/locate.py", "problem"),             # problem(file, code, ...)
     ("docx/template.py", "_problem"),          # self._problem(code, ...)
     ("recipients/clean.py", "_row_problems"),  # error(code, ...) with check_phone()'s code
+    ("pipeline/letters.py", "check_safety"),   # error(exc.code, ...) of a sandbox problem
 }
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ Click lives in this package and nowhere else.
 from __future__ import annotations
 
 import datetime as _dt
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -14,13 +15,15 @@ import click
 
 from letterpress import __version__
 from letterpress.choices import DEFAULT_LAYOUT, LANGS, LAYOUTS
-from letterpress.errors import CheckFailed, ExitStatus, LetterpressError
+from letterpress.errors import CheckFailed, ExitStatus, LetterpressError, mask_secrets
+from letterpress.files import open_private, private_dir
 
 # ---------------------------------------------------------------------------
 # Output helpers
 
 
 def _echo_err(text: str = "", **style) -> None:
+    text = mask_secrets(text)
     click.echo(click.style(text, **style) if style else text, err=True)
 
 
@@ -30,7 +33,8 @@ def show_problems(problems, *, out_err: bool = True) -> None:
         label = click.style("error  ", fg="red", bold=True) if p.is_error else \
             click.style("warning", fg="yellow")
         where = str(p.where)
-        click.echo(f"{label} {where + ': ' if where else ''}{p.message}", err=out_err)
+        click.echo(mask_secrets(f"{label} {where + ': ' if where else ''}{p.message}"),
+                   err=out_err)
         if p.hint:
             click.echo(f"        how to fix: {p.hint}", err=out_err)
 
@@ -68,6 +72,15 @@ class LetterpressGroup(click.Group):
     """Turns library errors into messages and exit statuses: never a traceback for a mistake."""
 
     def invoke(self, ctx):
+        # What letterpress writes holds personal data: owner-only, also what LibreOffice,
+        # SQLite or openpyxl create for it (the library sets modes itself as well).
+        umask = os.umask(0o077)
+        try:
+            return self._invoke(ctx)
+        finally:
+            os.umask(umask)
+
+    def _invoke(self, ctx):
         try:
             return super().invoke(ctx)
         except CheckFailed as exc:
@@ -75,7 +88,7 @@ class LetterpressGroup(click.Group):
             _echo_err(f"{exc.message} {exc.hint[0].upper() + exc.hint[1:]}.", fg="red")
             ctx.exit(int(ExitStatus.ERROR))
         except LetterpressError as exc:
-            _echo_err(f"Error: {exc}", fg="red")
+            _echo_err(mask_secrets(f"Error: {exc}"), fg="red")
             ctx.exit(int(exc.exit_status))
         except KeyboardInterrupt:
             _echo_err("Interrupted. Files being written were not put in place; run the "
@@ -86,16 +99,17 @@ class LetterpressGroup(click.Group):
         except Exception:  # a bug, not a user mistake: keep the details out of the way
             log = Path("output") / "letterpress-error.log"
             try:
-                log.parent.mkdir(parents=True, exist_ok=True)
-                with open(log, "a", encoding="utf-8") as fh:
-                    fh.write(f"--- {_dt.datetime.now().isoformat()} letterpress {__version__} "
-                             f"{' '.join(sys.argv[1:])}\n{traceback.format_exc()}\n")
+                private_dir(log.parent)
+                with open_private(log, "a", encoding="utf-8") as fh:   # owner-only
+                    fh.write(mask_secrets(
+                        f"--- {_dt.datetime.now().isoformat()} letterpress {__version__} "
+                        f"{' '.join(sys.argv[1:])}\n{traceback.format_exc()}\n"))
                 where = f"; details were written to {log}"
             except OSError:
                 where = ""
-            _echo_err(f"Internal error: {sys.exc_info()[1]!r}{where}. This is a bug in "
-                      "letterpress, not a mistake of yours; please report it with that file.",
-                      fg="red")
+            _echo_err(mask_secrets(f"Internal error: {sys.exc_info()[1]!r}{where}. This is a bug "
+                                   "in letterpress, not a mistake of yours; please report it "
+                                   "with that file."), fg="red")
             ctx.exit(int(ExitStatus.ERROR))
 
 

@@ -93,6 +93,9 @@ def check(settings: Settings, *, with_codes: bool = False) -> Checked:
         problems += _font_problems(settings, rl.recipients, rl.source)
     ordered = recipients.delivery_order(rl.recipients)
     households = tuple(Household(seq=i, recipient=r) for i, r in enumerate(ordered, start=1))
+    sample = households[0] if households and not any(p.is_error for p in problems) else None
+    problems += letters_mod.check_safety(tpl, _options(settings, template_path, len(households)),
+                                         sample, template_path.name)
     return Checked(settings, households, tuple(rl.headers), template_path, tuple(problems),
                    rl.source, getattr(rl, "encoding", None))
 
@@ -108,9 +111,17 @@ def _font_problems(settings: Settings, recipients, source: str) -> List[Problem]
                                      "or give --font PATH"))
     if not choice.embedded:
         return problems
+    def text(r) -> str:
+        return "".join((r.name, r.honorific, r.address, r.notes, r.volunteer, r.package))
+
+    # The font is asked once about every character of the list; rows are looked at
+    # again only when some character is missing.
+    everything: set = set()
     for r in recipients:
-        text = "".join((r.name, r.honorific, r.address, r.notes, r.volunteer, r.package))
-        missing = fonts.missing_glyphs(text, choice)
+        everything.update(text(r))
+    absent = fonts.missing_glyphs("".join(everything), choice)
+    for r in recipients if absent else ():
+        missing = absent.intersection(text(r))
         if missing:
             problems.append(warning(
                 "missing_glyph", f"the slip font {choice.name} cannot draw "
@@ -128,11 +139,14 @@ def _checked_or_fail(settings: Settings, with_codes: bool) -> Checked:
 
 
 def _letter_options(settings: Settings, checked: Checked) -> letters_mod.LetterOptions:
+    return _options(settings, checked.template_path, len(checked.households))
+
+
+def _options(settings: Settings, template: Path, total: int) -> letters_mod.LetterOptions:
     return letters_mod.LetterOptions(
-        template=str(checked.template_path), batch=batch_title(settings), org=settings.org,
+        template=str(template), batch=batch_title(settings), org=settings.org,
         date=settings.batch_date, lang=settings.lang, package=settings.package,
-        total=len(checked.households), extra=tuple(settings.context.items()),
-        qr_width_mm=settings.qr_width_mm)
+        total=total, extra=tuple(settings.context.items()), qr_width_mm=settings.qr_width_mm)
 
 
 def letters(settings: Settings, progress: Optional[Progress] = None) -> BuildResult:

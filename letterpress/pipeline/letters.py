@@ -25,7 +25,7 @@ from typing import (
     Tuple,
 )
 
-from letterpress.errors import Problem, Where, error, warning
+from letterpress.errors import LetterpressError, Problem, TemplateProblemError, Where, error, warning
 from letterpress.files import safe_filename, staged_dir
 from letterpress.models import CANONICAL_FIELDS, Household, Progress, Recipient
 
@@ -34,7 +34,7 @@ BATCH_FIELDS = ("seq", "total", "batch", "org", "date", "items", "lang")
 #: Values that exist once the batch is registered in the ledger (``letterpress build``).
 LEDGER_FIELDS = ("code", "url", "qr")
 #: Names Jinja itself provides.
-_JINJA_GLOBALS = {"range", "dict", "lipsum", "cycler", "joiner", "namespace", "loop", "true",
+_JINJA_GLOBALS = {"range", "dict", "cycler", "joiner", "namespace", "loop", "true",
                   "false", "none", "True", "False", "None"}
 
 _MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
@@ -143,6 +143,36 @@ def check_template(variables: Mapping[str, Sequence[str]], recipients: Sequence[
             problems.append(warning(
                 "empty_field", f"{{{{ {name} }}}} is used by the template but empty in every row",
                 Where(file=template_name), "fill the column or take the field out of the template"))
+    return problems
+
+
+UNSAFE_HINT = ("a template is a letter, not a program: it may use the fields (columns and "
+               "settings) and simple tags, not Python's internals; remove that tag")
+
+
+def check_safety(tpl, options: "LetterOptions", sample: Optional[Household],
+                 template_name: str) -> List[Problem]:
+    """Tags that reach for Python's internals (found without running the template), then
+    one trial letter for ``sample``: a tag the sandbox refuses or work past the limits
+    (a huge repeat, loops inside loops) is reported with its place, before anything is
+    written. Other failures of the trial are left to the checks that name them."""
+    problems = [error("template_unsafe", f"the template uses {what}, which reaches into "
+                      "Python's internals; templates may not", Where(file=template_name,
+                                                                    part=place), UNSAFE_HINT)
+                for place, what in tpl.unsafe_places()]
+    if problems or sample is None:
+        return problems
+    ctx = household_context(tpl, options, options.base_context(), sample)
+    for name in LEDGER_FIELDS:
+        ctx.setdefault(name, "")
+    try:
+        tpl.render(ctx)
+    except TemplateProblemError as exc:
+        if exc.code in ("template_unsafe", "template_limit"):
+            problems.append(error(exc.code, exc.message,
+                                  Where(file=template_name, part=exc.where.part), exc.hint))
+    except LetterpressError:
+        pass
     return problems
 
 
