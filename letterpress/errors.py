@@ -146,6 +146,22 @@ CATALOGUE: Dict[str, Entry] = {e.code: e for e in (
     # Serving
     Entry("port_in_use", _ERR, "another program uses the port"),
     Entry("cannot_bind", _ERR, "the server cannot listen on that address"),
+    # Staff accounts and the console's rounds and uploads
+    Entry("bad_staff_name", _ERR, "a staff name that is empty or too long"),
+    Entry("weak_password", _ERR, "a staff password that is too short"),
+    Entry("staff_exists", _ERR, "there is already a staff account of that name"),
+    Entry("unknown_staff", _ERR, "no staff account of that name"),
+    Entry("unknown_token", _ERR, "not a staff token of this ledger"),
+    Entry("bad_title", _ERR, "a round without a title, or with one too long"),
+    Entry("round_exists", _ERR, "there is already a round of that title"),
+    Entry("unknown_round", _ERR, "no round of that number"),
+    Entry("bad_field", _ERR, "a letter setting of a new round is not valid"),
+    Entry("too_large", _ERR, "an upload is larger than the limit"),
+    Entry("empty_upload", _ERR, "an uploaded file is empty"),
+    Entry("bad_upload", _ERR, "an upload is a damaged zip or Office file"),
+    Entry("zip_bomb", _ERR, "an upload unpacks to far more data than it holds"),
+    Entry("password_protected", _ERR, "an uploaded workbook is protected with a password"),
+    Entry("wrong_type", _ERR, "an upload is not the kind of file asked for"),
 )}
 
 
