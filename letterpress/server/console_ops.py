@@ -7,7 +7,8 @@ from typing import Mapping
 
 from flask import current_app, url_for
 
-from letterpress.config import LANGS, LAYOUTS, parse_date
+from letterpress.choices import DEFAULT_LAYOUT, LANGS, LAYOUTS
+from letterpress.config import parse_date
 from letterpress.errors import InputError, LetterpressError
 from letterpress.ledger import accounts, rounds, tallies
 from letterpress.resources import BUILTIN_TEMPLATES
@@ -51,7 +52,7 @@ def round_fields(form: Mapping[str, str]) -> dict:
     lang = form.get("lang") or "zh"
     if lang not in LANGS:
         raise bad("lang", "zh or en")
-    layout = form.get("layout") or "a4-8"
+    layout = form.get("layout") or DEFAULT_LAYOUT
     if layout not in LAYOUTS:
         raise bad("layout", ", ".join(LAYOUTS))
     name = form.get("template_name") or lang
