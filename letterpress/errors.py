@@ -146,22 +146,22 @@ CATALOGUE: Dict[str, Entry] = {e.code: e for e in (
     # Serving
     Entry("port_in_use", _ERR, "another program uses the port"),
     Entry("cannot_bind", _ERR, "the server cannot listen on that address"),
-    # Staff accounts and the console's rounds and uploads
-    Entry("bad_staff_name", _ERR, "a staff name that is empty or too long"),
-    Entry("weak_password", _ERR, "a staff password that is too short"),
-    Entry("staff_exists", _ERR, "there is already a staff account of that name"),
+    # Staff console: accounts, rounds and uploads
+    Entry("bad_staff_name", _ERR, "a staff account name that is empty or too long"),
+    Entry("staff_exists", _ERR, "a staff account of that name exists already"),
     Entry("unknown_staff", _ERR, "no staff account of that name"),
-    Entry("unknown_token", _ERR, "not a staff token of this ledger"),
-    Entry("bad_title", _ERR, "a round without a title, or with one too long"),
-    Entry("round_exists", _ERR, "there is already a round of that title"),
+    Entry("weak_password", _ERR, "a password too short to protect residents' data"),
+    Entry("unknown_token", _ERR, "a staff token or invite that is unknown, used or expired"),
+    Entry("bad_title", _ERR, "a round title that is empty or too long"),
+    Entry("round_exists", _ERR, "a round of that title exists already"),
     Entry("unknown_round", _ERR, "no round of that number"),
-    Entry("bad_field", _ERR, "a letter setting of a new round is not valid"),
-    Entry("too_large", _ERR, "an upload is larger than the limit"),
-    Entry("empty_upload", _ERR, "an uploaded file is empty"),
-    Entry("bad_upload", _ERR, "an upload is a damaged zip or Office file"),
-    Entry("zip_bomb", _ERR, "an upload unpacks to far more data than it holds"),
-    Entry("password_protected", _ERR, "an uploaded workbook is protected with a password"),
-    Entry("wrong_type", _ERR, "an upload is not the kind of file asked for"),
+    Entry("bad_field", _ERR, "a form field of the console that is missing or wrong"),
+    Entry("bad_upload", _ERR, "an upload that is not a file the console can use"),
+    Entry("empty_upload", _ERR, "an upload with nothing in it"),
+    Entry("too_large", _ERR, "an upload larger than the server accepts"),
+    Entry("wrong_type", _ERR, "an upload whose content is not the kind of file asked for"),
+    Entry("zip_bomb", _ERR, "a workbook that would unpack to far more than its size"),
+    Entry("password_protected", _ERR, "a workbook protected by a password"),
 )}
 
 
