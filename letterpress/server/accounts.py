@@ -21,8 +21,8 @@ from flask import (
     url_for,
 )
 
-from letterpress.i18n import _
 from letterpress.errors import LedgerError
+from letterpress.i18n import _
 from letterpress.ledger import accounts
 from letterpress.server import auth, i18n, message_page
 

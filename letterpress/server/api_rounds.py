@@ -11,6 +11,7 @@ from functools import wraps
 from flask import Blueprint, jsonify, request
 
 from letterpress.errors import LetterpressError
+from letterpress.i18n import _
 from letterpress.ledger import rounds
 from letterpress.server import roundwork
 from letterpress.server.accounts import csrf_header_ok, current_staff
@@ -28,7 +29,6 @@ from letterpress.server.console_ops import (
 from letterpress.server.files import download
 from letterpress.server.jobs import Busy
 from letterpress.server.uploads import TooLarge
-from letterpress.i18n import _
 
 bp = Blueprint("api_rounds", __name__)
 

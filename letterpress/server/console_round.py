@@ -5,8 +5,8 @@ import io
 
 from flask import Blueprint, abort, g, redirect, request, send_file, url_for
 
-from letterpress.i18n import _
 from letterpress.errors import LedgerError, LetterpressError
+from letterpress.i18n import _
 from letterpress.ledger import accounts, tallies
 from letterpress.server import roundwork
 from letterpress.server.console import page, round_or_404, staff_page

@@ -38,8 +38,8 @@ from flask import (
     url_for,
 )
 
-from letterpress.i18n import _
 from letterpress.errors import LedgerError
+from letterpress.i18n import _
 from letterpress.ledger import codes as codes_mod
 from letterpress.server import auth, i18n
 from letterpress.server.api import _event_fields

@@ -14,8 +14,8 @@ from flask import (
     url_for,
 )
 
-from letterpress.i18n import _
 from letterpress.errors import LedgerError
+from letterpress.i18n import _
 from letterpress.server import auth, i18n, message_page
 from letterpress.server.present import bar_widths, local_time
 

@@ -15,9 +15,9 @@ from flask import (
     url_for,
 )
 
-from letterpress.i18n import _
 from letterpress.choices import DELIVERED_OUTCOMES, OUTCOMES
 from letterpress.errors import LedgerError
+from letterpress.i18n import _
 from letterpress.ledger import codes as codes_mod
 from letterpress.server import auth, i18n, message_page
 from letterpress.server.present import local_time, mask_name, masked_place, phones
