@@ -50,6 +50,14 @@ def test_server_buttons_and_labels_cover_every_outcome():
     assert core.LANGS == choices.LANGS
 
 
+def test_the_console_names_every_layout():
+    from letterpress.server import console_text  # noqa: F401  (adds the console's strings)
+
+    for layout in choices.LAYOUTS:
+        for lang in choices.LANGS:
+            assert i18n.TEXT["c.layout." + layout][lang]
+
+
 def test_outcome_sets_split_the_outcomes():
     assert choices.DELIVERED_OUTCOMES | choices.FAILED_OUTCOMES == set(choices.OUTCOMES)
     assert not choices.DELIVERED_OUTCOMES & choices.FAILED_OUTCOMES

@@ -9,7 +9,7 @@ from functools import wraps
 
 from flask import Blueprint, abort, g, redirect, render_template, request, send_file, url_for
 
-from letterpress.config import LAYOUTS
+from letterpress.choices import DEFAULT_LAYOUT, LAYOUTS
 from letterpress.errors import LetterpressError
 from letterpress.i18n import _
 from letterpress.ledger import rounds
@@ -77,7 +77,7 @@ def _new_form(values, error: str = "", status: int = 200):
     from letterpress import network
     from letterpress.server.console_ops import _limit
 
-    form = {"title": "", "org": "", "date": "", "package": "", "layout": "a4-8", "lang": g.lang,
+    form = {"title": "", "org": "", "date": "", "package": "", "layout": DEFAULT_LAYOUT, "lang": g.lang,
             "template_name": g.lang, "base_url": network.default_base_url()}
     form.update({k: v for k, v in values.items() if k in form})
     return page("console/new.html", status, form=form, error=error, layouts=LAYOUTS,
