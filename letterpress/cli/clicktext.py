@@ -55,9 +55,10 @@ def translate_click() -> None:
             module = importlib.import_module(name)
         except ImportError:
             continue
-        for attr, func in (("_", i18n.raw_gettext), ("ngettext", i18n.raw_ngettext)):
-            if hasattr(module, attr):
-                setattr(module, attr, func)
+        if hasattr(module, "_"):
+            vars(module)["_"] = i18n.raw_gettext
+        if hasattr(module, "ngettext"):
+            vars(module)["ngettext"] = i18n.raw_ngettext
 
 
 def translate_help(command: click.Command) -> None:
