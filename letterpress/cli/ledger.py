@@ -75,7 +75,8 @@ def _show_confirmations(described, results) -> None:
         counts[r.status] = counts.get(r.status, 0) + 1
         line = _("line %(line)s: ", line=r.line) if r.line else ""
         if r.status == "rejected":
-            click.echo(label("rejected", fg="red") + f" {line}{r.text}: {r.message}")
+            click.echo(label("rejected", fg="red") + " " + _(
+                "%(where)s: %(message)s", where=line + r.text, message=r.message))
         elif r.status == "already_delivered":
             click.echo(label("already_delivered", fg="yellow") + " " + line + _(
                 "%(code)s No.%(seq)s %(name)s: already delivered; recorded and flagged for "
