@@ -218,7 +218,8 @@ class CompiledTemplate:
         for part in (p for p in self._parts if p.dynamic):
             for lineno, what in sandbox.unsafe_uses(part.parsed(self._env)):
                 place, text = part.describe(lineno, _bare_name(what))
-                found.append((f"{place} (“{text}”)" if text else place, what))
+                found.append((_("%(place)s (“%(text)s”)", place=place, text=text) if text
+                              else place, what))
         for _marker, label, _tpl, text in self._core[2] if self._core else ():
             found += [(label, what) for _, what in sandbox.unsafe_uses(self._prop_env.parse(text))]
         return found
