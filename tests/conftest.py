@@ -14,6 +14,10 @@ from pathlib import Path
 
 import pytest
 
+# Tests assert English output unless they choose Chinese themselves (LETTERPRESS_LANG=zh or
+# letterpress.i18n.using("zh")): a machine with a Chinese locale must not change that.
+os.environ["LETTERPRESS_LANG"] = "en"
+
 FIXTURES = Path(__file__).parent / "fixtures"
 ROOT = Path(__file__).parent.parent
 

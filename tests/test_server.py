@@ -284,7 +284,7 @@ def test_post_with_csrf_records_and_redirects(world):
     assert "已登记：已送达" in html
     (ev,) = outcome_events(world, "Q01")
     assert ev.outcome == "delivered" and ev.volunteer == "李明" and ev.source == "web"
-    assert f"已签收 {local_time(ev.at)} by 李明" in html
+    assert f"{local_time(ev.at)} 李明 登记：已签收" in html
     assert world.ledger().household_by_code(code).state == "delivered"
     # The banner is shown once.
     assert "已登记：已送达" not in client.get(f"/H/{code}").get_data(as_text=True)
