@@ -55,9 +55,9 @@ def translate_click() -> None:
         except ImportError:
             continue
         if hasattr(module, "_"):
-            module._ = i18n.raw_gettext
+            setattr(module, "_", i18n.raw_gettext)  # noqa: B010  (mypy: not a known attribute)
         if hasattr(module, "ngettext"):
-            module.ngettext = i18n.raw_ngettext
+            setattr(module, "ngettext", i18n.raw_ngettext)  # noqa: B010
 
 
 def translate_help(command: click.Command) -> None:
@@ -69,7 +69,7 @@ def translate_help(command: click.Command) -> None:
     for obj in objects:
         original = obj.__dict__.setdefault("_letterpress_help", getattr(obj, "help", None))
         if original:
-            obj.help = i18n.raw_gettext(original)
+            setattr(obj, "help", i18n.raw_gettext(original))  # noqa: B010  (a Parameter may not)
     if isinstance(command, click.Group):
         for sub in command.commands.values():
             translate_help(sub)
