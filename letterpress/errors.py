@@ -150,6 +150,12 @@ class BadgeRefused(RecordError):
     code = "not_authorised"
 
 
+class DiskFullError(LetterpressError):
+    """The disk (or the user's quota) holding an output folder has no room for what is written."""
+
+    code = "disk_full"
+
+
 class MissingToolError(LetterpressError):
     """An outside program (LibreOffice, ...) that a feature needs is not installed."""
 

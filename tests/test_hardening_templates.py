@@ -139,21 +139,21 @@ def test_a_huge_repeat_is_refused_before_it_is_made_and_memory_stays_small(tmp_p
 
 @pytest.mark.parametrize("tag, words", [
     ("{% for i in range(10000) %}{% for j in range(10000) %}{% endfor %}{% endfor %}",
-     "ran more than 1,000,000 times"),
-    ("{{ range(10**7)|list|length }}", "range() asked for 10,000,000 numbers"),
+     "ran more than 250,000 times"),
+    ("{{ range(10**7)|list|length }}", r"range\(\) asked for 10,000,000 numbers"),
     ("{% for i in range(10000) %}{{ 'y' * 5000 }}{% endfor %}", "grows past 20,971,520"),
     ("{{ '%0999999999d' % 1 }}", "width or precision"),
     ("{{ name|center(10**9) }}", "at most 100,000"),
     ("{% set ns = namespace(s='x') %}{% for i in range(60) %}{% set ns.s = ns.s ~ ns.s %}"
      "{% endfor %}{{ ns.s }}", "characters long"),
     ("{% macro f(n) %}{% if n %}{{ f(n-1) }}{{ f(n-1) }}{% endif %}{% endmacro %}{{ f(60) }}",
-     "more than"),
+     "ran more than|took longer than"),
 ])
 def test_unbounded_work_ends_with_a_check_problem(tmp_path, tag, words):
     tpl = template(tmp_path, tag)
     result = run("check", "-r", recipients(tmp_path), "-t", tpl, ok=False)
     assert result.exit_code == 1, say(result)
-    assert words in say(result) and "paragraph 3" in say(result)
+    assert re.search(words, say(result)) and "paragraph 3" in say(result)
     assert "Internal error" not in say(result)
 
 

@@ -43,7 +43,7 @@ class Limits:
     """The work one letter may do."""
 
     max_range: int = 10_000
-    max_iterations: int = 1_000_000
+    max_iterations: int = 250_000
     max_text: int = 20 * 1024 * 1024        # characters: one value, and a letter's XML
     max_work: int = 64 * 1024 * 1024        # characters of all strings a letter makes
     max_argument: int = 100_000             # a width, count or size given to a filter

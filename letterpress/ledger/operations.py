@@ -42,11 +42,28 @@ def parse_time(text: str, where: Where = Where()) -> _dt.datetime:
             when = _dt.datetime.fromisoformat(f"{int(y):04d}-{int(mo):02d}-{int(d):02d}"
                                               + (rest if rest.strip() else " 00:00"))
     except ValueError:
-        raise InputError(f"{raw!r} is not a time", code="bad_time", where=where,
+        raise InputError(f"{_short(raw)!r} is not a time", code="bad_time", where=where,
                          hint="write it as YYYY-MM-DD HH:MM, e.g. 2020-02-24 10:32") from None
+    if not FIRST_YEAR <= when.year <= LAST_YEAR:
+        raise InputError(f"{_short(raw)!r} is not a plausible delivery time (the year must be "
+                         f"from {FIRST_YEAR} to {LAST_YEAR})", code="time_out_of_range",
+                         where=where, hint="check the date, e.g. 2020-02-24 10:32; leave the "
+                                           "time out to record the current time")
     if when.tzinfo is None:
         when = when.astimezone()
     return when
+
+
+#: The years a delivery can be recorded for: a year-1 date is a typing or export mistake
+#: (and cannot be converted between time zones).
+FIRST_YEAR, LAST_YEAR = 1970, 2200
+#: The longest code, URL or time a scan line may hold; a longer cell is not a scan.
+MAX_SCAN_CELL = 2048
+
+
+def _short(text: str, width: int = 60) -> str:
+    """``text`` shortened for a message (a 128 KiB cell is not echoed back)."""
+    return text if len(text) <= width else text[:width] + f"… ({len(text):,} characters)"
 
 
 # ---------------------------------------------------------------------------
@@ -79,7 +96,7 @@ def _confirm_one(ledger, text: str, outcome: str, by: Optional[str], at, note: s
         result = ledger.record(canonical, outcome, volunteer, at=at, nonce=nonce, note=note,
                                source=source)
     except (RecordError, ValueError, LetterpressError) as exc:
-        return Confirmation(text, "rejected", error=getattr(exc, "code", "unknown_code"),
+        return Confirmation(_short(text), "rejected", error=getattr(exc, "code", "unknown_code"),
                             message=getattr(exc, "message", str(exc)), line=line)
     h = result.household
     return Confirmation(text, result.status, codes.printed(canonical), h.name, h.seq, line=line)
@@ -122,6 +139,7 @@ class ScanLine:
     line: int
     text: str
     at: Optional[_dt.datetime]
+    error: str = ""          # why the line cannot be recorded (a year-1 time...)
 
 
 def read_scans(path: Path) -> List[ScanLine]:
@@ -137,28 +155,47 @@ def read_scans(path: Path) -> List[ScanLine]:
     else:
         raise InputError("the scan file is neither UTF-8 nor GBK text", code="bad_encoding",
                          where=Where(file=str(path)), hint="export it again as CSV or text")
+    text = text.replace("\r\n", "\n").replace("\r", "\n")   # old Mac (CR-only) exports too
     sample = "\n".join(text.splitlines()[:5])
     delim = max((",", "\t", ";"), key=sample.count) if any(d in sample for d in ",\t;") else "\n"
     out = []
-    for number, cells in enumerate(csv.reader(io.StringIO(text), delimiter=delim), start=1):
+    reader = csv.reader(io.StringIO(text), delimiter=delim)
+    limit = csv.field_size_limit()
+    try:
+        csv.field_size_limit(max(limit, len(text) + 1))   # a long cell is reported, not a crash
+        rows = list(enumerate(reader, start=1))
+    except csv.Error as exc:
+        raise InputError(f"line {reader.line_num} of the scan file cannot be read ({exc})",
+                         code="bad_scan_file", where=Where(file=str(path)),
+                         hint="export it again as CSV or text, one code or URL a line") from None
+    finally:
+        csv.field_size_limit(limit)
+    for number, cells in rows:
         cells = [c.strip() for c in cells if c.strip()]
         if not cells:
             continue
+        long = next((c for c in cells if len(c) > MAX_SCAN_CELL), None)
+        if long is not None:
+            out.append(ScanLine(number, _short(long), None,
+                                f"a cell of {len(long):,} characters is not a code, URL or time"))
+            continue
         code_cell = next((c for c in cells if _looks_like_code(c)), None)
-        at = None
+        at, bad_time = None, ""
         for c in cells:
             if c is code_cell:
                 continue
             try:
                 at = parse_time(c)
                 break
-            except InputError:
+            except InputError as exc:
+                if exc.code == "time_out_of_range":
+                    bad_time = exc.message
                 continue
         if code_cell is None:
             if number == 1 and not any(_looks_like_code(c) for c in cells):
                 continue  # a header line
             code_cell = cells[0]
-        out.append(ScanLine(number, code_cell, at))
+        out.append(ScanLine(number, code_cell, at, bad_time if at is None else ""))
     return out
 
 
@@ -188,6 +225,10 @@ def confirm_from(db: Optional[str], path: Path, outcome: str = "delivered",
     seen = set()
     with Ledger.open(db, create=False) as ledger:
         for scan in scans:
+            if scan.error:
+                out.append(Confirmation(scan.text, "rejected", error="bad_scan_line",
+                                        message=scan.error, line=scan.line))
+                continue
             try:
                 key = codes.code_from_url_or_text(scan.text)
             except ValueError:
