@@ -245,7 +245,6 @@ def test_bidi_controls_are_stripped_from_file_names(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     rows = [[1, "王\u202e秀\u2066英\u200f", "奶奶", "沙湖小区", "1栋", "1单元", "101",
              "13800000001", "李\u202b明\u202c"]]
-    out = tmp_path / "out"
     no_bug(run("build", "-r", recipients(tmp_path, rows), "-t", "zh", "--batch", "t\u202eexe.pdf",
                "--db", f"sqlite:///{tmp_path / 'l.db'}",
                "--base-url", "http://192.0.2.7:8470", "-q"))

@@ -69,7 +69,7 @@ def payload(marker: Path) -> list:
         f"{{{{ cycler.__init__.__globals__.os.popen('{touch}').read() }}}}",
         f"{{{{ joiner.__init__.__globals__['os'].system('{touch}') }}}}",
         "{{ ''.__class__.__mro__[1].__subclasses__() }}",
-        f"{{{{ namespace|attr('__init__')|attr('__globals__') }}}}",
+        "{{ namespace|attr('__init__')|attr('__globals__') }}",
         "{{ name.__class__.__base__.__subclasses__() }}",
         f"{{{{ lipsum.__globals__['os'].popen('{touch}').read() }}}}",
         "{{ config.items() }}",

@@ -9,11 +9,12 @@ import os
 import sys
 import traceback
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import click
 
 from letterpress import __version__
+from letterpress.choices import DEFAULT_LAYOUT, LANGS, LAYOUTS
 from letterpress.errors import CheckFailed, ExitStatus, LetterpressError, mask_secrets
 from letterpress.files import is_no_space, no_space_error, open_private, private_dir
 
@@ -43,8 +44,9 @@ class Progress:
 
     def __init__(self, quiet: bool) -> None:
         self.enabled = not quiet and sys.stderr.isatty()
-        self.bar = None
-        self.stage = None
+        self.bar: Optional[Any] = None        # a click progress bar while a stage runs
+        self.stage: Optional[str] = None
+        self.done = 0
 
     def __call__(self, stage: str, done: int, total: int) -> None:
         if not self.enabled or total < 20:
@@ -52,10 +54,11 @@ class Progress:
         if stage != self.stage:
             self.close()
             self.stage = stage
-            self.bar = click.progressbar(length=total, label=f"{stage:<11}", file=sys.stderr,
-                                         show_pos=True)
-            self.bar.__enter__()
+            self.bar = bar = click.progressbar(length=total, label=f"{stage:<11}",
+                                               file=sys.stderr, show_pos=True)
+            bar.__enter__()
             self.done = 0
+        assert self.bar is not None
         self.bar.update(done - self.done)
         self.done = done
 
@@ -136,7 +139,7 @@ def list_options(func):
         click.option("--date", help="Date of the round, YYYY-MM-DD (default today)."),
         click.option("--package", help="Package contents when the list has no package column, "
                                        "e.g. \"肉制品、蔬菜\"."),
-        click.option("--lang", type=click.Choice(["zh", "en"]), help="Language of dates and labels."),
+        click.option("--lang", type=click.Choice(LANGS), help="Language of dates and labels."),
         click.option("--encoding", help="CSV encoding, when detection guesses wrong (e.g. gbk)."),
         click.option("--sheet", help="Worksheet of an .xlsx (default: the first)."),
         click.option("--config", "-c", type=click.Path(dir_okay=False),
@@ -151,8 +154,8 @@ def build_options(func):
     opts = [
         click.option("--base-url", help="Address phones use to reach `letterpress serve` "
                                         "(default http://<this machine's LAN address>:8470)."),
-        click.option("--layout", type=click.Choice(["a4-8", "a4-4", "label-100x150"]),
-                     help="Slip layout (default a4-8)."),
+        click.option("--layout", type=click.Choice(LAYOUTS),
+                     help=f"Slip layout (default {DEFAULT_LAYOUT})."),
         click.option("--font", type=click.Path(dir_okay=False),
                      help="CJK TrueType font for slips and run sheets."),
         click.option("--slip-fields", help="Extra fields printed on slips: category, phone."),

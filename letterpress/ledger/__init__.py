@@ -15,10 +15,8 @@ a new one. The ledger keeps only a SHA-256 of each token to find it.
 """
 from __future__ import annotations
 
-import base64
 import contextlib
 import datetime as _dt
-import hmac
 import json
 import os
 import secrets as _secrets
@@ -26,7 +24,7 @@ import threading
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
-from sqlalchemy import and_, bindparam, inspect, select
+from sqlalchemy import and_, inspect, select
 from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.exc import DatabaseError, OperationalError
 

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, List, Optional, Sequence, Tuple
 
+from letterpress.choices import OUTCOMES
 from letterpress.errors import InputError, LetterpressError, Where
 from letterpress.files import atomic_path, spreadsheet_safe, write_csv
 from letterpress.ledger import codes
-from letterpress.models import OUTCOMES
 
 # ---------------------------------------------------------------------------
 # Times
@@ -139,7 +139,7 @@ class ScanLine:
     line: int
     text: str
     at: Optional[_dt.datetime]
-    error: str = ""          # why the line cannot be recorded (a year-1 time...)
+    problem: Optional[InputError] = None   # why the line cannot be recorded (a year-1 time...)
 
 
 def read_scans(path: Path) -> List[ScanLine]:
@@ -176,11 +176,12 @@ def read_scans(path: Path) -> List[ScanLine]:
             continue
         long = next((c for c in cells if len(c) > MAX_SCAN_CELL), None)
         if long is not None:
-            out.append(ScanLine(number, _short(long), None,
-                                f"a cell of {len(long):,} characters is not a code, URL or time"))
+            out.append(ScanLine(number, _short(long), None, InputError(
+                f"a cell of {len(long):,} characters is not a code, URL or time",
+                code="bad_scan_line")))
             continue
         code_cell = next((c for c in cells if _looks_like_code(c)), None)
-        at, bad_time = None, ""
+        at, bad_time = None, None
         for c in cells:
             if c is code_cell:
                 continue
@@ -189,13 +190,13 @@ def read_scans(path: Path) -> List[ScanLine]:
                 break
             except InputError as exc:
                 if exc.code == "time_out_of_range":
-                    bad_time = exc.message
+                    bad_time = exc
                 continue
         if code_cell is None:
             if number == 1 and not any(_looks_like_code(c) for c in cells):
                 continue  # a header line
             code_cell = cells[0]
-        out.append(ScanLine(number, code_cell, at, bad_time if at is None else ""))
+        out.append(ScanLine(number, code_cell, at, bad_time if at is None else None))
     return out
 
 
@@ -225,9 +226,9 @@ def confirm_from(db: Optional[str], path: Path, outcome: str = "delivered",
     seen = set()
     with Ledger.open(db, create=False) as ledger:
         for scan in scans:
-            if scan.error:
-                out.append(Confirmation(scan.text, "rejected", error="bad_scan_line",
-                                        message=scan.error, line=scan.line))
+            if scan.problem is not None:
+                out.append(Confirmation(scan.text, "rejected", error=scan.problem.code,
+                                        message=scan.problem.message, line=scan.line))
                 continue
             try:
                 key = codes.code_from_url_or_text(scan.text)

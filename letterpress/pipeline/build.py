@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from letterpress.config import Settings
 from letterpress.errors import CheckFailed, InputError, Problem, Where, error, warning
@@ -20,11 +20,9 @@ from letterpress.files import (
     staged_dir,
     write_csv,
 )
-from letterpress.models import BatchInfo, Household, Volunteer
+from letterpress.models import BatchInfo, Household, Progress, Volunteer
 from letterpress.pipeline import letters as letters_mod
 from letterpress.resources import resolve_template
-
-Progress = Callable[[str, int, int], None]
 
 
 @dataclass(frozen=True)
@@ -265,7 +263,7 @@ def print_pdfs(settings: Settings, info: BatchInfo, households: Sequence[Househo
     from letterpress.slips import fonts
 
     return printing.make_pdfs(
-        out, households, letter_files, volunteers_of(households), info, layout=settings.layout,
+        out, households, letter_files, volunteers_of(households), info, layout=settings.slip_layout,
         fonts=fonts.find_font(settings.font), package=settings.package,
         slip_fields=settings.slip_fields, jobs=settings.jobs, duplex=settings.duplex,
         progress=progress)
@@ -317,7 +315,7 @@ def write_slips(settings: Settings, info: BatchInfo, households: Sequence[Househ
 
         def write_all_slips() -> None:
             slips.write_slips(households, out / "slips.pdf", info=info, total=total,
-                              layout=settings.layout, fonts=choice, package=settings.package,
+                              layout=settings.slip_layout, fonts=choice, package=settings.package,
                               slip_fields=settings.slip_fields, progress=progress)
 
         if settings.jobs > 1 and total >= 200:
@@ -366,7 +364,7 @@ def build_record(settings: Settings, out: Path, template: Path, base_url: str) -
     return {
         "out": str(Path(out).resolve()), "template": str(Path(template).resolve()),
         "org": settings.org, "package": settings.package, "lang": settings.lang,
-        "context": dict(settings.context), "layout": settings.layout,
+        "context": dict(settings.context), "layout": settings.slip_layout,
         "slip_fields": list(settings.slip_fields),
         "font": str(settings.font) if settings.font else None,
         "qr_width_mm": settings.qr_width_mm, "base_url": base_url,

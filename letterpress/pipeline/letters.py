@@ -16,7 +16,6 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import (
-    Callable,
     Iterable,
     Iterator,
     List,
@@ -26,10 +25,9 @@ from typing import (
     Tuple,
 )
 
-from letterpress.errors import LetterpressError, Problem, TemplateProblemError, Where, error, \
-    warning
+from letterpress.errors import LetterpressError, Problem, TemplateProblemError, Where, error, warning
 from letterpress.files import safe_filename, staged_dir
-from letterpress.models import CANONICAL_FIELDS, Household, Recipient
+from letterpress.models import CANONICAL_FIELDS, Household, Progress, Recipient
 
 #: Values every letter gets besides the recipient's own fields.
 BATCH_FIELDS = ("seq", "total", "batch", "org", "date", "items", "lang")
@@ -42,8 +40,6 @@ _JINJA_GLOBALS = {"range", "dict", "cycler", "joiner", "namespace", "loop", "tru
 _MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
            "September", "October", "November", "December")
 _ITEM_SPLIT = re.compile(r"\s*[、,，;；]\s*")
-
-Progress = Callable[[str, int, int], None]
 
 
 def format_date(date: _dt.date, lang: str) -> str:
@@ -207,6 +203,11 @@ def _init_worker(options: LetterOptions, staging: str,
                      options.base_context(), staging, households)
 
 
+def _state() -> tuple:
+    assert _worker_state is not None, "_init_worker runs first"
+    return _worker_state
+
+
 @functools.lru_cache(maxsize=256)
 def _items(text: str) -> Tuple[str, ...]:
     return tuple(split_items(text))
@@ -240,7 +241,7 @@ def _qr_image(tpl, url: str, width_mm: float):
 def _render_one(household: Household):
     from letterpress.docx.template import write_file
 
-    tpl, options, base, staging, _ = _worker_state
+    tpl, options, base, staging, _ = _state()
     letter = tpl.render(household_context(tpl, options, base, household))
     name = letter_filename(household, options.total)
     write_file(os.path.join(staging, name), letter.to_bytes(tpl))
@@ -249,7 +250,7 @@ def _render_one(household: Household):
 
 def _render_block(start: int, stop: int) -> List[tuple]:
     """A worker's letters: households are not sent to workers, only their places."""
-    return [_render_one(_worker_state[4][index]) for index in range(start, stop)]
+    return [_render_one(_state()[4][index]) for index in range(start, stop)]
 
 
 @dataclass(frozen=True)
@@ -274,7 +275,7 @@ def render_letters(households: Sequence[Household], options: LetterOptions, out_
     total = len(households)
     with staged_dir(out_dir / "letters") as staging:
         _init_worker(options, str(staging), households)
-        tpl = _worker_state[0]
+        tpl = _state()[0]
         with MergedDocument(tpl, out_dir / "letters.docx") as merged:
             for done, (name, letter) in enumerate(
                     _render_all(households, options, staging, jobs), start=1):
