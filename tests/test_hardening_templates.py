@@ -191,3 +191,22 @@ def test_ordinary_templates_still_render(tmp_path):
     tpl = CompiledTemplate(str(template(tmp_path, tags)))
     letter = tpl.render({"name": "王秀英", "honorific": "奶奶", "items": ["肉", "菜"], "seq": 7})
     assert "1. 肉, 2. 菜 00007    7 肉、菜 王秀英!王秀英! 3" in letter.body
+
+
+def test_docxtpl_renders_in_the_same_sandbox(tmp_path):
+    """The docxtpl fallback passes ``sandbox.environment()`` as ``jinja_env``: the same refusals."""
+    from docxtpl import DocxTemplate
+
+    marker = tmp_path / "pwned"
+    ok = DocxTemplate(str(template(tmp_path, "{{ items|join('、') }}", name="ok.docx")))
+    ok.render({"name": "王秀英", "honorific": "奶奶", "items": ["肉", "菜"]},
+              jinja_env=sandbox.environment(autoescape=True))
+    ok.save(tmp_path / "out.docx")
+    assert "肉、菜" in "\n".join(p.text for p in Document(tmp_path / "out.docx").paragraphs)
+    bad = DocxTemplate(str(template(tmp_path, payload(marker)[0], name="bad.docx")))
+    with pytest.raises(sandbox.SecurityError):
+        bad.render({"name": "王秀英", "honorific": "奶奶"}, jinja_env=sandbox.environment())
+    slow = DocxTemplate(str(template(tmp_path, "{{ 'x' * 10**9 }}", name="slow.docx")))
+    with pytest.raises(sandbox.TemplateLimit):
+        slow.render({"name": "王秀英", "honorific": "奶奶"}, jinja_env=sandbox.environment())
+    assert not marker.exists()
