@@ -166,7 +166,7 @@ def check_safety(tpl, options: "LetterOptions", sample: Optional[Household],
     for name in LEDGER_FIELDS:
         ctx.setdefault(name, "")
     try:
-        tpl.render(ctx)
+        tpl.trial(ctx)
     except TemplateProblemError as exc:
         if exc.code in ("template_unsafe", "template_limit"):
             problems.append(error(exc.code, exc.message,
