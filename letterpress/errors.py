@@ -146,6 +146,7 @@ CATALOGUE: Dict[str, Entry] = {e.code: e for e in (
     Entry("time_out_of_range", _ERR, "a time outside the years a delivery can be recorded for"),
     Entry("bad_scan_file", _ERR, "a scan file that cannot be read as CSV or text"),
     Entry("bad_scan_line", _ERR, "a line of a scan file that cannot be recorded"),
+    Entry("field_too_long", _ERR, "a volunteer name or note far longer than a person writes"),
     Entry("bad_format", _ERR, "an unknown report format"),
     Entry("reason_required", _ERR, "an undo needs a reason"),
     Entry("unknown_event", _ERR, "no event of that number"),

@@ -348,3 +348,17 @@ def test_a_full_disk_names_the_folder_and_what_was_needed(tmp_path, small_disk, 
     assert result.exit_code == 1 and f"the disk holding {out} is full" in said
     assert not (out / "letters").exists() and not (out / "letters.docx").exists()
     assert not [p for p in out.rglob("*") if p.is_file()]     # no half-written leftovers
+
+
+def test_confirm_with_a_128_kib_note_or_name(tmp_path, built):
+    db, codes = built
+    for option, words in (("--note", "--note is 131,072 characters"),
+                          ("--by", "--by is 131,072 characters")):
+        args = ["confirm", "--db", db, "--outcome", "other", codes[0], option, "备" * 131_072]
+        if option == "--note":
+            args += ["--by", "李明"]
+        result = run(*args, ok=False)
+        said = no_bug(result)
+        assert result.exit_code == 1 and words in said and len(said) < 2000
+    run("report", "--db", db, "-o", tmp_path / "report.csv")
+    assert "备" * 10 not in (tmp_path / "report.csv").read_text(encoding="utf-8-sig")  # not stored

@@ -61,6 +61,19 @@ FIRST_YEAR, LAST_YEAR = 1970, 2200
 MAX_SCAN_CELL = 2048
 
 
+#: The longest volunteer name and note a confirmation may carry.
+MAX_BY, MAX_NOTE = 200, 2000
+
+
+def check_lengths(by: Optional[str], note: str) -> None:
+    """A volunteer's name or a note far longer than a person writes is a mistake (a file
+    pasted in): refused with its length, not stored."""
+    for option, value, most in (("--by", by or "", MAX_BY), ("--note", note or "", MAX_NOTE)):
+        if len(value) > most:
+            raise InputError(f"{option} is {len(value):,} characters long; at most {most:,}",
+                             code="field_too_long", hint=f"give a shorter {option[2:]}")
+
+
 def _short(text: str, width: int = 60) -> str:
     """``text`` shortened for a message (a 128 KiB cell is not echoed back)."""
     return text if len(text) <= width else text[:width] + f"… ({len(text):,} characters)"
@@ -114,6 +127,7 @@ def confirm(db: Optional[str], texts: Sequence[str], outcome: str, by: str,
     if outcome not in OUTCOMES:
         raise InputError(f"unknown outcome {outcome!r}", code="bad_outcome",
                          hint="use one of " + ", ".join(OUTCOMES))
+    check_lengths(by, note)
     at = at or _dt.datetime.now().astimezone()
     out = []
     with Ledger.open(db, create=False) as ledger:
@@ -218,6 +232,7 @@ def confirm_from(db: Optional[str], path: Path, outcome: str = "delivered",
     """
     from letterpress.ledger import Ledger
 
+    check_lengths(by, note)
     if not Path(path).is_file():
         raise InputError(f"scan file {path} does not exist", code="file_not_found",
                          hint="check the path given to --from")
