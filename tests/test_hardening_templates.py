@@ -148,6 +148,14 @@ def test_a_huge_repeat_is_refused_before_it_is_made_and_memory_stays_small(tmp_p
      "{% endfor %}{{ ns.s }}", "characters long"),
     ("{% macro f(n) %}{% if n %}{{ f(n-1) }}{{ f(n-1) }}{% endif %}{% endmacro %}{{ f(60) }}",
      "ran more than|took longer than"),
+    # one long string many times in a list: small in memory, huge as text
+    ("{% set big = 'x' * 10000000 %}{% set ns = namespace(l=[]) %}{% for i in range(100) %}"
+     "{% set ns.l = ns.l + [big] %}{% endfor %}{{ ns.l }}", "list or table shown in the letter"),
+    ("{% set big = 'x' * 1000000 %}{% set ns = namespace(l=[]) %}{% for i in range(100) %}"
+     "{% set ns.l = ns.l + [big] %}{% endfor %}{{ ('{}' * 100).format(*ns.l) }}",
+     "100,000,200 characters"),
+    ("{% set ns = namespace(l=[1]) %}{% for i in range(60) %}{% set ns.l = [ns.l, ns.l] %}"
+     "{% endfor %}{{ ns.l }}", "more than 20,971,520 characters"),
 ])
 def test_unbounded_work_ends_with_a_check_problem(tmp_path, tag, words):
     tpl = template(tmp_path, tag)
