@@ -5,6 +5,7 @@ what letterpress writes must be owner-only whatever the umask.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import stat
@@ -307,23 +308,28 @@ def test_a_workbook_that_inflates_past_the_cap(tmp_path, monkeypatch):
     assert result.exit_code == 1 and "once unpacked" in said and "up to 32 MB" in said
 
 
-@pytest.fixture
-def small_disk(tmp_path):
-    """A 512 KiB tmpfs mounted for the test (skipped, or failed under
+@contextlib.contextmanager
+def tmpfs(mount: Path, size: str):
+    """A tmpfs of ``size`` mounted at ``mount`` (skipped, or failed under
     LETTERPRESS_REQUIRE_ALL=1, where mounting is not allowed)."""
     import subprocess
 
     from conftest import require
 
-    mount = tmp_path / "small"
     mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k,mode=0700", "tmpfs",
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs",
                            str(mount)], capture_output=True, text=True)
     require(done.returncode == 0, f"cannot mount a small tmpfs here ({done.stderr.strip()})")
     try:
         yield mount
     finally:
         subprocess.run(["umount", "-l", str(mount)], capture_output=True)
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    with tmpfs(tmp_path / "small", "512k") as mount:
+        yield mount
 
 
 def test_a_full_disk_names_the_folder_and_what_was_needed(tmp_path, small_disk, monkeypatch):
@@ -362,3 +368,19 @@ def test_confirm_with_a_128_kib_note_or_name(tmp_path, built):
         assert result.exit_code == 1 and words in said and len(said) < 2000
     run("report", "--db", db, "-o", tmp_path / "report.csv")
     assert "备" * 10 not in (tmp_path / "report.csv").read_text(encoding="utf-8-sig")  # not stored
+
+
+def test_a_full_disk_under_the_ledger_says_so(tmp_path, built):
+    import shutil
+
+    db, codes = built
+    with tmpfs(tmp_path / "disk", "4m") as disk:
+        ledger = disk / "l.db"
+        shutil.copy(tmp_path / "l.db", ledger)
+        with open(disk / "filler", "wb", buffering=0) as fh:     # fill the rest of the disk
+            with contextlib.suppress(OSError):
+                while True:
+                    fh.write(bytes(4096))
+        result = run("confirm", "--db", f"sqlite:///{ledger}", "--by", "李明", codes[0], ok=False)
+        said = no_bug(result)
+        assert result.exit_code == 1 and f"the disk holding {disk} is full" in said
