@@ -156,10 +156,13 @@ def check_safety(tpl, options: "LetterOptions", sample: Optional[Household],
     one trial letter for ``sample``: a tag the sandbox refuses or work past the limits
     (a huge repeat, loops inside loops) is reported with its place, before anything is
     written. Other failures of the trial are left to the checks that name them."""
-    problems = [error("template_unsafe", f"the template uses {what}, which reaches into "
-                      "Python's internals; templates may not", Where(file=template_name,
-                                                                    part=place), UNSAFE_HINT)
-                for place, what in tpl.unsafe_places()]
+    found: dict = {}
+    for place, what in tpl.unsafe_places():      # one problem per place, naming every tag
+        found.setdefault(place, []).append(what)
+    problems = [error("template_unsafe", f"the template uses {', '.join(dict.fromkeys(whats))}, "
+                      "which reach(es) into Python's internals; templates may not",
+                      Where(file=template_name, part=place), UNSAFE_HINT)
+                for place, whats in found.items()]
     if problems or sample is None:
         return problems
     ctx = household_context(tpl, options, options.base_context(), sample)
