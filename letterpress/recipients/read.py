@@ -93,7 +93,7 @@ def read(path, *, encoding: Optional[str] = None, sheet: Optional[str] = None,
     if data.startswith(_OLE_SIGNATURE) and all(name in data for name in _ENCRYPTED):
         raise InputError(
             f"{p.name} is protected with a password, so letterpress cannot read it",
-            code="xlsx_password", where=where,
+            code="password_protected", where=where,
             hint="open it in Excel or WPS with the password, remove the password (File > Info > "
                  "Protect Workbook > Encrypt with Password, leave it empty) and save, or "
                  "save a copy as CSV")
@@ -144,7 +144,7 @@ def _check_unpacked_size(data: bytes, where: Where) -> None:
     if total > MAX_XLSX_UNPACKED:
         raise InputError(
             f"the workbook would take {total / 2**20:,.0f} MB once unpacked; letterpress reads "
-            f"workbooks of up to {MAX_XLSX_UNPACKED / 2**20:,.0f} MB", code="xlsx_too_big",
+            f"workbooks of up to {MAX_XLSX_UNPACKED / 2**20:,.0f} MB", code="zip_bomb",
             where=where, hint="check that this is the recipient list; save the list alone as "
                               "a new workbook or as CSV")
 
