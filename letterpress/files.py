@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import IO, Iterable, Iterator, Optional, Sequence, Union
 
 from letterpress.errors import DiskFullError
+from letterpress.i18n import N_, _
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -185,7 +186,7 @@ def numbered_filename(index: int, name: str, fallback: str, suffix: str = ".pdf"
 
 # -- room on the disk ---------------------------------------------------------------------------
 _NO_SPACE = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
-SPACE_HINT = "free some space on that disk, or give --out a folder on another disk"
+SPACE_HINT = N_("free some space on that disk, or give --out a folder on another disk")
 
 
 def megabytes(size: int) -> str:
@@ -209,8 +210,9 @@ def check_space(folder: PathLike, need: int) -> None:
     ``folder`` has less than ``need`` bytes free."""
     free = free_bytes(folder)
     if free is not None and free < need:
-        raise DiskFullError(f"the disk holding {folder} has {megabytes(free)} free; this needs "
-                            f"about {megabytes(need)}", hint=SPACE_HINT)
+        raise DiskFullError(_("the disk holding %(folder)s has %(free)s free; this needs about "
+                              "%(need)s", folder=folder, free=megabytes(free),
+                              need=megabytes(need)), hint=_(SPACE_HINT))
 
 
 def is_no_space(exc: BaseException) -> bool:
@@ -231,7 +233,9 @@ def space_errors(folder: PathLike, need: Optional[int] = None) -> Iterator[None]
 
 def no_space_error(folder: PathLike, need: Optional[int] = None) -> DiskFullError:
     free = free_bytes(folder)
-    told = f"; this needs about {megabytes(need)}" if need else ""
-    left = f" ({megabytes(free)} free now)" if free is not None else ""
-    return DiskFullError(f"the disk holding {folder} is full{left}{told}; files being written "
-                         "were not put in place", hint=SPACE_HINT)
+    text = _("the disk holding %(folder)s is full (%(free)s free now); files being written "
+             "were not put in place", folder=folder,
+             free=megabytes(free) if free is not None else "?")
+    if need:
+        text += _("; this needs about %(need)s", need=megabytes(need))
+    return DiskFullError(text, hint=_(SPACE_HINT))

@@ -151,7 +151,7 @@ def test_a_huge_repeat_is_refused_before_it_is_made_and_memory_stays_small(tmp_p
      "ran more than|took longer than"),
     # one long string many times in a list: small in memory, huge as text
     ("{% set big = 'x' * 10000000 %}{% set ns = namespace(l=[]) %}{% for i in range(100) %}"
-     "{% set ns.l = ns.l + [big] %}{% endfor %}{{ ns.l }}", "list or table shown in the letter"),
+     "{% set ns.l = ns.l + [big] %}{% endfor %}{{ ns.l }}", "list or table shown in the template"),
     ("{% set big = 'x' * 1000000 %}{% set ns = namespace(l=[]) %}{% for i in range(100) %}"
      "{% set ns.l = ns.l + [big] %}{% endfor %}{{ ('{}' * 100).format(*ns.l) }}",
      "100,000,200 characters"),

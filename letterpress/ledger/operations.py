@@ -17,6 +17,7 @@ from typing import Iterable, List, Optional, Sequence, Tuple
 from letterpress.choices import OUTCOMES
 from letterpress.errors import InputError, LetterpressError, Where
 from letterpress.files import atomic_path, spreadsheet_safe, write_csv
+from letterpress.i18n import _
 from letterpress.ledger import codes
 
 # ---------------------------------------------------------------------------
@@ -42,13 +43,15 @@ def parse_time(text: str, where: Where = Where()) -> _dt.datetime:
             when = _dt.datetime.fromisoformat(f"{int(y):04d}-{int(mo):02d}-{int(d):02d}"
                                               + (rest if rest.strip() else " 00:00"))
     except ValueError:
-        raise InputError(f"{_short(raw)!r} is not a time", code="bad_time", where=where,
-                         hint="write it as YYYY-MM-DD HH:MM, e.g. 2020-02-24 10:32") from None
+        raise InputError(_("%(raw)r is not a time", raw=_short(raw)), code="bad_time",
+                         where=where,
+                         hint=_("write it as YYYY-MM-DD HH:MM, e.g. 2020-02-24 10:32")) from None
     if not FIRST_YEAR <= when.year <= LAST_YEAR:
-        raise InputError(f"{_short(raw)!r} is not a plausible delivery time (the year must be "
-                         f"from {FIRST_YEAR} to {LAST_YEAR})", code="time_out_of_range",
-                         where=where, hint="check the date, e.g. 2020-02-24 10:32; leave the "
-                                           "time out to record the current time")
+        raise InputError(_("%(raw)r is not a plausible delivery time (the year must be from "
+                           "%(first)s to %(last)s)", raw=_short(raw), first=FIRST_YEAR,
+                           last=LAST_YEAR), code="time_out_of_range", where=where,
+                         hint=_("check the date, e.g. 2020-02-24 10:32; leave the time out to "
+                                "record the current time"))
     if when.tzinfo is None:
         when = when.astimezone()
     return when
@@ -70,13 +73,17 @@ def check_lengths(by: Optional[str], note: str) -> None:
     pasted in): refused with its length, not stored."""
     for option, value, most in (("--by", by or "", MAX_BY), ("--note", note or "", MAX_NOTE)):
         if len(value) > most:
-            raise InputError(f"{option} is {len(value):,} characters long; at most {most:,}",
-                             code="field_too_long", hint=f"give a shorter {option[2:]}")
+            raise InputError(_("%(option)s is %(count)s characters long; at most %(most)s",
+                               option=option, count=format(len(value), ","),
+                               most=format(most, ",")), code="field_too_long",
+                             hint=_("give a shorter value to %(option)s", option=option))
 
 
 def _short(text: str, width: int = 60) -> str:
     """``text`` shortened for a message (a 128 KiB cell is not echoed back)."""
-    return text if len(text) <= width else text[:width] + f"… ({len(text):,} characters)"
+    if len(text) <= width:
+        return text
+    return text[:width] + "… " + _("(%(count)s characters)", count=format(len(text), ","))
 
 
 # ---------------------------------------------------------------------------
@@ -125,8 +132,8 @@ def confirm(db: Optional[str], texts: Sequence[str], outcome: str, by: str,
     from letterpress.ledger import Ledger
 
     if outcome not in OUTCOMES:
-        raise InputError(f"unknown outcome {outcome!r}", code="bad_outcome",
-                         hint="use one of " + ", ".join(OUTCOMES))
+        raise InputError(_("unknown outcome %(outcome)r", outcome=outcome), code="bad_outcome",
+                         hint=_("use one of %(choices)s", choices=", ".join(OUTCOMES)))
     check_lengths(by, note)
     at = at or _dt.datetime.now().astimezone()
     out = []
@@ -167,8 +174,8 @@ def read_scans(path: Path) -> List[ScanLine]:
         except UnicodeDecodeError:
             continue
     else:
-        raise InputError("the scan file is neither UTF-8 nor GBK text", code="bad_encoding",
-                         where=Where(file=str(path)), hint="export it again as CSV or text")
+        raise InputError(_("the scan file is neither UTF-8 nor GBK text"), code="bad_encoding",
+                         where=Where(file=str(path)), hint=_("export it again as CSV or text"))
     text = text.replace("\r\n", "\n").replace("\r", "\n")   # old Mac (CR-only) exports too
     sample = "\n".join(text.splitlines()[:5])
     delim = max((",", "\t", ";"), key=sample.count) if any(d in sample for d in ",\t;") else "\n"
@@ -179,9 +186,10 @@ def read_scans(path: Path) -> List[ScanLine]:
         csv.field_size_limit(max(limit, len(text) + 1))   # a long cell is reported, not a crash
         rows = list(enumerate(reader, start=1))
     except csv.Error as exc:
-        raise InputError(f"line {reader.line_num} of the scan file cannot be read ({exc})",
-                         code="bad_scan_file", where=Where(file=str(path)),
-                         hint="export it again as CSV or text, one code or URL a line") from None
+        raise InputError(_("line %(line)s of the scan file cannot be read (%(error)s)",
+                           line=reader.line_num, error=exc), code="bad_scan_file",
+                         where=Where(file=str(path)),
+                         hint=_("export it again as CSV or text, one code or URL a line")) from None
     finally:
         csv.field_size_limit(limit)
     for number, cells in rows:
@@ -191,8 +199,8 @@ def read_scans(path: Path) -> List[ScanLine]:
         long = next((c for c in cells if len(c) > MAX_SCAN_CELL), None)
         if long is not None:
             out.append(ScanLine(number, _short(long), None, InputError(
-                f"a cell of {len(long):,} characters is not a code, URL or time",
-                code="bad_scan_line")))
+                _("a cell of %(count)s characters is not a code, URL or time",
+                  count=format(len(long), ",")), code="bad_scan_line")))
             continue
         code_cell = next((c for c in cells if _looks_like_code(c)), None)
         at, bad_time = None, None
@@ -234,8 +242,8 @@ def confirm_from(db: Optional[str], path: Path, outcome: str = "delivered",
 
     check_lengths(by, note)
     if not Path(path).is_file():
-        raise InputError(f"scan file {path} does not exist", code="file_not_found",
-                         hint="check the path given to --from")
+        raise InputError(_("scan file %(path)s does not exist", path=path), code="file_not_found",
+                         hint=_("check the path given to --from"))
     scans = read_scans(path)
     out: List[Confirmation] = []
     seen = set()
@@ -251,7 +259,7 @@ def confirm_from(db: Optional[str], path: Path, outcome: str = "delivered",
                 key = None
             if key is not None and key in seen:
                 out.append(Confirmation(scan.text, "repeated", codes.printed(key), line=scan.line,
-                                        message="scanned more than once in this file"))
+                                        message=_("scanned more than once in this file")))
                 continue
             at = scan.at or _dt.datetime.now().astimezone()
             nonce = _nonce("import", scan.text, outcome,
@@ -299,8 +307,8 @@ def report(db: Optional[str], title: Optional[str], fmt: str, out: Path) -> Tupl
     from letterpress.ledger import Ledger
 
     if fmt not in ("csv", "xlsx"):
-        raise InputError(f"unknown report format {fmt!r}", code="bad_format",
-                         hint="use --format csv or --format xlsx")
+        raise InputError(_("unknown report format %(fmt)r", fmt=fmt), code="bad_format",
+                         hint=_("use --format csv or --format xlsx"))
     with Ledger.open(db, create=False) as ledger:
         batch = ledger.find_batch(title)
         lang = batch.lang if batch.lang in _REPORT_HEADERS else "zh"

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from letterpress.errors import InputError, Where
+from letterpress.i18n import N_, _
 
 #: File name endings read as delimited text.
 TEXT_SUFFIXES = (".csv", ".tsv", ".txt")
@@ -35,7 +36,7 @@ _ENCRYPTED = ("EncryptedPackage".encode("utf-16-le"), "EncryptionInfo".encode("u
 EXCEL_CELL_LIMIT = 32_767
 #: The most a workbook may unpack to (a recipient list of 100,000 rows is a few tens of MB).
 MAX_XLSX_UNPACKED = 256 * 1024 * 1024
-_SAVE_AS = "open it in Excel or WPS and use Save As: Excel Workbook (.xlsx) or CSV"
+_SAVE_AS = N_("open it in Excel or WPS and use Save As: Excel Workbook (.xlsx) or CSV")
 
 
 @dataclass(frozen=True)
@@ -75,39 +76,41 @@ def read(path, *, encoding: Optional[str] = None, sheet: Optional[str] = None,
     suffix = p.suffix.lower()
     if suffix not in TEXT_SUFFIXES + XLSX_SUFFIXES + OLD_SUFFIXES:
         raise InputError(
-            f"{p.name} is not a recipient list letterpress can read",
+            _("%(name)s is not a recipient list letterpress can read", name=p.name),
             code="unknown_format", where=where,
-            hint="give an Excel workbook (.xlsx) or a CSV file (.csv)")
+            hint=_("give an Excel workbook (.xlsx) or a CSV file (.csv)"))
     try:
         data = p.read_bytes()
     except FileNotFoundError:
-        raise InputError(f"the file {path} does not exist", code="file_not_found", where=where,
-                         hint="check the path and the file name") from None
+        raise InputError(_("the file %(path)s does not exist", path=path), code="file_not_found", where=where,
+                         hint=_("check the path and the file name")) from None
     except OSError as exc:
-        raise InputError(f"the file {path} cannot be read: {exc.strerror or exc}",
+        raise InputError(_("the file %(path)s cannot be read: %(value)s",
+                           path=path, value=exc.strerror or exc),
                          code="unreadable_file", where=where,
-                         hint="check that the path is a file you may read") from None
+                         hint=_("check that the path is a file you may read")) from None
     # What the file is counts more than its name: a workbook saved as "list.csv"
     # or "list.xls" is still read as a workbook.
     is_zip = data.startswith(b"PK\x03\x04")
     if data.startswith(_OLE_SIGNATURE) and all(name in data for name in _ENCRYPTED):
         raise InputError(
-            f"{p.name} is protected with a password, so letterpress cannot read it",
-            code="password_protected", where=where,
-            hint="open it in Excel or WPS with the password, remove the password (File > Info > "
-                 "Protect Workbook > Encrypt with Password, leave it empty) and save, or "
-                 "save a copy as CSV")
+            _("%(name)s is protected with a password, so letterpress cannot read it",
+              name=p.name), code="password_protected", where=where,
+            hint=_("open it in Excel or WPS with the password, remove the password (File > Info "
+                   "> Protect Workbook > Encrypt with Password, leave it empty) and save, or "
+                   "save a copy as CSV"))
     if data.startswith(_OLE_SIGNATURE) or (suffix in OLD_SUFFIXES and not is_zip):
         raise InputError(
-            f"{p.name} is an old Excel file (.xls) or another spreadsheet format "
-            "that letterpress cannot read",
-            code="old_excel", where=where, hint=_SAVE_AS)
+            _("%(name)s is an old Excel file (.xls) or another spreadsheet format that "
+              "letterpress cannot read", name=p.name),
+            code="old_excel", where=where, hint=_(_SAVE_AS))
     if suffix in XLSX_SUFFIXES or is_zip:
         return _read_xlsx(data, where, sheet)
     text, used = _decode(data, encoding, where)
     if "\x00" in text:
-        raise InputError(f"{p.name} does not look like a text file (it contains NUL bytes)",
-                         code="bad_encoding", where=where, hint=_SAVE_AS)
+        raise InputError(_("%(name)s does not look like a text file (it contains NUL bytes)",
+                           name=p.name),
+                         code="bad_encoding", where=where, hint=_(_SAVE_AS))
     limit = csv.field_size_limit()
     try:    # a long cell is read, then reported as too long (not as a broken quote)
         csv.field_size_limit(max(limit, len(text) + 1))
@@ -125,11 +128,12 @@ def _check_cells(rows: List[Tuple[int, List[str]]], where: Where) -> None:
         for index, cell in enumerate(cells):
             if len(cell) > EXCEL_CELL_LIMIT:
                 raise InputError(
-                    f"a cell holds {len(cell):,} characters; Excel allows at most "
-                    f"{EXCEL_CELL_LIMIT:,} in a cell", code="cell_too_long",
+                    _("a cell holds %(count)s characters; Excel allows at most %(most)s in a "
+                      "cell", count=format(len(cell), ","), most=format(EXCEL_CELL_LIMIT, ",")),
+                    code="cell_too_long",
                     where=Where(file=where.file, row=number, column=column_letter(index)),
-                    hint="check that cell: a recipient's details are a few dozen characters; "
-                         "a quote mark that is not closed can also swallow the rest of a file")
+                    hint=_("check that cell: a recipient's details are a few dozen characters; "
+                           "a quote mark that is not closed can also swallow the rest of a file"))
 
 
 def _check_unpacked_size(data: bytes, where: Where) -> None:
@@ -143,10 +147,11 @@ def _check_unpacked_size(data: bytes, where: Where) -> None:
         return      # openpyxl says what is wrong with it
     if total > MAX_XLSX_UNPACKED:
         raise InputError(
-            f"the workbook would take {total / 2**20:,.0f} MB once unpacked; letterpress reads "
-            f"workbooks of up to {MAX_XLSX_UNPACKED / 2**20:,.0f} MB", code="zip_bomb",
-            where=where, hint="check that this is the recipient list; save the list alone as "
-                              "a new workbook or as CSV")
+            _("the workbook would take %(size)s MB once unpacked; letterpress reads workbooks "
+              "of up to %(most)s MB", size=format(total / 2**20, ",.0f"),
+              most=format(MAX_XLSX_UNPACKED / 2**20, ",.0f")), code="zip_bomb",
+            where=where, hint=_("check that this is the recipient list; save the list alone as "
+                                "a new workbook or as CSV"))
 
 
 # -- text files ---------------------------------------------------------------------------------
@@ -157,15 +162,17 @@ def _decode(data: bytes, encoding: Optional[str], where: Where) -> Tuple[str, st
         try:
             codecs.lookup(encoding)
         except LookupError:
-            raise InputError(f"unknown encoding {encoding!r}", code="unknown_encoding",
-                             where=where, hint="use for example utf-8, gbk or gb18030") from None
+            raise InputError(_("unknown encoding %(encoding)r", encoding=encoding), code="unknown_encoding",
+                             where=where, hint=_("use for example utf-8, gbk or gb18030")) from None
         try:
             return data.decode(encoding), encoding
         except UnicodeDecodeError as exc:
             raise InputError(
-                f"the file is not valid {encoding} (byte {exc.start} cannot be decoded)",
+                _("the file is not valid %(encoding)s (byte %(start)s cannot be decoded)",
+                  encoding=encoding, start=exc.start),
                 code="bad_encoding", where=where,
-                hint="leave out --encoding to let letterpress detect it, or name the right one",
+                hint=_("leave out --encoding to let letterpress detect it, or name the right "
+                       "one"),
             ) from None
     try:
         used = "utf-8-sig" if data.startswith(codecs.BOM_UTF8) else "utf-8"
@@ -181,8 +188,8 @@ def _decode(data: bytes, encoding: Optional[str], where: Where) -> Tuple[str, st
     best = from_bytes(data).best()
     if best is None or best.encoding is None:
         raise InputError(
-            "the file's text encoding cannot be recognised", code="bad_encoding", where=where,
-            hint="save it from Excel as 'CSV UTF-8', or name the encoding with --encoding")
+            _("the file's text encoding cannot be recognised"), code="bad_encoding", where=where,
+            hint=_("save it from Excel as 'CSV UTF-8', or name the encoding with --encoding"))
     return str(best), best.encoding
 
 
@@ -229,9 +236,11 @@ def _parse_text(text: str, delimiter: str, where: Where) -> List[Tuple[int, List
                              else record))
     except csv.Error as exc:
         raise InputError(
-            f"the file cannot be read as CSV near line {reader.line_num}: {exc}",
+            _("the file cannot be read as CSV near line %(line_num)s: %(exc)s",
+              line_num=reader.line_num, exc=exc),
             code="bad_csv", where=Where(file=where.file, row=number + 1),
-            hint="a quote mark is probably not closed; " + _SAVE_AS) from None
+            hint=_("a quote mark is probably not closed; %(save_as)s",
+                   save_as=_(_SAVE_AS))) from None
     return rows
 
 
@@ -259,8 +268,9 @@ def _read_xlsx(data: bytes, where: Where, sheet: Optional[str]) -> Sheet:
             sheets = [ws for ws in wb.worksheets if not isinstance(ws, Chartsheet)]
             if sheet is None:
                 if not sheets:
-                    raise InputError("the workbook has no worksheet", code="bad_xlsx",
-                                     where=where, hint="put the recipient list on the first sheet")
+                    raise InputError(_("the workbook has no worksheet"), code="bad_xlsx",
+                                     where=where, hint=_("put the recipient list on the first "
+                                                         "sheet"))
                 ws = sheets[0]
             else:
                 ws = _find_sheet(sheets, sheet, where)
@@ -271,9 +281,11 @@ def _read_xlsx(data: bytes, where: Where, sheet: Optional[str]) -> Sheet:
     except InputError:
         raise
     except Exception as exc:  # a damaged workbook fails in many ways inside openpyxl
-        raise InputError(f"the workbook cannot be opened ({exc.__class__.__name__}: {exc})",
+        raise InputError(_("the workbook cannot be opened (%(name)s: %(exc)s)",
+                           name=exc.__class__.__name__, exc=exc),
                          code="bad_xlsx", where=where,
-                         hint="check that it opens in Excel, then " + _SAVE_AS) from None
+                         hint=_("check that it opens in Excel, then %(save_as)s",
+                                save_as=_(_SAVE_AS))) from None
     return Sheet(rows=rows, sheet=ws.title)
 
 
@@ -286,8 +298,8 @@ def _find_sheet(sheets, name: str, where: Where):
         if ws.title.strip().casefold() == wanted:
             return ws
     names = ", ".join(repr(ws.title) for ws in sheets) or "none"
-    raise InputError(f"the workbook has no sheet named {name!r}", code="unknown_sheet",
-                     where=where, hint=f"the sheets are: {names}")
+    raise InputError(_("the workbook has no sheet named %(name)r", name=name), code="unknown_sheet",
+                     where=where, hint=_("the sheets are: %(names)s", names=names))
 
 
 _MERGE_CELL = re.compile(rb"<(?:\w+:)?mergeCell\b[^>]*?\bref=\"([A-Za-z]+[0-9]+:[A-Za-z]+[0-9]+)\"")
