@@ -58,6 +58,7 @@ CATALOGUE: Dict[str, Entry] = {e.code: e for e in (
     Entry("unreadable_file", _ERR, "a file cannot be read (permissions, a folder...)"),
     Entry("unknown_format", _ERR, "a file type letterpress does not read"),
     Entry("old_excel", _ERR, "an .xls workbook (save it as .xlsx)"),
+    Entry("cell_too_long", _ERR, "a cell longer than Excel's 32,767 characters"),
     Entry("bad_xlsx", _ERR, "a workbook that cannot be opened"),
     Entry("unknown_sheet", _ERR, "the workbook has no sheet of that name"),
     Entry("bad_csv", _ERR, "a CSV file that cannot be parsed"),
@@ -105,6 +106,8 @@ CATALOGUE: Dict[str, Entry] = {e.code: e for e in (
     Entry("no_build_settings", _ERR, "an old batch kept no build settings to rebuild with"),
     Entry("unknown_household", _ERR, "no household with that id in the batch"),
     Entry("missing_letters", _ERR, "letters of the batch are missing in the output folder"),
+    Entry("file_name_too_long", _ERR, "a file name the output folder's file system cannot hold"),
+    Entry("disk_full", _ERR, "the disk of the output folder has no room for the batch"),
     # PDF and printing
     Entry("no_soffice", _ERR, "LibreOffice is not installed"),
     Entry("soffice_failed", _ERR, "LibreOffice stopped working on some letters"),
@@ -140,6 +143,10 @@ CATALOGUE: Dict[str, Entry] = {e.code: e for e in (
     Entry("note_required", _ERR, "this outcome needs a note"),
     Entry("bad_nonce", _ERR, "the nonce is too long"),
     Entry("bad_time", _ERR, "a time that cannot be read"),
+    Entry("time_out_of_range", _ERR, "a time outside the years a delivery can be recorded for"),
+    Entry("bad_scan_file", _ERR, "a scan file that cannot be read as CSV or text"),
+    Entry("bad_scan_line", _ERR, "a line of a scan file that cannot be recorded"),
+    Entry("field_too_long", _ERR, "a volunteer name or note far longer than a person writes"),
     Entry("bad_format", _ERR, "an unknown report format"),
     Entry("reason_required", _ERR, "an undo needs a reason"),
     Entry("unknown_event", _ERR, "no event of that number"),
@@ -315,6 +322,12 @@ class BadgeRefused(RecordError):
     batch): code ``not_authorised``, as for a code of another batch, but about who asks."""
 
     code = "not_authorised"
+
+
+class DiskFullError(LetterpressError):
+    """The disk (or the user's quota) holding an output folder has no room for what is written."""
+
+    code = "disk_full"
 
 
 class MissingToolError(LetterpressError):

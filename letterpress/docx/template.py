@@ -254,6 +254,16 @@ class CompiledTemplate:
         rels = tuple((k[0], rid, k[1], k[2], k[3]) for k, rid in sink.rels.items())
         return RenderedLetter(self.key, pieces, tuple(parts), rels, tuple(sink.media.items()), self)
 
+    def trial(self, context: Mapping[str, Any]) -> None:
+        """Render one letter only to find its problems (raised as :meth:`render` raises them),
+        leaving no trace: the next letter renders as if this one had not been."""
+        saved = [(p, p.checked, p.tree, p._last) for p in self._parts]
+        try:
+            self.render(context)
+        finally:
+            for part, checked, tree, last in saved:
+                part.checked, part.tree, part._last = checked, tree, last
+
     def render_bytes(self, context: Mapping[str, Any]) -> bytes:
         """Render one letter and return the .docx file's bytes."""
         return self.render(context).to_bytes(self)

@@ -28,8 +28,8 @@ from sqlalchemy import and_, inspect, select
 from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.exc import DatabaseError, OperationalError
 
-from letterpress.errors import BadgeRefused, LedgerError, RecordError
-from letterpress.files import PRIVATE_FILE, make_private, private_dir
+from letterpress.errors import BadgeRefused, DiskFullError, LedgerError, RecordError
+from letterpress.files import PRIVATE_FILE, free_bytes, make_private, private_dir
 from letterpress.i18n import _
 from letterpress.ledger import admin as A
 from letterpress.ledger import badges
@@ -180,6 +180,14 @@ class Ledger:
         except OperationalError as exc:
             text = str(exc.orig if exc.orig is not None else exc).strip().splitlines()[0]
             busy = "locked" in text or "busy" in text
+            folder = os.path.dirname(os.path.abspath(self.url.database or "")) or "."
+            free = free_bytes(folder) if self._sqlite else None
+            if self._sqlite and ("disk is full" in text or "disk I/O error" in text
+                                 and free is not None and free < 1 << 20):
+                raise DiskFullError(_("%(ledger)s: the disk holding %(folder)s is full; nothing "
+                                      "was recorded", ledger=self.describe(), folder=folder),
+                                    hint=_("free some space on that disk, then run the "
+                                           "command again")) from None
             if busy:
                 hint = _("another program is writing to the ledger; try again")
             elif self._sqlite:

@@ -11,8 +11,15 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from letterpress.config import Settings
-from letterpress.errors import CheckFailed, InputError, Problem, Where, warning
-from letterpress.files import numbered_filename, safe_filename, staged_dir, write_csv
+from letterpress.errors import CheckFailed, InputError, Problem, Where, error, warning
+from letterpress.files import (
+    check_space,
+    numbered_filename,
+    safe_filename,
+    space_errors,
+    staged_dir,
+    write_csv,
+)
 from letterpress.i18n import _
 from letterpress.models import BatchInfo, Household, Progress, Volunteer
 from letterpress.pipeline import letters as letters_mod
@@ -95,11 +102,43 @@ def check(settings: Settings, *, with_codes: bool = False) -> Checked:
         problems += _font_problems(settings, rl.recipients, rl.source)
     ordered = recipients.delivery_order(rl.recipients)
     households = tuple(Household(seq=i, recipient=r) for i, r in enumerate(ordered, start=1))
+    problems += _name_problems(settings, households, rl.source)
     sample = households[0] if households and not any(p.is_error for p in problems) else None
     problems += letters_mod.check_safety(tpl, _options(settings, template_path, len(households)),
                                          sample, template_path.name)
     return Checked(settings, households, tuple(rl.headers), template_path, tuple(problems),
                    rl.source, getattr(rl, "encoding", None))
+
+
+def _name_problems(settings: Settings, households: Sequence[Household],
+                   source: str) -> List[Problem]:
+    """File names (shortened to a number of bytes already) that the output folder's file
+    system cannot hold, with the temporary name each is first written under."""
+    from letterpress.files import name_max
+
+    if not households:
+        return []
+    out = out_dir(settings)
+    limit = name_max(out)
+    names = [(letters_mod.letter_filename(h, len(households)), h.recipient.row, "name")
+             for h in households]
+    first_row: Dict[str, int] = {}
+    for h in households:
+        first_row.setdefault(h.volunteer, h.recipient.row)
+    names += [(numbered_filename(i, v, "unassigned", suffix="-labels.pdf"), first_row[v],
+               "volunteer") for i, v in enumerate(volunteers_of(households), start=1)]
+    problems = []
+    for name, row, column in names:
+        need = len(f".{name}.XXXXXXXX.part".encode("utf-8"))
+        if need > limit:
+            problems.append(error(
+                "file_name_too_long", _("the file %(name)r would need a name of %(need)s bytes "
+                                        "while it is written; the file system of %(out)s "
+                                        "allows %(limit)s", name=name, need=need, out=out,
+                                        limit=limit),
+                Where(file=source, row=row, column=column),
+                _("shorten the name in that row, or give --out a folder on another disk")))
+    return problems
 
 
 def _font_problems(settings: Settings, recipients, source: str) -> List[Problem]:
@@ -156,9 +195,13 @@ def letters(settings: Settings, progress: Optional[Progress] = None) -> BuildRes
     """``letterpress letters``: check, then the letters, ``letters.docx`` and the manifest."""
     checked = _checked_or_fail(settings, with_codes=False)
     out = out_dir(settings)
-    result = letters_mod.render_letters(checked.households, _letter_options(settings, checked),
-                                        out, jobs=settings.jobs, progress=progress)
-    write_manifest(out / "manifest.csv", checked.households, result.files, with_codes=False)
+    need = space_needed(checked, with_codes=False)
+    check_space(out, need)
+    with space_errors(out, need):
+        result = letters_mod.render_letters(checked.households,
+                                            _letter_options(settings, checked), out,
+                                            jobs=settings.jobs, progress=progress)
+        write_manifest(out / "manifest.csv", checked.households, result.files, with_codes=False)
     return BuildResult(out, batch_title(settings), len(checked.households),
                        len(volunteers_of(checked.households)), result.count,
                        tuple(checked.warnings) + _unassigned(checked.households),
@@ -167,15 +210,31 @@ def letters(settings: Settings, progress: Optional[Progress] = None) -> BuildRes
 
 def build(settings: Settings, progress: Optional[Progress] = None) -> BuildResult:
     """``letterpress build``: check, register in the ledger, letters, slips, run sheets, manifest."""
-    from letterpress import network
-    from letterpress.ledger import Ledger
-
     if settings.pdf:
         from letterpress.printing.libreoffice import require_soffice
 
         require_soffice()       # before anything else: --pdf cannot work without it
     checked = _checked_or_fail(settings, with_codes=True)
     out = out_dir(settings)
+    need = space_needed(checked, with_codes=True)
+    check_space(out, need)      # before the ledger registers anything
+    with space_errors(out, need):
+        return _build(settings, checked, out, progress)
+
+
+def space_needed(checked: Checked, with_codes: bool) -> int:
+    """About how many bytes a batch writes: each letter twice (alone and in letters.docx),
+    slips and run sheets, and room for the fonts they embed."""
+    n = len(checked.households)
+    letter = Path(checked.template_path).stat().st_size + 4096
+    return n * (2 * letter + (16384 if with_codes else 512)) + 4 * 2**20
+
+
+def _build(settings: Settings, checked: Checked, out: Path,
+           progress: Optional[Progress]) -> BuildResult:
+    from letterpress import network
+    from letterpress.ledger import Ledger
+
     title = batch_title(settings)
     base_url = settings.base_url or network.default_base_url()
     extra: List[Problem] = list(_unassigned(checked.households))

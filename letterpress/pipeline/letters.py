@@ -163,17 +163,21 @@ def check_safety(tpl, options: "LetterOptions", sample: Optional[Household],
     one trial letter for ``sample``: a tag the sandbox refuses or work past the limits
     (a huge repeat, loops inside loops) is reported with its place, before anything is
     written. Other failures of the trial are left to the checks that name them."""
+    found: dict = {}
+    for place, what in tpl.unsafe_places():      # one problem per place, naming every tag
+        found.setdefault(place, []).append(what)
     problems = [error("template_unsafe", _("the template uses %(what)s, which reaches into "
-                                           "Python's internals; templates may not", what=what), Where(file=template_name,
-                                                                    part=place), _(UNSAFE_HINT))
-                for place, what in tpl.unsafe_places()]
+                                           "Python's internals; templates may not",
+                                           what=", ".join(dict.fromkeys(whats))),
+                      Where(file=template_name, part=place), _(UNSAFE_HINT))
+                for place, whats in found.items()]
     if problems or sample is None:
         return problems
     ctx = household_context(tpl, options, options.base_context(), sample)
     for name in LEDGER_FIELDS:
         ctx.setdefault(name, "")
     try:
-        tpl.render(ctx)
+        tpl.trial(ctx)
     except TemplateProblemError as exc:
         if exc.code in ("template_unsafe", "template_limit"):
             problems.append(error(exc.code, exc.message,
