@@ -9,7 +9,7 @@ import shutil
 import tempfile
 import unicodedata
 from pathlib import Path
-from typing import IO, Iterable, Iterator, Sequence, Union
+from typing import IO, Callable, Iterable, Iterator, Sequence, Union
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -74,11 +74,19 @@ def safe_filename(text: str, fallback: str = "household", limit: int = 60) -> st
     return text[:limit] or fallback
 
 
+#: Entries of a folder that letterpress wrote (see :func:`staged_dir`): every one.
+def _everything(name: str) -> bool:
+    return True
+
+
 @contextlib.contextmanager
-def staged_dir(path: PathLike) -> Iterator[Path]:
+def staged_dir(path: PathLike, ours: Callable[[str], bool] = _everything) -> Iterator[Path]:
     """Yield a new empty folder beside ``path``; on success it takes the place of ``path``.
 
     On any exception the staging folder is removed and ``path`` keeps what it had.
+    Entries of the old folder for which ``ours(name)`` is false (a user's
+    ``notes.txt``) are carried over into the new one, never deleted; if the
+    process dies between the two renames, :func:`recover_old_dirs` puts them back.
     """
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
@@ -91,10 +99,36 @@ def staged_dir(path: PathLike) -> Iterator[Path]:
     old = None
     if final.exists():
         old = final.with_name(f".{final.name}.old-{os.getpid()}")
-        os.replace(final, old)
+        if old.exists():
+            restore_old_dir(old, final)
+            if final.exists():
+                os.replace(final, old)
+        else:
+            os.replace(final, old)
     os.replace(staging, final)
     if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+        restore_old_dir(old, final, ours)
+
+
+def restore_old_dir(old: Path, final: Path, ours: Callable[[str], bool] = _everything) -> None:
+    """Move what is not ours from ``old`` (a replaced folder) into ``final``, then remove
+    ``old``. Without ``final`` the old folder simply takes its place again."""
+    if not final.exists():
+        os.replace(old, final)
+        return
+    for entry in list(old.iterdir()):
+        if not ours(entry.name) and not (final / entry.name).exists():
+            os.replace(entry, final / entry.name)
+    leftover = [e for e in old.iterdir() if not ours(e.name)]
+    if leftover:     # a name now taken by one of ours: keep theirs beside, never delete it
+        for entry in leftover:
+            target = final / f"{entry.stem}.kept{entry.suffix}"
+            n = 1
+            while target.exists():
+                n += 1
+                target = final / f"{entry.stem}.kept{n}{entry.suffix}"
+            os.replace(entry, target)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def numbered_filename(index: int, name: str, fallback: str, suffix: str = ".pdf") -> str:

@@ -150,7 +150,20 @@ def reprint(title, outstanding, keys, db, quiet):
         return
     made = "slips and letters" if result.letters_made else "slips"
     click.echo(f"Reprinted {result.count} households of \"{result.title}\": new codes, old ones "
-               f"revoked. Print the {made} in {result.folder}; {result.out} is up to date.")
+               f"revoked. Print the {made} in {result.folder}.")
+    if result.remade:
+        click.echo(f"  letters.pdf and the print packs in {result.out / 'print'} were made "
+                   "again with the new codes.")
+    if result.stale:
+        _echo_err(click.style("warning", fg="yellow") + " these files still show the revoked "
+                  "codes; do not print them: " + ", ".join(
+                      str(p.relative_to(result.out)) for p in result.stale))
+        _echo_err("        how to fix: run `letterpress pdf` (needs LibreOffice) to make them "
+                  "again")
+        click.echo(f"  {result.out}: slips, run sheets and manifest are up to date; "
+                   f"{len(result.stale)} print file(s) are stale (listed above).")
+    else:
+        click.echo(f"  {result.out} is up to date.")
 
 
 

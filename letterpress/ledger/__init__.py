@@ -228,6 +228,32 @@ class Ledger:
                 S.meta.c.key == f"batch:{batch_id}:build")).scalar()
         return json.loads(value) if value else {}
 
+    def written_files(self, batch_id: int) -> Dict[str, List[str]]:
+        """The files letterpress wrote (or was about to write) for a batch: output folder ->
+        paths relative to it (see :mod:`letterpress.pipeline.outputs`)."""
+        with self.transaction() as conn:
+            value = conn.execute(select(S.meta.c.value).where(
+                S.meta.c.key == f"batch:{batch_id}:files")).scalar()
+        return json.loads(value) if value else {}
+
+    def save_written_files(self, batch_id: int, files: Dict[str, List[str]]) -> None:
+        self._put_meta(f"batch:{batch_id}:files", json.dumps(files, ensure_ascii=False))
+
+    def _put_meta(self, key: str, value: str) -> None:
+        with self.transaction(write=True) as conn:
+            done = conn.execute(S.meta.update().where(S.meta.c.key == key)
+                                .values(value=value)).rowcount
+            if not done:
+                conn.execute(S.meta.insert().values(key=key, value=value))
+
+    def lock(self, title: str, names: Sequence[str] = (), what: str = "build"):
+        """Lock a batch (and e.g. its output folder) while a command writes it; a
+        :class:`letterpress.ledger.locks.BatchLock` to release (``with`` block).
+        Raises :class:`LedgerError` ``batch_busy`` when another program holds it."""
+        from letterpress.ledger import locks
+
+        return locks.acquire(self, title, [f"batch:{title}", *names], what)
+
     # --- volunteers ----------------------------------------------------------------------
 
     def _token(self, batch_id: int, name: str, version: int) -> str:
@@ -380,6 +406,47 @@ class Ledger:
         """
         with self.transaction(write=True) as conn:
             return A.reissue_codes(conn, batch_id, list(household_keys), fresh_codes)
+
+    def plan_reprint(self, batch_id: int, household_keys: Sequence[str],
+                     folder: str) -> dict:
+        """The new codes a reprint will give, kept aside (not valid yet) until
+        :meth:`commit_reprint`: ``{"codes": {recipient id: canonical code}, "folder": name}``.
+
+        A reprint that was interrupted left its plan: its codes (and folder) are
+        used again, so slips already made with them stay right.
+        """
+        key = f"batch:{batch_id}:reprint"
+        with self.transaction(write=True) as conn:
+            value = conn.execute(select(S.meta.c.value).where(S.meta.c.key == key)).scalar()
+            plan = json.loads(value) if value else {}
+            before = dict(plan.get("codes", {}))
+            keys = list(dict.fromkeys(household_keys))
+            need = [k for k in keys if k not in before]
+            made = dict(zip(need, fresh_codes(conn, len(need))))
+            plan = {"codes": {k: before.get(k) or made[k] for k in keys},
+                    "folder": plan.get("folder") or folder}
+            text = json.dumps(plan, ensure_ascii=False)
+            if value is None:
+                conn.execute(S.meta.insert().values(key=key, value=text))
+            else:
+                conn.execute(S.meta.update().where(S.meta.c.key == key).values(value=text))
+        return plan
+
+    def pending_reprint(self, batch_id: int) -> dict:
+        """The plan of a reprint that was begun and not committed ({} when none)."""
+        with self.transaction() as conn:
+            value = conn.execute(select(S.meta.c.value).where(
+                S.meta.c.key == f"batch:{batch_id}:reprint")).scalar()
+        return json.loads(value) if value else {}
+
+    def commit_reprint(self, batch_id: int, plan: dict) -> Dict[str, str]:
+        """Make a reprint's codes valid and revoke the old ones, in one transaction.
+        Returns recipient id -> new code in printed form."""
+        with self.transaction(write=True) as conn:
+            done = A.reissue_codes(conn, batch_id, list(plan["codes"]), fresh_codes,
+                                   chosen=plan["codes"])
+            conn.execute(S.meta.delete().where(S.meta.c.key == f"batch:{batch_id}:reprint"))
+        return done
 
     def purge(self, batch_id: int) -> int:
         """Remove a batch's personal data, keeping its households, states and counts.

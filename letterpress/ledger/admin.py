@@ -6,7 +6,7 @@ opens; both only append or overwrite, never delete.
 from __future__ import annotations
 
 import hashlib
-from typing import Callable, Dict, List
+from typing import Callable, Dict, List, Optional
 
 from sqlalchemy import and_, bindparam, select, update
 from sqlalchemy.engine import Connection
@@ -18,8 +18,14 @@ from letterpress.ledger.views import get_batch
 
 
 def reissue_codes(conn: Connection, batch_id: int, keys: List[str],
-                  fresh_codes: Callable[[Connection, int], List[str]]) -> Dict[str, str]:
-    """New codes for the listed households of a batch (by recipient id), old ones revoked."""
+                  fresh_codes: Callable[[Connection, int], List[str]],
+                  chosen: Optional[Dict[str, str]] = None) -> Dict[str, str]:
+    """New codes for the listed households of a batch (by recipient id), old ones revoked.
+
+    ``chosen`` gives the new canonical code of some households (a reprint's
+    slips were made with them before this commit); a chosen code that is in
+    the ledger already is not used (another one is made).
+    """
     h_t, c_t = S.households, S.codes
     batch = get_batch(conn, batch_id)
     if batch.purged_at is not None:
@@ -41,7 +47,11 @@ def reissue_codes(conn: Connection, batch_id: int, keys: List[str],
     conn.execute(update(c_t).where(and_(c_t.c.household_id == bindparam("b_id"),
                                         c_t.c.revoked_at.is_(None)))
                  .values(revoked_at=now, reason="reprint"), [{"b_id": i} for i in ids])
-    new = fresh_codes(conn, len(keys))
+    chosen = dict(chosen or {})
+    taken = set(conn.execute(select(c_t.c.code).where(c_t.c.code.in_(list(chosen.values()))))
+                .scalars()) if chosen else set()
+    spare = iter(fresh_codes(conn, len(keys)))
+    new = [chosen[k] if chosen.get(k) and chosen[k] not in taken else next(spare) for k in keys]
     conn.execute(c_t.insert(), [dict(code=code, household_id=hid, issued_at=now, reason="")
                                 for hid, code in zip(ids, new)])
     return {k: codes_mod.printed(code) for k, code in zip(keys, new)}
