@@ -269,6 +269,9 @@ class Ledger:
         base = (base_url if base_url is not None else batch.base_url).rstrip("/")
         out = []
         for r in rows:
+            if badges.state_of(self.secret(), r) != "active":
+                out.append(Volunteer(r.idx, r.name))      # revoked: no badge to print
+                continue
             token = self._token(batch_id, r.name, r.token_version)
             out.append(Volunteer(r.idx, r.name, token, codes_mod.badge_url(base, token)))
         return out
@@ -301,6 +304,27 @@ class Ledger:
                 token_version=row.token_version + 1, token_hash=token_hash(token),
                 revoked_at=S.utcnow()))
         return token
+
+    def badge_states(self, batch_id: int) -> List["badges.BadgeState"]:
+        """Every volunteer the batch has had and the state of their badge
+        (``active``, ``revoked``, ``off_list``); see :mod:`letterpress.ledger.badges`."""
+        with self.transaction() as conn:
+            return badges.states(conn, self.secret(), batch_id)
+
+    def revoke_badge(self, batch_id: int, name: str) -> "badges.BadgeState":
+        """Stop a volunteer's badge at once (the next request with it is refused and phones
+        logged in with it are logged out); no badge of theirs works until :meth:`reissue_badge`."""
+        with self.transaction(write=True) as conn:
+            return badges.revoke(conn, batch_id, name)
+
+    def reissue_badge(self, batch_id: int, name: str,
+                      base_url: Optional[str] = None) -> Volunteer:
+        """A new badge for a volunteer on the list; every earlier badge of theirs stops working."""
+        with self.transaction(write=True) as conn:
+            idx, token = badges.reissue(conn, self.secret(), batch_id, name)
+            batch = V.get_batch(conn, batch_id)
+        base = (base_url if base_url is not None else batch.base_url).rstrip("/")
+        return Volunteer(idx, name, token, codes_mod.badge_url(base, token))
 
     # --- staff login tokens --------------------------------------------------------------
 

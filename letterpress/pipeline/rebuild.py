@@ -304,3 +304,42 @@ def pdf_again(settings: Settings, title: Optional[str],
                        len(volunteers_of(stored.households)), made.converted, (),
                        (made.letters_pdf, out / "print"), ledger=described,
                        base_url=s.base_url or "", pdf_error=made.error)
+
+
+@dataclass(frozen=True)
+class Reissued:
+    """What :func:`reissue_badge` did."""
+
+    title: str
+    volunteer: Volunteer
+    runsheet: Path                # the volunteer's run sheet, with the new badge
+    stale: Tuple[Path, ...]       # print packs still holding the old (dead) badge
+    ledger: str = ""
+
+
+def reissue_badge(settings: Settings, title: Optional[str], name: str) -> Reissued:
+    """``letterpress volunteers reissue NAME``: a new badge (every earlier one stops
+    working) and the volunteer's run sheet made again with it."""
+    from letterpress.files import numbered_filename
+    from letterpress.ledger import Ledger
+    from letterpress.slips import fonts, slips
+
+    with Ledger.open(settings.db, create=False) as ledger:
+        batch = ledger.find_batch(title)
+        out = _out_of(ledger, batch, settings)
+        with _locked(ledger, batch, out, "volunteers reissue"):
+            stored = stored_batch(ledger, batch.title, settings)
+            base = next((h.url.rsplit("/H/", 1)[0] for h in stored.households if h.url), None)
+            volunteer = ledger.reissue_badge(batch.id, name, base)
+            s = stored.settings
+            fname = numbered_filename(volunteer.index, name, "unassigned")
+            _claim(ledger, stored, s.out, [f"runsheets/{fname}"])
+            mine = [h for h in stored.households if h.volunteer == name]
+            path = s.out / "runsheets" / fname
+            slips.write_runsheet(volunteer, mine, path, info=stored.info,
+                                 total=len(stored.households), fonts=fonts.find_font(s.font),
+                                 lang=s.lang)
+            pack = s.out / "print" / fname         # holds the run sheet with the old badge
+            stale = (pack,) if pack.is_file() else ()
+            described = ledger.describe()
+    return Reissued(batch.title, volunteer, path, stale, described)
