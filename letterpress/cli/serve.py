@@ -19,9 +19,13 @@ from letterpress.cli.common import (
 @click.option("--lan", is_flag=True, help="Listen on this computer's LAN address, the one "
                                           "`build` prints into the codes, so phones can connect.")
 @click.option("--behind-proxy", is_flag=True,
-              help="Trust X-Forwarded-For/-Proto from a reverse proxy (nginx, Caddy).")
+              help="Trust X-Forwarded-For/-Proto from a reverse proxy (nginx, Caddy), only on "
+                   "connections from the proxy's address (--proxy).")
+@click.option("--proxy", "proxies", multiple=True, metavar="ADDR",
+              help="With --behind-proxy: the reverse proxy's address or network (repeatable; "
+                   "default 127.0.0.1 and ::1, this computer).")
 @click.option("--threads", type=click.IntRange(1, 64), default=8, show_default=True)
-def serve(db, host, port, lan, behind_proxy, threads):
+def serve(db, host, port, lan, behind_proxy, proxies, threads):
     """Serve the pages volunteers' phones open when they scan a slip, and the staff dashboard."""
     from letterpress import network
     from letterpress.server import close_app, create_app, ledger_of, staff_link
@@ -37,7 +41,12 @@ def serve(db, host, port, lan, behind_proxy, threads):
             raise click.UsageError("this computer has no LAN address: connect it to the "
                                    "volunteers' Wi-Fi, or use --host")
     host = host or "127.0.0.1"
-    app = create_app(settings.db, behind_proxy=behind_proxy)
+    if proxies and not behind_proxy:
+        raise click.UsageError("--proxy goes with --behind-proxy")
+    from letterpress.server import DEFAULT_PROXIES
+
+    app = create_app(settings.db, behind_proxy=behind_proxy,
+                     proxies=proxies or DEFAULT_PROXIES)
     try:
         shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
         base = f"http://{shown}:{port}"

@@ -341,10 +341,14 @@ class Ledger:
         """Use a staff token (once). Raises :class:`RecordError` ``not_authorised`` otherwise."""
         t = S.staff_tokens
         now = S.utcnow()
-        with self.transaction(write=True) as conn:
-            done = conn.execute(t.update().where(and_(
-                t.c.token_hash == token_hash(str(token or "")), t.c.used_at.is_(None),
-                t.c.expires_at > now)).values(used_at=now)).rowcount
+        valid = and_(t.c.token_hash == token_hash(str(token or "")), t.c.used_at.is_(None),
+                     t.c.expires_at > now)
+        with self.transaction() as conn:        # a wrong token never opens a write transaction
+            known = conn.execute(select(t.c.id).where(valid)).first() is not None
+        done = 0
+        if known:
+            with self.transaction(write=True) as conn:
+                done = conn.execute(t.update().where(valid).values(used_at=now)).rowcount
         if done != 1:
             raise RecordError("this staff link is unknown, used already or expired",
                               code="not_authorised",

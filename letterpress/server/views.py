@@ -207,6 +207,8 @@ def household_record(code: str):
             flash(_t("withdrawn_notice"), "error")
         elif exc.code == "bad_nonce":
             flash(_t("form_expired"), "error")
+        elif exc.code == "bad_text":
+            flash(_t("err.bad_request"), "error")
         else:
             raise
         return redirect(url_for("pages.household", code=codes_mod.normalise(code)))
