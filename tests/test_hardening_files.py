@@ -295,7 +295,8 @@ def test_reprint_remakes_print_packs_or_names_them_stale(tmp_path):
     assert new != row["code"]
     text = pdf_text(pack)
     assert new in text and row["code"] not in text
-    assert new in pdf_text(out / "letters.pdf") or "code" not in r.output
+    if "slips and letters" in r.output:               # a template that shows the code
+        assert new in pdf_text(out / "letters.pdf")
     assert "up to date" in r.output
     # Without LibreOffice the print files cannot be made again: they are named, never
     # called up to date.

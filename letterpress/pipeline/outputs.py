@@ -163,7 +163,41 @@ def sweep(out: Path) -> List[Path]:
     return removed
 
 
+def stop_orphans(folder: Path) -> int:
+    """Stop LibreOffice runs a killed letterpress left running for ``folder`` (they would
+    go on writing into it): the process groups listed in its ``soffice.pids`` files."""
+    import os
+    import signal
+
+    stopped = 0
+    if not hasattr(os, "killpg"):   # pragma: no cover - Windows
+        return stopped
+    for listed in folder.rglob("soffice.pids"):
+        try:
+            pids = [int(x) for x in listed.read_text(encoding="ascii").split()]
+        except (OSError, ValueError):
+            continue
+        for pid in pids:
+            try:
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            except OSError:
+                cmdline = b""
+            if b"soffice" not in cmdline and b"oosplash" not in cmdline:
+                continue      # gone, or the number now belongs to another program
+            try:
+                os.killpg(pid, signal.SIGKILL)
+                stopped += 1
+            except OSError:
+                continue
+    return stopped
+
+
 def _remove(path: Path) -> None:
+    if path.is_dir() and _WORK_RE.match(path.name) and stop_orphans(path):
+        import time
+
+        time.sleep(0.3)           # let the stopped processes let go of their files
+        shutil.rmtree(path, ignore_errors=True)
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path, ignore_errors=True)
     else:
