@@ -154,6 +154,8 @@ def test_idle_and_trickling_connections_do_not_lock_phones_out(tmp_path):
                 finally:
                     conn.close()
                 times.append(time.perf_counter() - started)
+                if sum(not isinstance(x, int) for x in statuses) >= 3:
+                    break                    # locked out: no need to wait for every timeout
             stop.set()
             t.join(2)
     finally:
