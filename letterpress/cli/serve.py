@@ -25,10 +25,16 @@ from letterpress.cli.common import (
               help="With --behind-proxy: the reverse proxy's address or network (repeatable; "
                    "default 127.0.0.1 and ::1, this computer).")
 @click.option("--threads", type=click.IntRange(1, 64), default=8, show_default=True)
-def serve(db, host, port, lan, behind_proxy, proxies, threads):
-    """Serve the pages volunteers' phones open when they scan a slip, and the staff dashboard."""
+@click.option("--rounds-dir", type=click.Path(file_okay=False), default=None,
+              help="Folder of the rounds made in the staff console (default: rounds/ beside "
+                   "the ledger file).")
+@click.option("--upload-limit", type=click.IntRange(1, 2048), default=20, show_default=True,
+              help="Largest upload to the staff console, in MB.")
+def serve(db, host, port, lan, behind_proxy, proxies, threads, rounds_dir, upload_limit):
+    """Serve the pages volunteers' phones open when they scan a slip, the staff dashboard and
+    the staff console (/staff). Makes the ledger when there is none yet."""
     from letterpress import network
-    from letterpress.server import close_app, create_app, ledger_of, staff_link
+    from letterpress.server import close_app, create_app, ledger_of, setup_link, staff_link
     from letterpress.server.run import serve as run_server
     from letterpress.slips import qr
 
@@ -45,7 +51,8 @@ def serve(db, host, port, lan, behind_proxy, proxies, threads):
         raise click.UsageError("--proxy goes with --behind-proxy")
     from letterpress.server import DEFAULT_PROXIES
 
-    app = create_app(settings.db, behind_proxy=behind_proxy,
+    app = create_app(settings.db, behind_proxy=behind_proxy, create=True, rounds_dir=rounds_dir,
+                     upload_limit=upload_limit * 1024 * 1024,
                      proxies=proxies or DEFAULT_PROXIES)
     try:
         shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
@@ -64,6 +71,12 @@ def serve(db, host, port, lan, behind_proxy, proxies, threads):
                           "reach this server. Serve at that address, or build again with "
                           f"--base-url {base}")
         click.echo(f"Staff dashboard (one-time link, 12 hours): {staff_link(app, base)}")
+        first = setup_link(app, base)
+        if first:
+            click.echo(f"Staff console: no staff account yet; make the first one here (one-time "
+                       f"link): {first}")
+        else:
+            click.echo(f"Staff console: {base}/staff")
         run_server(app, host, port, threads=threads)
     finally:
         close_app(app)

@@ -35,6 +35,12 @@ class Stored:
     households: Tuple[Household, ...]
     volunteers: Tuple[Volunteer, ...]
 
+    @property
+    def out(self) -> Path:
+        """The batch's folder: the one given now, else the one it was built in."""
+        assert self.settings.out is not None, "stored_batch always sets it"
+        return self.settings.out
+
 
 def stored_batch(ledger, title: Optional[str], overrides: Settings) -> Stored:
     """Load a built batch: its households (not withdrawn, delivery order) with their codes.
@@ -54,8 +60,7 @@ def stored_batch(ledger, title: Optional[str], overrides: Settings) -> Stored:
     settings = overrides.with_(
         title=batch.title, org=rec.get("org", ""), date=batch.date, lang=rec.get("lang", "zh"),
         package=rec.get("package", ""), template=rec.get("template"),
-        out=overrides.out or Path(rec["out"]), layout=overrides.layout
-        if overrides.layout != "a4-8" else rec.get("layout", "a4-8"),
+        out=overrides.out or Path(rec["out"]), layout=overrides.layout or rec.get("layout"),
         slip_fields=overrides.slip_fields or tuple(rec.get("slip_fields", ())),
         font=overrides.font or (Path(rec["font"]) if rec.get("font") else None),
         context=dict(rec.get("context", {})), qr_width_mm=rec.get("qr_width_mm", 25.0),
@@ -122,12 +127,12 @@ def slips_again(settings: Settings, title: Optional[str],
         batch = ledger.find_batch(title)
         with _locked(ledger, batch, _out_of(ledger, batch, settings), "slips"):
             stored = stored_batch(ledger, batch.title, settings)
-            out = stored.settings.out
+            out = stored.out
             _claim(ledger, stored, out, ["slips.pdf", *_sheet_files(stored)])
             files = write_slips(stored.settings, stored.info, stored.households,
                                 stored.volunteers, out, progress)
             record = ledger.build_settings(stored.batch_id)
-            record.update(layout=stored.settings.layout,
+            record.update(layout=stored.settings.slip_layout,
                           slip_fields=list(stored.settings.slip_fields),
                           font=str(stored.settings.font) if stored.settings.font else None)
             ledger.save_build_settings(stored.batch_id, record)
@@ -187,7 +192,7 @@ def reprint(settings: Settings, title: Optional[str], *, outstanding: bool = Fal
             ledger.commit_reprint(batch.id, plan)
             described = ledger.describe()
     return ReprintResult(stored.info.title, len(plan["codes"]), written[0], uses_codes,
-                         stored.settings.out, described, written[1], written[2])
+                         stored.out, described, written[1], written[2])
 
 
 def _targets(ledger, batch, outstanding: bool, keys: Sequence[str]) -> list:
@@ -222,7 +227,7 @@ def _write_reprint(ledger, stored: Stored, plan: dict, uses_codes: bool,
     from letterpress.pipeline.outputs import ours_in
     from letterpress.slips import fonts, slips
 
-    s, out = stored.settings, stored.settings.out
+    s, out = stored.settings, stored.out
     files = [f"letters/{letters_mod.letter_filename(h, len(stored.households))}"
              for h in stored.households]
     folder = out / plan["folder"]
@@ -236,7 +241,7 @@ def _write_reprint(ledger, stored: Stored, plan: dict, uses_codes: bool,
                     for h in again]
     _claim(ledger, stored, out, claimed)
     options = letters_mod.LetterOptions(
-        template=s.template, batch=stored.info.title, org=s.org, date=s.batch_date, lang=s.lang,
+        template=s.template or "", batch=stored.info.title, org=s.org, date=s.batch_date, lang=s.lang,
         package=s.package, total=len(stored.households), extra=tuple(s.context.items()),
         qr_width_mm=s.qr_width_mm)
     if uses_codes:
@@ -259,7 +264,7 @@ def _write_reprint(ledger, stored: Stored, plan: dict, uses_codes: bool,
                                        (out / "letters.pdf").exists() else ())
     with staged_dir(folder, ours_in(folder.name)) as staging:
         slips.write_slips(again, staging / "slips.pdf", info=stored.info,
-                          total=len(stored.households), layout=s.layout,
+                          total=len(stored.households), layout=s.slip_layout,
                           fonts=fonts.find_font(s.font), package=s.package,
                           slip_fields=s.slip_fields)
         if uses_codes:
@@ -284,7 +289,7 @@ def pdf_again(settings: Settings, title: Optional[str],
                                  hint="run the same `letterpress reprint` command again first")
             stored = stored_batch(ledger, batch.title, settings)
             described = ledger.describe()
-            s, out = stored.settings, stored.settings.out
+            s, out = stored.settings, stored.out
             files = [f"letters/{letters_mod.letter_filename(h, len(stored.households))}"
                      for h in stored.households]
             missing = [f for f in files if not (out / f).is_file()]
@@ -297,7 +302,7 @@ def pdf_again(settings: Settings, title: Optional[str],
             from letterpress.pipeline.outputs import planned_files
 
             _claim(ledger, stored, out, [f for f in planned_files(
-                (), volunteers_of(stored.households), pdf=True, labels=_labels(s.layout))
+                (), volunteers_of(stored.households), pdf=True, labels=_labels(s.slip_layout))
                 if f.startswith("print/") or f == "letters.pdf"])
             made = print_pdfs(s, stored.info, stored.households, files, out, progress)
     return BuildResult(out, stored.info.title, len(stored.households),
@@ -333,13 +338,13 @@ def reissue_badge(settings: Settings, title: Optional[str], name: str) -> Reissu
             volunteer = ledger.reissue_badge(batch.id, name, base)
             s = stored.settings
             fname = numbered_filename(volunteer.index, name, "unassigned")
-            _claim(ledger, stored, s.out, [f"runsheets/{fname}"])
+            _claim(ledger, stored, stored.out, [f"runsheets/{fname}"])
             mine = [h for h in stored.households if h.volunteer == name]
-            path = s.out / "runsheets" / fname
+            path = stored.out / "runsheets" / fname
             slips.write_runsheet(volunteer, mine, path, info=stored.info,
                                  total=len(stored.households), fonts=fonts.find_font(s.font),
                                  lang=s.lang)
-            pack = s.out / "print" / fname         # holds the run sheet with the old badge
+            pack = stored.out / "print" / fname         # holds the run sheet with the old badge
             stale = (pack,) if pack.is_file() else ()
             described = ledger.describe()
     return Reissued(batch.title, volunteer, path, stale, described)
