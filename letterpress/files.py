@@ -117,8 +117,8 @@ def safe_filename(text: str, fallback: str = "household", limit: int = 60) -> st
     return text[:limit] or fallback
 
 
-#: Entries of a folder that letterpress wrote (see :func:`staged_dir`): every one.
 def _everything(name: str) -> bool:
+    """Every entry of a folder is one letterpress wrote (the default of :func:`staged_dir`)."""
     return True
 
 
@@ -129,7 +129,8 @@ def staged_dir(path: PathLike, ours: Callable[[str], bool] = _everything) -> Ite
     On any exception the staging folder is removed and ``path`` keeps what it had.
     Entries of the old folder for which ``ours(name)`` is false (a user's
     ``notes.txt``) are carried over into the new one, never deleted; if the
-    process dies between the two renames, :func:`recover_old_dirs` puts them back.
+    process dies between the two renames, the next run puts them back
+    (:func:`restore_old_dir`, called by :func:`letterpress.pipeline.outputs.sweep`).
     """
     final = Path(path)
     private_dir(final.parent)
@@ -143,7 +144,7 @@ def staged_dir(path: PathLike, ours: Callable[[str], bool] = _everything) -> Ite
     if final.exists():
         old = final.with_name(f".{final.name}.old-{os.getpid()}")
         if old.exists():
-            restore_old_dir(old, final)
+            restore_old_dir(old, final, ours)
             if final.exists():
                 os.replace(final, old)
         else:
