@@ -22,7 +22,6 @@ from pdftools import decoded_pages
 
 from letterpress.cli import main
 from letterpress.ledger import Ledger
-from letterpress.models import BatchInfo
 from letterpress.server import close_app, create_app
 from letterpress.server.run import BackgroundServer
 
@@ -109,7 +108,7 @@ def test_a_volunteer_dropped_and_added_back_never_gets_the_old_badge_back(db_url
 def _half_sent(port: int, n: int):
     """``n`` connections, each holding a request of which only the start was sent."""
     socks = []
-    for i in range(n):
+    for _ in range(n):
         s = socket.create_connection(("127.0.0.1", port), timeout=5)
         s.sendall(b"POST /api/events HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                   b"Content-Type: application/json\r\nContent-Length: 400\r\n\r\n{\"co")
@@ -202,7 +201,7 @@ def test_forwarded_headers_are_believed_only_from_the_proxy(tmp_path):
     def failures(app, remote, forwarded):
         client = app.test_client()
         out = []
-        for i, fwd in enumerate(forwarded):
+        for fwd in forwarded:
             r = client.get(f"/V/{secrets.token_urlsafe(32)}",
                            environ_base={"REMOTE_ADDR": remote},
                            headers={"X-Forwarded-For": fwd} if fwd else {})

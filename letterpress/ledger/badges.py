@@ -14,7 +14,7 @@ import datetime as _dt
 import hashlib
 import hmac
 from dataclasses import dataclass
-from typing import List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from sqlalchemy import and_, bindparam, func, select
 from sqlalchemy.engine import Connection
@@ -114,7 +114,7 @@ def state_of(secret: bytes, row) -> str:
 def states(conn: Connection, secret: bytes, batch_id: int) -> List[BadgeState]:
     """Every volunteer the batch has had, those on the list first (in run-sheet order)."""
     v_t, h_t = S.volunteers, S.households
-    counts = dict(conn.execute(
+    counts: Dict[str, int] = dict(conn.execute(
         select(h_t.c.volunteer, func.count()).where(and_(
             h_t.c.batch_id == batch_id, h_t.c.withdrawn_at.is_(None)))
         .group_by(h_t.c.volunteer)).all())

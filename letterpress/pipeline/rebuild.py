@@ -184,7 +184,7 @@ def reprint(settings: Settings, title: Optional[str], *, outstanding: bool = Fal
             if not targets:
                 return ReprintResult(batch.title, 0, None, False, Path("."), ledger.describe())
             template = ledger.build_settings(batch.id).get("template")
-            uses_codes = bool(template) and template_uses_codes(template)
+            uses_codes = bool(template and template_uses_codes(template))
             plan = ledger.plan_reprint(batch.id, targets,
                                        f"reprint-{_dt.datetime.now():%Y%m%d-%H%M%S}")
             stored = _with_codes(stored_batch(ledger, batch.title, settings), plan["codes"])

@@ -131,11 +131,12 @@ class TrustedProxies:
 
     def trusted(self, addr: Optional[str]) -> bool:
         try:
-            ip = ipaddress.ip_address((addr or "").split("%")[0])
+            ip: Any = ipaddress.ip_address((addr or "").split("%")[0])
         except ValueError:
             return False
-        if getattr(ip, "ipv4_mapped", None) is not None:
-            ip = ip.ipv4_mapped
+        mapped = getattr(ip, "ipv4_mapped", None)
+        if mapped is not None:
+            ip = mapped
         return any(ip in net for net in self.networks)
 
     def __call__(self, environ: dict, start_response: Callable):
