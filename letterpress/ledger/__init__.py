@@ -237,19 +237,11 @@ class Ledger:
         """The files letterpress wrote (or was about to write) for a batch: output folder ->
         paths relative to it (see :mod:`letterpress.pipeline.outputs`)."""
         with self.transaction() as conn:
-            value = conn.execute(select(S.meta.c.value).where(
-                S.meta.c.key == f"batch:{batch_id}:files")).scalar()
-        return json.loads(value) if value else {}
+            return A.get_json(conn, f"batch:{batch_id}:files") or {}
 
     def save_written_files(self, batch_id: int, files: Dict[str, List[str]]) -> None:
-        self._put_meta(f"batch:{batch_id}:files", json.dumps(files, ensure_ascii=False))
-
-    def _put_meta(self, key: str, value: str) -> None:
         with self.transaction(write=True) as conn:
-            done = conn.execute(S.meta.update().where(S.meta.c.key == key)
-                                .values(value=value)).rowcount
-            if not done:
-                conn.execute(S.meta.insert().values(key=key, value=value))
+            A.put_json(conn, f"batch:{batch_id}:files", files)
 
     def lock(self, title: str, names: Sequence[str] = (), what: str = "build"):
         """Lock a batch (and e.g. its output folder) while a command writes it; a
@@ -465,35 +457,15 @@ class Ledger:
 
     def plan_reprint(self, batch_id: int, household_keys: Sequence[str],
                      folder: str) -> dict:
-        """The new codes a reprint will give, kept aside (not valid yet) until
-        :meth:`commit_reprint`: ``{"codes": {recipient id: canonical code}, "folder": name}``.
-
-        A reprint that was interrupted left its plan: its codes (and folder) are
-        used again, so slips already made with them stay right.
-        """
-        key = f"batch:{batch_id}:reprint"
+        """The new codes a reprint will give, set aside (not valid yet) until
+        :meth:`commit_reprint`; see :func:`letterpress.ledger.admin.plan_reprint`."""
         with self.transaction(write=True) as conn:
-            value = conn.execute(select(S.meta.c.value).where(S.meta.c.key == key)).scalar()
-            plan = json.loads(value) if value else {}
-            before = dict(plan.get("codes", {}))
-            keys = list(dict.fromkeys(household_keys))
-            need = [k for k in keys if k not in before]
-            made = dict(zip(need, fresh_codes(conn, len(need))))
-            plan = {"codes": {k: before.get(k) or made[k] for k in keys},
-                    "folder": plan.get("folder") or folder}
-            text = json.dumps(plan, ensure_ascii=False)
-            if value is None:
-                conn.execute(S.meta.insert().values(key=key, value=text))
-            else:
-                conn.execute(S.meta.update().where(S.meta.c.key == key).values(value=text))
-        return plan
+            return A.plan_reprint(conn, batch_id, list(household_keys), folder, fresh_codes)
 
     def pending_reprint(self, batch_id: int) -> dict:
         """The plan of a reprint that was begun and not committed ({} when none)."""
         with self.transaction() as conn:
-            value = conn.execute(select(S.meta.c.value).where(
-                S.meta.c.key == f"batch:{batch_id}:reprint")).scalar()
-        return json.loads(value) if value else {}
+            return A.get_json(conn, A.reprint_key(batch_id)) or {}
 
     def commit_reprint(self, batch_id: int, plan: dict) -> Dict[str, str]:
         """Make a reprint's codes valid and revoke the old ones, in one transaction.
@@ -501,7 +473,7 @@ class Ledger:
         with self.transaction(write=True) as conn:
             done = A.reissue_codes(conn, batch_id, list(plan["codes"]), fresh_codes,
                                    chosen=plan["codes"])
-            conn.execute(S.meta.delete().where(S.meta.c.key == f"batch:{batch_id}:reprint"))
+            conn.execute(S.meta.delete().where(S.meta.c.key == A.reprint_key(batch_id)))
         return done
 
     def purge(self, batch_id: int) -> int:

@@ -6,6 +6,7 @@ opens; both only append or overwrite, never delete.
 from __future__ import annotations
 
 import hashlib
+import json
 from typing import Callable, Dict, List, Optional
 
 from sqlalchemy import and_, bindparam, select, update
@@ -55,6 +56,40 @@ def reissue_codes(conn: Connection, batch_id: int, keys: List[str],
     conn.execute(c_t.insert(), [dict(code=code, household_id=hid, issued_at=now, reason="")
                                 for hid, code in zip(ids, new)])
     return {k: codes_mod.printed(code) for k, code in zip(keys, new)}
+
+
+def get_json(conn: Connection, key: str):
+    """The JSON value kept under ``key`` in ``meta`` (None when there is none)."""
+    value = conn.execute(select(S.meta.c.value).where(S.meta.c.key == key)).scalar()
+    return json.loads(value) if value else None
+
+
+def put_json(conn: Connection, key: str, value) -> None:
+    text = json.dumps(value, ensure_ascii=False)
+    if not conn.execute(S.meta.update().where(S.meta.c.key == key).values(value=text)).rowcount:
+        conn.execute(S.meta.insert().values(key=key, value=text))
+
+
+def reprint_key(batch_id: int) -> str:
+    return f"batch:{batch_id}:reprint"
+
+
+def plan_reprint(conn: Connection, batch_id: int, keys: List[str], folder: str,
+                 fresh_codes: Callable[[Connection, int], List[str]]) -> dict:
+    """``{"codes": {recipient id: canonical code}, "folder": name}``, kept in ``meta``.
+
+    A reprint that was interrupted left its plan: its codes (and folder) are
+    used again, so slips already made with them stay right.
+    """
+    plan = get_json(conn, reprint_key(batch_id)) or {}
+    before = dict(plan.get("codes", {}))
+    keys = list(dict.fromkeys(keys))
+    need = [k for k in keys if k not in before]
+    made = dict(zip(need, fresh_codes(conn, len(need))))
+    plan = {"codes": {k: before.get(k) or made[k] for k in keys},
+            "folder": plan.get("folder") or folder}
+    put_json(conn, reprint_key(batch_id), plan)
+    return plan
 
 
 #: Household fields emptied by :func:`purge` (compound, building, grid and package stay:
