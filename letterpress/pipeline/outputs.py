@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Optional, Sequence
 
 from letterpress.errors import InputError, Where
-from letterpress.files import atomic_open, numbered_filename, restore_old_dir
+from letterpress.files import atomic_open, numbered_filename, private_dir, restore_old_dir
 
 #: The marker file naming the batch whose files a folder holds.
 MARKER = ".letterpress-batch"
@@ -84,8 +84,7 @@ def read_marker(out: Path) -> Optional[dict]:
 
 
 def write_marker(out: Path, title: str) -> None:
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = private_dir(out)
     with atomic_open(out / MARKER, "w", encoding="utf-8") as fh:
         json.dump({"batch": title, "written_by": "letterpress"}, fh, ensure_ascii=False)
 
