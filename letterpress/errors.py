@@ -17,6 +17,8 @@ import re
 from dataclasses import dataclass
 from typing import Dict, Iterable, NamedTuple, Optional
 
+from letterpress.i18n import _, ngettext
+
 
 class ExitStatus(enum.IntEnum):
     """Exit statuses of the ``letterpress`` command, in one place."""
@@ -156,6 +158,22 @@ CATALOGUE: Dict[str, Entry] = {e.code: e for e in (
     Entry("bad_proxy", _ERR, "--proxy is not an IP address or network"),
     Entry("port_in_use", _ERR, "another program uses the port"),
     Entry("cannot_bind", _ERR, "the server cannot listen on that address"),
+    # Staff console: accounts, rounds and uploads
+    Entry("bad_staff_name", _ERR, "a staff account name that is empty or too long"),
+    Entry("staff_exists", _ERR, "a staff account of that name exists already"),
+    Entry("unknown_staff", _ERR, "no staff account of that name"),
+    Entry("weak_password", _ERR, "a password too short to protect residents' data"),
+    Entry("unknown_token", _ERR, "a staff token or invite that is unknown, used or expired"),
+    Entry("bad_title", _ERR, "a round title that is empty or too long"),
+    Entry("round_exists", _ERR, "a round of that title exists already"),
+    Entry("unknown_round", _ERR, "no round of that number"),
+    Entry("bad_field", _ERR, "a form field of the console that is missing or wrong"),
+    Entry("bad_upload", _ERR, "an upload that is not a file the console can use"),
+    Entry("empty_upload", _ERR, "an upload with nothing in it"),
+    Entry("too_large", _ERR, "an upload larger than the server accepts"),
+    Entry("wrong_type", _ERR, "an upload whose content is not the kind of file asked for"),
+    Entry("zip_bomb", _ERR, "a workbook that would unpack to far more than its size"),
+    Entry("password_protected", _ERR, "a workbook protected by a password"),
 )}
 
 
@@ -193,12 +211,13 @@ class Where:
         if self.file:
             bits.append(self.file)
         if self.row is not None:
-            bits.append(f"row {self.row}")
+            bits.append(_("row %(row)s", row=self.row))
         if self.column:
-            bits.append(f"column {self.column!r}")
+            bits.append(_("column '%(column)s'", column=self.column) if "'" not in self.column
+                        else _("column %(column)r", column=self.column))
         if self.part:
             bits.append(self.part)
-        return ", ".join(bits)
+        return _(", ").join(bits)
 
 
 @dataclass(frozen=True)
@@ -217,9 +236,10 @@ class Problem:
 
     def __str__(self) -> str:
         where = str(self.where)
-        text = f"{where}: {self.message}" if where else self.message
+        text = _("%(where)s: %(message)s", where=where, message=self.message) if where \
+            else self.message
         if self.hint:
-            text += f" ({self.hint})"
+            text += _(" (%(hint)s)", hint=self.hint)
         return text
 
 
@@ -267,9 +287,10 @@ class LetterpressError(Exception):
 
     def __str__(self) -> str:
         where = str(self.where)
-        text = f"{where}: {self.message}" if where else self.message
+        text = _("%(where)s: %(message)s", where=where, message=self.message) if where \
+            else self.message
         if self.hint:
-            text += f"\n  How to fix: {self.hint}"
+            text += "\n  " + _("How to fix: %(hint)s", hint=self.hint)
         return text
 
 
@@ -321,8 +342,9 @@ class CheckFailed(LetterpressError):
         self.problems = list(problems)
         errors = [p for p in self.problems if p.is_error]
         super().__init__(
-            f"{len(errors)} error(s) found; nothing was written.",
-            hint="fix the rows and template places listed above, then run the command again",
+            ngettext("%(num)d error found; nothing was written.",
+                     "%(num)d errors found; nothing was written.", len(errors)),
+            hint=_("fix the rows and template places listed above, then run the command again"),
         )
 
 

@@ -23,6 +23,7 @@ from letterpress.pipeline.build import (
     write_manifest,
     write_slips,
 )
+from letterpress.i18n import _
 
 
 @dataclass(frozen=True)
@@ -54,9 +55,9 @@ def stored_batch(ledger, title: Optional[str], overrides: Settings) -> Stored:
     batch = ledger.find_batch(title)
     rec = ledger.build_settings(batch.id)
     if not rec:
-        raise InputError(f"batch {batch.title!r} was registered by an older letterpress that did "
-                         "not keep its build settings", code="no_build_settings",
-                         hint="run `letterpress build` for it once more")
+        raise InputError(_("batch %(title)r was registered by an older letterpress that did "
+                           "not keep its build settings", title=batch.title), code="no_build_settings",
+                         hint=_("run `letterpress build` for it once more"))
     settings = overrides.with_(
         title=batch.title, org=rec.get("org", ""), date=batch.date, lang=rec.get("lang", "zh"),
         package=rec.get("package", ""), template=rec.get("template"),
@@ -202,9 +203,9 @@ def _targets(ledger, batch, outstanding: bool, keys: Sequence[str]) -> list:
     known = {v.key for v in views if v.state != "withdrawn"}
     unknown = [k for k in keys if k not in known]
     if unknown:
-        raise InputError(f"batch {batch.title!r} has no household with id "
-                         + ", ".join(unknown), code="unknown_household",
-                         hint="use the id column of manifest.csv")
+        raise InputError(_("batch %(title)r has no household with id %(ids)s",
+                           title=batch.title, ids=", ".join(unknown)),
+                         code="unknown_household", hint=_("use the id column of manifest.csv"))
     return list(dict.fromkeys(keys))
 
 
@@ -284,9 +285,10 @@ def pdf_again(settings: Settings, title: Optional[str],
         batch = ledger.find_batch(title)
         with _locked(ledger, batch, _out_of(ledger, batch, settings), "pdf"):
             if ledger.pending_reprint(batch.id):
-                raise InputError(f"a reprint of {batch.title!r} was interrupted; its new codes "
-                                 "are not valid yet", code="reprint_unfinished",
-                                 hint="run the same `letterpress reprint` command again first")
+                raise InputError(_("a reprint of %(title)r was interrupted; its new codes are "
+                                   "not valid yet", title=batch.title),
+                                 code="reprint_unfinished",
+                                 hint=_("run the same `letterpress reprint` command again first"))
             stored = stored_batch(ledger, batch.title, settings)
             described = ledger.describe()
             s, out = stored.settings, stored.out
@@ -294,10 +296,11 @@ def pdf_again(settings: Settings, title: Optional[str],
                      for h in stored.households]
             missing = [f for f in files if not (out / f).is_file()]
             if missing:
-                raise InputError(f"{len(missing)} letter(s) of this batch are missing in {out}, "
-                                 f"e.g. {missing[0]}", code="missing_letters",
-                                 hint="run `letterpress build` again to make the letters, "
-                                      "then this")
+                raise InputError(_("%(count)s letter(s) of this batch are missing in %(out)s, "
+                                   "e.g. %(missing)s", count=len(missing), out=out,
+                                   missing=missing[0]), code="missing_letters",
+                                 hint=_("run `letterpress build` again to make the letters, "
+                                        "then this"))
             from letterpress.pipeline.build import _labels
             from letterpress.pipeline.outputs import planned_files
 
