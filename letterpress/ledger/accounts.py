@@ -26,8 +26,8 @@ from typing import List, Optional
 from sqlalchemy import delete, select
 
 from letterpress.errors import LedgerError
-from letterpress.ledger import schema as S
 from letterpress.i18n import _
+from letterpress.ledger import schema as S
 
 #: Longest staff name (the meta key holds at most 64 characters).
 MAX_NAME = 40

@@ -20,9 +20,9 @@ from sqlalchemy import and_, bindparam, func, select
 from sqlalchemy.engine import Connection
 
 from letterpress.errors import BadgeRefused, LedgerError
+from letterpress.i18n import N_, _
 from letterpress.ledger import schema as S
 from letterpress.ledger.register import token_hash
-from letterpress.i18n import N_, _
 
 #: Longest text that can be a badge token (a real one is 43 characters).
 MAX_TOKEN = 100
@@ -132,10 +132,12 @@ def _row(conn: Connection, batch_id: int, name: str):
     if row is None:
         known = conn.execute(select(v_t.c.name).where(v_t.c.batch_id == batch_id)
                              .order_by(v_t.c.idx)).scalars().all()
-        raise LedgerError(f"this batch has no volunteer called {name!r}",
-                          code="unknown_volunteer",
-                          hint="write the name as on the recipient list"
-                               + (f" (volunteers: {', '.join(known[:10])})" if known else ""))
+        hint = _("write the name as on the recipient list")
+        if known:
+            hint = _("write the name as on the recipient list (volunteers: %(names)s)",
+                     names=", ".join(known[:10]))
+        raise LedgerError(_("this batch has no volunteer called %(name)r", name=name),
+                          code="unknown_volunteer", hint=hint)
     return row
 
 
@@ -155,9 +157,10 @@ def reissue(conn: Connection, secret: bytes, batch_id: int, name: str) -> Tuple[
     ``(run-sheet number, token)``."""
     row = _row(conn, batch_id, name)
     if row.idx is None:
-        raise LedgerError(f"{name!r} is no longer on the batch's list", code="volunteer_off_list",
-                          hint="put the volunteer back on the recipient list and run "
-                               "`letterpress build` again; the run sheet carries a new badge")
+        raise LedgerError(_("%(name)r is no longer on the batch's list", name=name),
+                          code="volunteer_off_list",
+                          hint=_("put the volunteer back on the recipient list and run "
+                                 "`letterpress build` again; the run sheet carries a new badge"))
     version = row.token_version + 1
     value = token(secret, batch_id, name, version)
     conn.execute(S.volunteers.update().where(S.volunteers.c.id == row.id).values(

@@ -28,6 +28,7 @@ from sqlalchemy import and_, select
 from sqlalchemy.exc import IntegrityError
 
 from letterpress.errors import LedgerError
+from letterpress.i18n import _
 from letterpress.ledger import schema as S
 
 #: Seconds between two renewals of a held lock.
@@ -63,12 +64,14 @@ def _stale(holder: dict, now: float) -> bool:
 def busy_error(holder: dict, title: str) -> LedgerError:
     since = _dt.datetime.fromtimestamp(float(holder.get("since", 0))).strftime("%H:%M:%S")
     return LedgerError(
-        f"batch {title!r} is being written right now by another letterpress "
-        f"(`{holder.get('what', '?')}`, process {holder.get('pid', '?')} on "
-        f"{holder.get('host', '?')}, since {since}); nothing was changed",
+        _("batch %(title)r is being written right now by another letterpress (`%(what)s`, "
+          "process %(pid)s on %(host)s, since %(since)s); nothing was changed", title=title,
+          what=holder.get("what", "?"), pid=holder.get("pid", "?"),
+          host=holder.get("host", "?"), since=since),
         code="batch_busy",
-        hint="wait until that command has finished, then run this one again (a lock left by a "
-             f"program that was stopped is released within {int(STALE_AFTER)} seconds)")
+        hint=_("wait until that command has finished, then run this one again (a lock left by "
+               "a program that was stopped is released within %(seconds)s seconds)",
+               seconds=int(STALE_AFTER)))
 
 
 class BatchLock:

@@ -52,6 +52,7 @@ from sqlalchemy.exc import IntegrityError
 
 from letterpress.choices import NOTE_REQUIRED, OUTCOMES
 from letterpress.errors import RecordError
+from letterpress.i18n import _
 from letterpress.ledger import badges
 from letterpress.ledger import codes as codes_mod
 from letterpress.ledger.schema import (
@@ -77,7 +78,6 @@ from letterpress.ledger.views import (
     view,
     with_undone,
 )
-from letterpress.i18n import _
 
 if TYPE_CHECKING:  # pragma: no cover
     from letterpress.ledger import Ledger
@@ -150,9 +150,9 @@ def _checked(code: str, outcome: str, note: str, source: str, nonce: Optional[st
     nonce = str(nonce).strip() if nonce is not None else ""
     for name, value in (("note", note), ("nonce", nonce)):
         if "\x00" in value or not _encodable(value):
-            raise RecordError(f"the {name} holds a character that cannot be stored "
-                              "(a NUL character or a lone surrogate)", code="bad_text",
-                              hint=f"send the {name} as plain text")
+            raise RecordError(_("the %(field)s holds a character that cannot be stored (a NUL "
+                                "character or a lone surrogate)", field=name), code="bad_text",
+                              hint=_("send it as plain text"))
     if len(nonce) > MAX_NONCE:
         raise RecordError(_("the nonce is %(count)s characters long; at most %(max_nonce)s",
                             count=len(nonce), max_nonce=MAX_NONCE),

@@ -12,8 +12,8 @@ from typing import List, Optional
 from sqlalchemy import select
 
 from letterpress.errors import LedgerError
-from letterpress.ledger import schema as S
 from letterpress.i18n import _
+from letterpress.ledger import schema as S
 
 
 def _put(conn, key: str, value: dict) -> None:

@@ -24,6 +24,7 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence
 
 from letterpress.errors import InputError, Where
 from letterpress.files import atomic_open, numbered_filename, private_dir, restore_old_dir
+from letterpress.i18n import _
 
 #: The marker file naming the batch whose files a folder holds.
 MARKER = ".letterpress-batch"
@@ -97,15 +98,15 @@ def check_folder(out: Path, title: str, planned: Iterable[str],
     if not out.exists():
         return
     if not out.is_dir():
-        raise InputError(f"{out} is a file, not a folder", code="out_not_a_folder",
-                         where=Where(file=str(out)), hint="give a folder with --out")
+        raise InputError(_("%(out)s is a file, not a folder", out=out), code="out_not_a_folder",
+                         where=Where(file=str(out)), hint=_("give a folder with --out"))
     marker = read_marker(out)
     if marker is not None and marker.get("batch") not in (None, title):
         raise InputError(
-            f"{out} holds the files of another batch, {marker.get('batch')!r}; writing "
-            f"{title!r} there would mix two lists", code="folder_of_other_batch",
-            where=Where(file=str(out)),
-            hint="give this batch a folder of its own with --out (or purge the other batch)")
+            _("%(out)s holds the files of another batch, %(other)r; writing %(title)r there "
+              "would mix two lists", out=out, other=marker.get("batch"), title=title),
+            code="folder_of_other_batch", where=Where(file=str(out)),
+            hint=_("give this batch a folder of its own with --out (or purge the other batch)"))
     ours = set(recorded)
     same_batch = marker is not None and marker.get("batch") == title
     clashes = []
@@ -121,13 +122,12 @@ def check_folder(out: Path, title: str, planned: Iterable[str],
         if path.exists() and not path.is_dir():
             clashes.append(name)
     if clashes:
-        shown = ", ".join(clashes[:5]) + (f" and {len(clashes) - 5} more" if len(clashes) > 5
-                                          else "")
+        shown = ", ".join(clashes[:5]) + (" …" if len(clashes) > 5 else "")
         raise InputError(
-            f"{out} holds files that letterpress did not write for {title!r}: {shown}; "
-            "they would be replaced, so nothing was written", code="folder_not_ours",
-            where=Where(file=str(out)),
-            hint="move those files away, or give an empty folder (or a new one) with --out")
+            _("%(out)s holds files that letterpress did not write for %(title)r: %(files)s; "
+              "they would be replaced, so nothing was written", out=out, title=title,
+              files=shown), code="folder_not_ours", where=Where(file=str(out)),
+            hint=_("move those files away, or give an empty folder (or a new one) with --out"))
 
 
 def sweep(out: Path) -> List[Path]:

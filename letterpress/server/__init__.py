@@ -45,6 +45,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from letterpress.errors import ConfigError, LedgerError
+from letterpress.i18n import _
 from letterpress.server import i18n
 from letterpress.server.auth import csrf_token, derive_key, is_staff
 from letterpress.server.ratelimit import DEFAULT_LIMIT, DEFAULT_WINDOW, FailureLimiter
@@ -113,9 +114,10 @@ def proxy_networks(proxies: Sequence[str]) -> tuple:
             try:
                 out.append(ipaddress.ip_network(part, strict=False))
             except ValueError:
-                raise ConfigError(f"--proxy {part!r} is not an IP address", code="bad_proxy",
-                                  hint="give the reverse proxy's address, e.g. --proxy "
-                                       "127.0.0.1 or --proxy 10.0.0.5") from None
+                raise ConfigError(_("--proxy %(value)r is not an IP address", value=part),
+                                  code="bad_proxy",
+                                  hint=_("give the reverse proxy's address, e.g. --proxy "
+                                         "127.0.0.1 or --proxy 10.0.0.5")) from None
     return tuple(out)
 
 
