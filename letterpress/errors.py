@@ -152,7 +152,17 @@ CATALOGUE: Dict[str, Entry] = {e.code: e for e in (
     Entry("unknown_event", _ERR, "no event of that number"),
     Entry("cannot_undo", _ERR, "the event is itself an undo"),
     Entry("already_undone", _ERR, "the event was already undone"),
+    Entry("bad_text", _ERR, "a note or nonce holds a NUL character or a lone surrogate"),
+    # Output folders, locks, reprints and badges
+    Entry("folder_not_ours", _ERR, "the output folder holds files letterpress did not write "
+                                   "where it would write"),
+    Entry("folder_of_other_batch", _ERR, "the output folder holds another batch's files"),
+    Entry("out_not_a_folder", _ERR, "--out names a file, not a folder"),
+    Entry("batch_busy", _ERR, "another letterpress is writing this batch right now"),
+    Entry("reprint_unfinished", _ERR, "a reprint was interrupted; run it again first"),
+    Entry("volunteer_off_list", _ERR, "the volunteer is no longer on the batch's list"),
     # Serving
+    Entry("bad_proxy", _ERR, "--proxy is not an IP address or network"),
     Entry("port_in_use", _ERR, "another program uses the port"),
     Entry("cannot_bind", _ERR, "the server cannot listen on that address"),
     # Staff console: accounts, rounds and uploads

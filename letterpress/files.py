@@ -10,7 +10,7 @@ import shutil
 import tempfile
 import unicodedata
 from pathlib import Path
-from typing import IO, Iterable, Iterator, Optional, Sequence, Union
+from typing import IO, Callable, Iterable, Iterator, Optional, Sequence, Union
 
 from letterpress.errors import DiskFullError
 from letterpress.i18n import N_, _
@@ -156,11 +156,20 @@ def name_max(folder: PathLike) -> int:
     return 255
 
 
+def _everything(name: str) -> bool:
+    """Every entry of a folder is one letterpress wrote (the default of :func:`staged_dir`)."""
+    return True
+
+
 @contextlib.contextmanager
-def staged_dir(path: PathLike) -> Iterator[Path]:
+def staged_dir(path: PathLike, ours: Callable[[str], bool] = _everything) -> Iterator[Path]:
     """Yield a new empty folder beside ``path``; on success it takes the place of ``path``.
 
     On any exception the staging folder is removed and ``path`` keeps what it had.
+    Entries of the old folder for which ``ours(name)`` is false (a user's
+    ``notes.txt``) are carried over into the new one, never deleted; if the
+    process dies between the two renames, the next run puts them back
+    (:func:`restore_old_dir`, called by :func:`letterpress.pipeline.outputs.sweep`).
     """
     final = Path(path)
     private_dir(final.parent)
@@ -173,10 +182,36 @@ def staged_dir(path: PathLike) -> Iterator[Path]:
     old = None
     if final.exists():
         old = final.with_name(f".{final.name}.old-{os.getpid()}")
-        os.replace(final, old)
+        if old.exists():
+            restore_old_dir(old, final, ours)
+            if final.exists():
+                os.replace(final, old)
+        else:
+            os.replace(final, old)
     os.replace(staging, final)
     if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+        restore_old_dir(old, final, ours)
+
+
+def restore_old_dir(old: Path, final: Path, ours: Callable[[str], bool] = _everything) -> None:
+    """Move what is not ours from ``old`` (a replaced folder) into ``final``, then remove
+    ``old``. Without ``final`` the old folder simply takes its place again."""
+    if not final.exists():
+        os.replace(old, final)
+        return
+    for entry in list(old.iterdir()):
+        if not ours(entry.name) and not (final / entry.name).exists():
+            os.replace(entry, final / entry.name)
+    leftover = [e for e in old.iterdir() if not ours(e.name)]
+    if leftover:     # a name now taken by one of ours: keep theirs beside, never delete it
+        for entry in leftover:
+            target = final / f"{entry.stem}.kept{entry.suffix}"
+            n = 1
+            while target.exists():
+                n += 1
+                target = final / f"{entry.stem}.kept{n}{entry.suffix}"
+            os.replace(entry, target)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def numbered_filename(index: int, name: str, fallback: str, suffix: str = ".pdf") -> str:

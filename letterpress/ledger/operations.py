@@ -347,11 +347,6 @@ def _write_xlsx(path: Path, header, rows, title: str) -> None:
 # ---------------------------------------------------------------------------
 # Purging a finished batch
 
-#: What ``build``, ``pdf`` and ``reprint`` write into a batch's folder.
-BATCH_OUTPUTS = ("letters", "letters.docx", "letters.pdf", "slips.pdf", "runsheets", "print",
-                 "manifest.csv", "reprint-*")
-
-
 @dataclass(frozen=True)
 class PurgePlan:
     """What :func:`purge` would remove, for the confirmation prompt."""
@@ -362,36 +357,63 @@ class PurgePlan:
     folder: Optional[Path]
     paths: Tuple[Path, ...]
     ledger: str = ""
+    leftovers: Tuple[Path, ...] = ()     # hidden copies a killed command left behind
 
 
 def purge_plan(db: Optional[str], title: Optional[str]) -> PurgePlan:
-    """Find the batch and the output files that hold its personal data (removes nothing)."""
+    """Find the batch and the files letterpress wrote for it (removes nothing).
+
+    Only files the ledger lists as written for the batch are ever deleted (for
+    a batch built before the ledger kept that list: files with letterpress's own
+    names); a user's file in the folder, even in ``print/``, stays.
+    """
     from letterpress.ledger import Ledger
+    from letterpress.pipeline import outputs
 
     with Ledger.open(db, create=False) as ledger:
         batch = ledger.find_batch(title)
         count = ledger.status(batch.title)["batches"][0]["households"]
         out = ledger.build_settings(batch.id).get("out")
+        lists = ledger.written_files(batch.id)
         described = ledger.describe()
     folder = Path(out) if out else None
-    paths: List[Path] = []
-    if folder is not None and folder.is_dir():
-        for pattern in BATCH_OUTPUTS:
-            paths += sorted(folder.glob(pattern))
-    return PurgePlan(batch.title, batch.id, count, folder, tuple(paths), described)
+    if folder is not None and folder.is_dir() and not lists.get(outputs.folder_key(folder)):
+        lists[outputs.folder_key(folder)] = outputs.legacy_files(folder)
+    paths = outputs.deletable(lists)
+    for base in lists:
+        marker = Path(base) / outputs.MARKER
+        if marker.is_file() and (outputs.read_marker(Path(base)) or {}).get("batch") == \
+                batch.title:
+            paths.append(marker)
+    leftovers = tuple(p for base in lists for p in _leftovers(Path(base)))
+    return PurgePlan(batch.title, batch.id, count, folder, tuple(paths), described, leftovers)
+
+
+def _leftovers(folder: Path) -> List[Path]:
+    if not folder.is_dir():
+        return []
+    pattern = re.compile(r"^\.(.+\.[a-z0-9_]{8}\.(part|partial)|pdf-work\.[a-z0-9_]{8}|.+\.old-\d+)$")
+    found = [p for p in folder.iterdir() if pattern.match(p.name)]
+    for sub in folder.iterdir():
+        if sub.is_dir() and not sub.name.startswith("."):
+            found += [p for p in sub.iterdir() if pattern.match(p.name)]
+    return found
 
 
 def purge(db: Optional[str], plan: PurgePlan) -> int:
     """Remove the batch's personal data from the ledger (counts and states stay) and
-    delete its letters, slips, run sheets, print packs and manifest. Returns households."""
-    import shutil
-
+    delete the files letterpress wrote for it: letters, slips, run sheets, print packs,
+    manifest, and hidden leftovers of killed commands. Returns households."""
     from letterpress.ledger import Ledger
+    from letterpress.pipeline import outputs
 
-    for path in plan.paths:
-        if path.is_dir():
-            shutil.rmtree(path)
-        elif path.exists():
-            path.unlink()
     with Ledger.open(db, create=False) as ledger:
-        return ledger.purge(plan.batch_id)
+        names = [f"out:{outputs.folder_key(plan.folder)}"] if plan.folder else []
+        with ledger.lock(plan.title, names, "purge"):
+            for base in {p.parent for p in plan.leftovers} | (
+                    {plan.folder} if plan.folder else set()):
+                outputs.sweep(base)
+            outputs.delete(plan.paths)
+            for base in {p.parent for p in plan.leftovers}:
+                outputs.sweep(base)
+            return ledger.purge(plan.batch_id)

@@ -191,25 +191,63 @@ def _options(settings: Settings, template: Path, total: int) -> letters_mod.Lett
         total=total, extra=tuple(settings.context.items()), qr_width_mm=settings.qr_width_mm)
 
 
+def _letter_files(households: Sequence[Household]) -> List[str]:
+    return [f"letters/{letters_mod.letter_filename(h, len(households))}" for h in households]
+
+
 def letters(settings: Settings, progress: Optional[Progress] = None) -> BuildResult:
     """``letterpress letters``: check, then the letters, ``letters.docx`` and the manifest."""
+    from letterpress.pipeline import outputs
+
     checked = _checked_or_fail(settings, with_codes=False)
     out = out_dir(settings)
+    title = batch_title(settings)
     need = space_needed(checked, with_codes=False)
     check_space(out, need)
+    outputs.sweep(out)
+    outputs.check_folder(out, title, ["letters.docx", "manifest.csv",
+                                      *_letter_files(checked.households)])
     with space_errors(out, need):
+        outputs.write_marker(out, title)
         result = letters_mod.render_letters(checked.households,
                                             _letter_options(settings, checked), out,
                                             jobs=settings.jobs, progress=progress)
         write_manifest(out / "manifest.csv", checked.households, result.files, with_codes=False)
-    return BuildResult(out, batch_title(settings), len(checked.households),
+    return BuildResult(out, title, len(checked.households),
                        len(volunteers_of(checked.households)), result.count,
                        tuple(checked.warnings) + _unassigned(checked.households),
                        (result.merged, result.letters_dir, out / "manifest.csv"))
 
 
+def _labels(layout: str) -> bool:
+    from letterpress.slips import layouts
+
+    return layouts.get(layout).per_page == 1
+
+
+def prepare_folder(ledger, settings: Settings, title: str, out: Path,
+                   planned: Sequence[str]) -> None:
+    """Before a build writes: leftovers of a killed run removed, and the folder checked to
+    hold nothing of someone else's where the build writes (see :mod:`outputs`)."""
+    from letterpress.pipeline import outputs
+
+    outputs.sweep(out)
+    known = next((b for b in ledger.batches() if b.title == title), None)
+    recorded: List[str] = []
+    if known is not None:
+        recorded = outputs.recorded(ledger, known.id, out)
+        built_here = ledger.build_settings(known.id).get("out") == outputs.folder_key(out)
+        if built_here and not recorded:     # built before the ledger kept a list
+            recorded = outputs.legacy_files(out)
+    outputs.check_folder(out, title, planned, recorded)
+
+
 def build(settings: Settings, progress: Optional[Progress] = None) -> BuildResult:
-    """``letterpress build``: check, register in the ledger, letters, slips, run sheets, manifest."""
+    """``letterpress build``: check, register in the ledger, letters, slips, run sheets, manifest.
+
+    The batch is locked in the ledger while it is written: a second ``build`` of
+    it (or of another batch into the same folder) is refused with ``batch_busy``.
+    """
     if settings.pdf:
         from letterpress.printing.libreoffice import require_soffice
 
@@ -234,6 +272,7 @@ def _build(settings: Settings, checked: Checked, out: Path,
            progress: Optional[Progress]) -> BuildResult:
     from letterpress import network
     from letterpress.ledger import Ledger
+    from letterpress.pipeline import outputs
 
     title = batch_title(settings)
     base_url = settings.base_url or network.default_base_url()
@@ -245,25 +284,33 @@ def _build(settings: Settings, checked: Checked, out: Path,
             hint=_("connect this computer to the volunteers' network, or give a stable address "
                    "with --base-url http://ADDRESS:8470 (base_url in letterpress.toml)")))
     info = BatchInfo(title=title, org=settings.org, date=settings.batch_date, lang=settings.lang)
+    planned = outputs.planned_files(_letter_files(checked.households),
+                                    volunteers_of(checked.households), pdf=settings.pdf,
+                                    labels=_labels(settings.slip_layout))
     ledger = Ledger.open(settings.db, create=True)
     try:
-        reg = ledger.register_batch(info, checked.households, base_url)
-        ledger.save_build_settings(reg.batch_id, build_record(settings, out, checked.template_path,
-                                                               base_url))
+        with ledger.lock(title, [f"out:{outputs.folder_key(out)}"], "build"):
+            prepare_folder(ledger, settings, title, out, planned)
+            reg = ledger.register_batch(info, checked.households, base_url)
+            ledger.save_build_settings(reg.batch_id, build_record(settings, out,
+                                                                  checked.template_path,
+                                                                  base_url))
+            outputs.claim(ledger, reg.batch_id, out, planned)
+            outputs.write_marker(out, title)
+            households = tuple(reg.households)
+            extra += list(reg.warnings)
+            result = letters_mod.render_letters(households, _letter_options(settings, checked),
+                                                out, jobs=settings.jobs, progress=progress)
+            slip_files = write_slips(settings, info, households, reg.volunteers, out, progress)
+            write_manifest(out / "manifest.csv", households, result.files, with_codes=True)
+            files = (result.merged, result.letters_dir) + slip_files + (out / "manifest.csv",)
+            pdf_error = None
+            if settings.pdf:
+                made = print_pdfs(settings, info, households, result.files, out, progress)
+                files += (made.letters_pdf, out / "print")
+                pdf_error = made.error
     finally:
         ledger.close()
-    households = tuple(reg.households)
-    extra += list(reg.warnings)
-    result = letters_mod.render_letters(households, _letter_options(settings, checked), out,
-                                        jobs=settings.jobs, progress=progress)
-    slip_files = write_slips(settings, info, households, reg.volunteers, out, progress)
-    write_manifest(out / "manifest.csv", households, result.files, with_codes=True)
-    files = (result.merged, result.letters_dir) + slip_files + (out / "manifest.csv",)
-    pdf_error = None
-    if settings.pdf:
-        made = print_pdfs(settings, info, households, result.files, out, progress)
-        files += (made.letters_pdf, out / "print")
-        pdf_error = made.error
     return BuildResult(out, title, len(households), len(volunteers_of(households)), result.count,
                        tuple(checked.warnings) + tuple(extra), files,
                        ledger=ledger.describe(), base_url=base_url, new=reg.new, kept=reg.kept,
@@ -280,7 +327,13 @@ def print_pdfs(settings: Settings, info: BatchInfo, households: Sequence[Househo
         out, households, letter_files, volunteers_of(households), info, layout=settings.slip_layout,
         fonts=fonts.find_font(settings.font), package=settings.package,
         slip_fields=settings.slip_fields, jobs=settings.jobs, duplex=settings.duplex,
-        progress=progress)
+        progress=progress, ours=_ours("print"))
+
+
+def _ours(folder: str):
+    from letterpress.pipeline import outputs
+
+    return outputs.ours_in(folder)
 
 
 def volunteers_of(households: Sequence[Household]) -> List[str]:
@@ -323,7 +376,7 @@ def write_slips(settings: Settings, info: BatchInfo, households: Sequence[Househ
     groups: Dict[str, List[Household]] = {name: [] for name in volunteers_of(households)}
     for h in households:
         groups[h.volunteer].append(h)
-    with staged_dir(out / "runsheets") as staging:
+    with staged_dir(out / "runsheets", _ours("runsheets")) as staging:
         sheets = [(by_name.get(name) or Volunteer(index=index, name=name), mine,
                    staging / numbered_filename(index, name, "unassigned"))
                   for index, (name, mine) in enumerate(groups.items(), start=1)]

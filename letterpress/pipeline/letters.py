@@ -284,7 +284,9 @@ def render_letters(households: Sequence[Household], options: LetterOptions, out_
 
     files: List[str] = []
     total = len(households)
-    with staged_dir(out_dir / "letters") as staging:
+    from letterpress.pipeline.outputs import ours_in
+
+    with staged_dir(out_dir / "letters", ours_in("letters")) as staging:
         _init_worker(options, str(staging), households)
         tpl = _state()[0]
         with MergedDocument(tpl, out_dir / "letters.docx") as merged:
