@@ -29,6 +29,12 @@ from letterpress.errors import InputError, TemplateProblemError
 PICTURE_RE = re.compile(r'r:embed="([^"]+)"')
 
 
+@pytest.fixture(autouse=True)
+def _fast_path_only(monkeypatch):
+    """A template the fast path fails to read is a bug here, not a reason to use docxtpl."""
+    monkeypatch.setattr("letterpress.docx.template.FALLBACK_ON_ERROR", False)
+
+
 # ---------------------------------------------------------------------------
 # Templates, built with python-docx
 

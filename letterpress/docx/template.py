@@ -42,20 +42,25 @@ The work is shared out: :mod:`letterpress.docx.load` reads a template,
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import re
 import weakref
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
 
-from jinja2 import Environment, StrictUndefined, UndefinedError
+from jinja2 import StrictUndefined, UndefinedError
+from jinja2.exceptions import SecurityError
 
+from letterpress.docx import fallback, sandbox, subdocs
 from letterpress.docx import zipwriter as dz
 from letterpress.docx.images import RenderingPart, Sink
-from letterpress.docx.load import load
+from letterpress.docx.load import Loaded, lay_out, load
 from letterpress.docx.locate import problem, template_line, variables
 from letterpress.docx.merge import MergedDocument
 from letterpress.docx.package import RT_HYPERLINK, NotDocx, Package
 from letterpress.docx.parts import Part, finalize, post
+from letterpress.docx.plugins import JinjaAdditions
+from letterpress.docx.replace import Replacements
 from letterpress.errors import InputError, LetterpressError, TemplateProblemError, Where
 from letterpress.files import PathLike, atomic_path
 
@@ -65,6 +70,9 @@ _LIVE: "weakref.WeakValueDictionary[str, CompiledTemplate]" = weakref.WeakValueD
 _RECENT: Dict[tuple, "CompiledTemplate"] = {}   # the last templates read from files, kept
 _KEEP = 2
 DEFAULT_LEVEL = 1   # zlib level for the parts written per letter: fastest, a little larger
+#: Render with docxtpl a template whose reading fails in the fast path (tests turn it off
+#: to see such a failure as the bug it is).
+FALLBACK_ON_ERROR = True
 
 
 class RenderedLetter:
@@ -74,18 +82,25 @@ class RenderedLetter:
     ``pieces`` is the body; ``parts`` holds the other rendered parts as (name, pieces).
     Pieces are strings, and numbers standing for pieces of the template that are
     stored ready-compressed. ``rels`` are the relationships the letter adds (part, rId,
-    type, target, external) and ``media`` its images (part name, bytes).
+    type, target, external), ``media`` its images (part name, bytes) and ``replaced``
+    the template's members it swaps (docxtpl's ``replace_pic``...: member, bytes).
+    ``whole`` is the whole .docx of a letter docxtpl rendered (see ``fallback_reason``).
     """
 
-    __slots__ = ("key", "pieces", "parts", "rels", "media", "_template")
+    __slots__ = ("key", "pieces", "parts", "rels", "media", "replaced", "whole", "loaded",
+                 "_template")
 
     def __init__(self, key: str, pieces: tuple, parts: tuple = (), rels: tuple = (),
-                 media: tuple = (), template: Optional["CompiledTemplate"] = None) -> None:
+                 media: tuple = (), template: Optional["CompiledTemplate"] = None,
+                 replaced: tuple = (), loaded: Optional[Loaded] = None,
+                 whole: Optional[bytes] = None) -> None:
         self.key, self.pieces, self.parts, self.rels, self.media = key, pieces, parts, rels, media
+        self.replaced, self.loaded, self.whole = replaced, loaded, whole
         self._template = template
 
     def __reduce__(self):
-        return (RenderedLetter, (self.key, self.pieces, self.parts, self.rels, self.media))
+        return (RenderedLetter, (self.key, self.pieces, self.parts, self.rels, self.media, None,
+                                 self.replaced, None, self.whole))
 
     def template(self, template: Optional["CompiledTemplate"] = None) -> "CompiledTemplate":
         """The template this letter came from (found by its key after unpickling)."""
@@ -97,10 +112,15 @@ class RenderedLetter:
     @property
     def body(self) -> str:
         """The letter's body XML (the content of ``<w:body>``)."""
-        return self.template()._body.text(self.pieces)[8:-9]
+        if self.whole is not None:
+            return fallback.body_of(self.whole)
+        loaded = self.loaded or self.template().loaded
+        return loaded.body.text(self.pieces)[8:-9]
 
     def to_bytes(self, template: Optional["CompiledTemplate"] = None) -> bytes:
         """The letter as a complete .docx file."""
+        if self.whole is not None:
+            return self.whole
         return b"".join(self.template(template)._zip(self))
 
     def save(self, path: PathLike, template: Optional["CompiledTemplate"] = None) -> None:
@@ -126,14 +146,20 @@ class CompiledTemplate:
     """A Word template read, patched and compiled once, for rendering many letters.
 
     ``source`` is a path or the bytes of a .docx; ``name`` is how errors name it
-    (default: the path). ``filters`` adds Jinja filters. ``compresslevel`` is the
-    zlib level for the parts written per letter. :meth:`from_file` gives the template
-    of a path compiled once (checking a batch and rendering it share one).
+    (default: the path). ``filters``, ``globals`` and ``tests`` add Jinja filters, global
+    names and tests (docxtpl's ``jinja_env``; see :mod:`letterpress.docx.plugins`).
+    ``compresslevel`` is the zlib level for the parts written per letter. ``engine``
+    is "auto" (the fast path, docxtpl itself for a template it cannot do) or "docxtpl".
+    :meth:`from_file` gives the template of a path compiled once (checking a batch and
+    rendering it share one).
     """
 
     def __init__(self, source: Union[PathLike, bytes], *, name: Optional[str] = None,
                  compresslevel: int = DEFAULT_LEVEL,
-                 filters: Optional[Mapping[str, Callable]] = None) -> None:
+                 filters: Optional[Mapping[str, Callable]] = None,
+                 globals: Optional[Mapping[str, Any]] = None,
+                 tests: Optional[Mapping[str, Callable]] = None,
+                 engine: str = "auto") -> None:
         if isinstance(source, (bytes, bytearray)):
             data, self.name = bytes(source), name or "template.docx"
         else:
@@ -148,28 +174,53 @@ class CompiledTemplate:
             except OSError as exc:
                 raise InputError(f"the Word template cannot be read ({exc.strerror})",
                                  code="bad_template", where=Where(file=self.name)) from None
-        self._data, self._filters = data, dict(filters or {})
+        if engine not in ("auto", "docxtpl"):
+            raise ValueError(f"engine must be 'auto' or 'docxtpl', not {engine!r}")
+        self._data = data
+        self.jinja = JinjaAdditions.of(filters, globals, tests)
         self.key = hashlib.sha1(data).hexdigest()
-        self.compresslevel = compresslevel
+        self.compresslevel, self.engine = compresslevel, engine
         self.current_rendering_part: Optional[RenderingPart] = None
         self._urls: Dict[str, str] = {}
-        self._env = Environment(autoescape=True, undefined=StrictUndefined, finalize=finalize)
-        self._prop_env = Environment(undefined=StrictUndefined, finalize=finalize)
-        self._env.filters.update(self._filters)
-        self._prop_env.filters.update(self._filters)
+        self._env = self.jinja.apply(sandbox.environment(
+            autoescape=True, undefined=StrictUndefined, finalize=finalize))
+        self._prop_env = self.jinja.apply(sandbox.environment(
+            undefined=StrictUndefined, finalize=finalize))
         self._written: Dict[str, tuple] = {}   # part -> (pieces, member) of the last letter
-        try:
-            load(self, Package(data))
-        except NotDocx as exc:
-            raise InputError(f"the template cannot be used: {exc}", code="bad_template",
-                             where=Where(file=self.name), hint=exc.hint) from None
-        self._by_name = {p.name: p for p in self._parts}
+        self.replacements = Replacements()
+        self._docx: Any = None            # python-docx's Document, once get_docx() is asked
+        self._docx_print: Optional[str] = None
+        self._laid: Dict[tuple, Tuple[bytes, bytes, int]] = {}
+        #: why letters of this template are rendered by docxtpl itself (None: the fast path)
+        self.fallback_reason: Optional[str] = None
+        self.loaded: Optional[Loaded] = None
+        self._load(data)
         _LIVE[self.key] = self
-        if not self._filters and compresslevel == DEFAULT_LEVEL:
+        if not self.jinja and compresslevel == DEFAULT_LEVEL and engine == "auto":
             _RECENT.pop((self.key, self.name), None)
             _RECENT[(self.key, self.name)] = self
             while len(_RECENT) > _KEEP:
                 del _RECENT[next(iter(_RECENT))]
+
+    def _load(self, data: bytes) -> None:
+        try:
+            package = Package(data)
+        except NotDocx as exc:
+            raise InputError(f"the template cannot be used: {exc}", code="bad_template",
+                             where=Where(file=self.name), hint=exc.hint) from None
+        if self.engine == "docxtpl":
+            self.fallback_reason = "docxtpl was asked for"
+            return
+        try:
+            self.loaded = load(self, package)
+        except (LetterpressError, NotDocx):
+            raise
+        except Exception as exc:  # noqa: BLE001 - a document the fast path cannot read
+            if not FALLBACK_ON_ERROR:
+                raise
+            self.fallback_reason = (f"the fast renderer cannot read this template "
+                                    f"({type(exc).__name__}: {exc})")
+            self.loaded = None
 
     @classmethod
     def from_file(cls, path: PathLike) -> "CompiledTemplate":
@@ -185,7 +236,20 @@ class CompiledTemplate:
         return found if found is not None else cls(data, name=name)
 
     def __reduce__(self):   # for worker processes: compiled again on the other side
-        return (_rebuild, (self._data, self.name, self.compresslevel, self._filters))
+        return (_rebuild, (self._data, self.name, self.compresslevel, self.jinja, self.engine,
+                           self.replacements))
+
+    @property
+    def fast(self) -> bool:
+        """Whether letters are rendered by the fast path (else by docxtpl: slower)."""
+        return self.fallback_reason is None
+
+    def notice(self) -> Optional[str]:
+        """One line for the user when this template is rendered by docxtpl, else None."""
+        if self.fallback_reason is None:
+            return None
+        return (f"{self.name}: rendered by docxtpl itself, which is slower, because "
+                f"{self.fallback_reason}")
 
     # -- public API -----------------------------------------------------------------------
     def build_url_id(self, url: str) -> str:
@@ -196,49 +260,188 @@ class CompiledTemplate:
         """Fields the template needs from the context, each with the places that use it.
 
         ``{"name": ["paragraph 3: 尊敬的{{ name }}…", "header 1, paragraph 1: ..."]}``.
-        Loop variables and names set inside the template are not fields. The names are
-        those of docxtpl's ``get_undeclared_template_variables``, plus any used in the
+        Loop variables and names set inside the template are not fields; nor are names
+        used only where a missing value is allowed (``x|default(...)``, ``x is defined``
+        and what such a test guards), which :meth:`optional_variables` gives. The names
+        are those of docxtpl's ``get_undeclared_template_variables``, plus any used in the
         footnotes or document properties (which rendering needs as well).
         """
-        return variables(self._env, self._parts, self._prop_env, self._core)
+        found = self._all_variables()
+        return {k: v for k, v in found[0].items() if k not in found[1]}
+
+    def optional_variables(self) -> Dict[str, List[str]]:
+        """Fields used only where they may be missing (``default``, ``is defined``)."""
+        found = self._all_variables()
+        return {k: v for k, v in found[0].items() if k in found[1]}
+
+    def _all_variables(self) -> tuple:
+        cached = self.__dict__.get("_variables")
+        if cached is None or cached[0] is not self.loaded:
+            if self.loaded is None:
+                names = fallback.undeclared(self._data, self._env)
+                found: tuple = ({n: ["the document"] for n in sorted(names)}, frozenset())
+            else:
+                found = variables(self._env, self.loaded.parts, self._prop_env,
+                                  self.loaded.core)
+            cached = self.__dict__["_variables"] = (self.loaded, found)
+        return cached[1]
+
+    def get_undeclared_template_variables(self, jinja_env: Any = None,
+                                          context: Optional[Mapping[str, Any]] = None) -> set:
+        """docxtpl's method: the names the template uses that it does not set itself (loop
+        variables excluded), less those in ``context`` when it is given. ``jinja_env``
+        is accepted for docxtpl's signature; its filters do not change the names."""
+        names = set(self._all_variables()[0])
+        return names - set(context) if context is not None else names
 
     def uses(self, name: str) -> bool:
         """Whether the template uses the field ``name`` (worked out once per template)."""
-        names = self.__dict__.get("_used_names")
-        if names is None:
-            names = self.__dict__["_used_names"] = frozenset(self.variables())
-        return name in names
+        return name in self._all_variables()[0]
 
-    def render(self, context: Mapping[str, Any]) -> RenderedLetter:
-        """Render one letter from ``context`` (field name -> value)."""
+    # -- docxtpl's replacements, sub-documents and python-docx document ---------------------
+    def replace_pic(self, embedded_file: str, dst_file: Any) -> None:
+        """Swap the picture Word names ``embedded_file`` (its name, title or description)
+        for ``dst_file`` (a path, a file object or bytes) in the body, headers and
+        footers of the letters rendered from now on (docxtpl's method)."""
+        self.replacements.pic(embedded_file, dst_file)
+
+    def replace_media(self, src_file: Any, dst_file: Any) -> None:
+        """Swap a picture found by its content (``src_file``) for ``dst_file``."""
+        self.replacements.by_content("media", src_file, dst_file)
+
+    def replace_embedded(self, src_file: Any, dst_file: Any) -> None:
+        """Swap an embedded file found by its content (``src_file``) for ``dst_file``."""
+        self.replacements.by_content("embedded", src_file, dst_file)
+
+    def replace_zipname(self, zipname: str, dst_file: Any) -> None:
+        """Swap the zip member ``zipname`` (e.g. ``word/embeddings/Sheet1.xlsx``)."""
+        self.replacements.zipname(zipname, dst_file)
+
+    def reset_replacements(self) -> None:
+        """Forget every ``replace_*`` asked for so far."""
+        self.replacements.reset()
+
+    @property
+    def allow_missing_pics(self) -> bool:
+        return self.replacements.allow_missing_pics
+
+    @allow_missing_pics.setter
+    def allow_missing_pics(self, value: bool) -> None:
+        self.replacements.allow_missing_pics = bool(value)
+
+    def get_docx(self) -> Any:
+        """The template as a python-docx ``Document`` (docxtpl's method). Changes made to it
+        (by a sub-document's pictures, styles and numbering, or by hand) are read again
+        before the next letter is rendered."""
+        if self._docx is None:
+            import docx
+
+            self._docx = docx.Document(io.BytesIO(self._data))
+            self._docx_print = subdocs.fingerprint(self._docx)
+        return self._docx
+
+    @property
+    def docx(self) -> Any:
+        return self.get_docx()
+
+    def new_subdoc(self, docpath: Any = None) -> Any:
+        """A sub-document to put in a letter with ``{{p subdoc }}`` (docxtpl's method): a
+        new empty one to fill with python-docx, or the .docx at ``docpath`` (a path or file
+        object) with its pictures, styles and numbering."""
+        from docxtpl.subdoc import Subdoc
+
+        return Subdoc(self, docpath)
+
+    def _sync_docx(self) -> None:
+        """Read the python-docx document again if it changed since the last letter."""
+        now = subdocs.fingerprint(self._docx)
+        if now != self._docx_print:
+            self._docx_print = now
+            data = subdocs.save(self._docx)
+            if self.engine == "docxtpl" or self.loaded is None:
+                self._fallback_data = data
+                return
+            try:
+                self.loaded = load(self, Package(data))
+            except NotDocx as exc:   # python-docx wrote it: should not happen
+                raise TemplateProblemError(f"the changed template cannot be read ({exc})",
+                                           code="bad_template",
+                                           where=Where(file=self.name)) from None
+            self._written.clear()
+            self._laid.clear()
+
+    # -- rendering ----------------------------------------------------------------------
+    def render(self, context: Mapping[str, Any], jinja_env: Any = None,
+               autoescape: bool = True) -> "RenderedLetter":
+        """Render one letter from ``context`` (field name -> value).
+
+        ``jinja_env`` and ``autoescape`` are accepted for docxtpl's signature: filters,
+        globals and tests of a ``jinja_env`` are added to this template's (once);
+        autoescape stays on (values come out as typed)."""
+        if jinja_env is not None:
+            self._adopt(jinja_env)
+        if self._docx is not None:
+            self._sync_docx()
+        replaced = self.replacements.resolve(self.loaded, self.name) if self.loaded \
+            and self.replacements else ()
+        if self.loaded is None:
+            return fallback.render(self, context)
+        loaded = self.loaded
         ctx, sink = dict(self._env.globals), Sink()   # a shared context: no copy per part
         ctx.update(context)
-        body = self._body
-        pieces = self._render_part(body, ctx, sink) if body.dynamic else self._const_body
+        body = loaded.body
+        pieces = self._render_part(body, ctx, sink) if body.dynamic else loaded.const_body
         parts = []
-        for part in self._dynamic:
+        for part in loaded.dynamic:
+            if not part.dynamic:   # a header or footer with a picture but no tags
+                parts.append((part.name, part.const))
+                continue
             key, found = part.memo(ctx)
             if found is None:
                 before = len(sink)
                 found = self._render_part(part, ctx, sink)
                 part.remember(key if len(sink) == before else None, found)
             parts.append((part.name, found))
-        if self._core:
+        if loaded.core:
             parts.append(self._render_core(ctx))
         rels = tuple((k[0], rid, k[1], k[2], k[3]) for k, rid in sink.rels.items())
-        return RenderedLetter(self.key, pieces, tuple(parts), rels, tuple(sink.media.items()), self)
+        return RenderedLetter(self.key, pieces, tuple(parts), rels, tuple(sink.media.items()),
+                              self, replaced, loaded)
+
+    def _adopt(self, env: Any) -> None:
+        """Take the custom filters, globals and tests of docxtpl's ``jinja_env``."""
+        import jinja2
+
+        plain = jinja2.Environment()
+        extra = JinjaAdditions(
+            tuple((k, v) for k, v in env.filters.items() if plain.filters.get(k) is not v),
+            tuple((k, v) for k, v in env.globals.items() if plain.globals.get(k) is not v),
+            tuple((k, v) for k, v in env.tests.items() if plain.tests.get(k) is not v))
+        if not extra:
+            return
+        merged = JinjaAdditions(tuple(dict(self.jinja.filters + extra.filters).items()),
+                                tuple(dict(self.jinja.globals + extra.globals).items()),
+                                tuple(dict(self.jinja.tests + extra.tests).items()),
+                                self.jinja.plugins)
+        if merged == self.jinja:
+            return
+        self.jinja = merged
+        merged.apply(self._env)
+        merged.apply(self._prop_env)
+        self.__dict__.pop("_variables", None)
+        self._written.clear()
+        self._load(self._data if self._docx is None else subdocs.save(self._docx))
 
     def render_bytes(self, context: Mapping[str, Any]) -> bytes:
         """Render one letter and return the .docx file's bytes."""
         return self.render(context).to_bytes(self)
 
-    def render_to(self, context: Mapping[str, Any], path: PathLike) -> RenderedLetter:
+    def render_to(self, context: Mapping[str, Any], path: PathLike) -> "RenderedLetter":
         """Render one letter, write it to ``path`` (atomically) and return it."""
         letter = self.render(context)
         letter.save(path, self)
         return letter
 
-    # -- rendering ----------------------------------------------------------------------
     def _render_part(self, part: Part, ctx: dict, sink: Sink) -> tuple:
         strings = self._run(part, ctx, sink)
         fast = part.assemble(strings)
@@ -271,6 +474,11 @@ class CompiledTemplate:
             raise error from exc
         except LetterpressError:
             raise
+        except SecurityError as exc:
+            raise self._problem("render_failed", part, template_line(exc),
+                                f"the template asks for something templates may not do ({exc})",
+                                "templates can use fields, filters, tests, if and for; "
+                                "remove that tag") from exc
         except Exception as exc:  # noqa: BLE001 - e.g. an image that cannot be read
             raise self._problem("render_failed", part, template_line(exc),
                                 f"the letter could not be filled in ({exc or type(exc).__name__})",
@@ -285,7 +493,7 @@ class CompiledTemplate:
                 sink.relate(part.name, RT_HYPERLINK, urls[rid], True, rid)
 
     def _render_core(self, ctx: dict) -> Tuple[str, tuple]:
-        name, xml, props = self._core
+        name, xml, props = self.loaded.core
         for marker, label, template, _ in props:
             try:
                 value = template.render(ctx)
@@ -302,42 +510,68 @@ class CompiledTemplate:
         return problem(self.name, code, part, lineno, message, hint, focus)
 
     # -- writing ------------------------------------------------------------------------
-    def part_member(self, name: str, pieces: tuple) -> Tuple[dz.Member, bytes]:
+    def part_member(self, name: str, pieces: tuple,
+                    loaded: Optional[Loaded] = None) -> Tuple[dz.Member, bytes]:
         """The zip member of a rendered part; the last letter's when the pieces are equal
         (a part whose fields did not change is not joined or compressed again)."""
+        loaded = loaded or self.loaded
         last = self._written.get(name)
         if last is not None and (last[0] is pieces or last[0] == pieces):
             return last[1]
-        part = self._by_name.get(name)
+        part = loaded.by_name.get(name)
+        stamp = loaded.stamp
         if part is None:   # document properties: their text, compressed
             member = dz.compress(name, pieces[0].encode("utf-8", "replace"), self.compresslevel,
-                                 self._stamp)
+                                 stamp)
         else:
-            member = part.member(pieces, self.compresslevel, self._stamp)
+            member = part.member(pieces, self.compresslevel, stamp)
         self._written[name] = (pieces, member)
         return member
 
-    def _zip(self, letter: RenderedLetter) -> List[bytes]:
-        level, stamp = self.compresslevel, self._stamp
-        body = self._body
+    def _head(self, loaded: Loaded, replaced: tuple) -> Tuple[bytes, bytes, int]:
+        """The unchanged members laid out, with ``replaced`` members swapped in."""
+        if not replaced:
+            return loaded.head, loaded.head_cd, len(loaded.static)
+        key = (id(loaded), replaced)
+        laid = self._laid.get(key)
+        if laid is None:
+            new = dict(replaced)
+            static = [dz.compress(m.name, new[m.name], 6, loaded.stamp) if m.name in new
+                      else (m, raw) for m, raw in loaded.static]
+            laid = (*lay_out(static), len(static))
+            self._laid.clear()   # one set of replacements at a time is the usual case
+            self._laid[key] = laid
+        return laid
+
+    def _zip(self, letter: "RenderedLetter") -> List[bytes]:
+        loaded = letter.loaded or self.loaded
+        if letter.whole is not None:
+            return [letter.whole]
+        level, stamp = self.compresslevel, loaded.stamp
+        head, head_cd, count = self._head(loaded, letter.replaced)
+        body = loaded.body
         members = [body.member(letter.pieces, level, stamp) if body.dynamic
-                   else self.part_member(body.name, letter.pieces)]   # a body without tags
-        members += [self.part_member(name, pieces) for name, pieces in letter.parts]
+                   else self.part_member(body.name, letter.pieces, loaded)]   # no tags
+        members += [self.part_member(name, pieces, loaded) for name, pieces in letter.parts]
         if not letter.rels:     # the parts' relationships as in the template
-            members += [original for original in self._optional.values() if original]
-            return dz.zip_pieces(self._head, self._head_cd, len(self._static), members)
+            members += [original for original in loaded.optional.values() if original]
+            return dz.zip_pieces(head, head_cd, count, members)
         added: Dict[str, list] = {}
         for src, rid, reltype, target, external in letter.rels:
             added.setdefault(src, []).append((rid, reltype, target, external))
-        for part, original in self._optional.items():
+        for part, original in loaded.optional.items():
             if part in added:
-                rels = dz.rels_document(self._part_rels[part], added[part])
+                rels = dz.rels_document(loaded.part_rels[part], added[part])
                 members.append(dz.compress(dz.rels_name(part), rels, level, stamp))
             elif original:
                 members.append(original)
         members += [dz.compress(name, data, level, stamp) for name, data in letter.media]
-        return dz.zip_pieces(self._head, self._head_cd, len(self._static), members)
+        return dz.zip_pieces(head, head_cd, count, members)
 
 
-def _rebuild(data: bytes, name: str, level: int, filters: dict) -> CompiledTemplate:
-    return CompiledTemplate(data, name=name, compresslevel=level, filters=filters)
+def _rebuild(data: bytes, name: str, level: int, jinja: "JinjaAdditions", engine: str,
+             replacements: "Replacements") -> CompiledTemplate:
+    tpl = CompiledTemplate(data, name=name, compresslevel=level, filters=dict(jinja.filters),
+                           globals=dict(jinja.globals), tests=dict(jinja.tests), engine=engine)
+    tpl.replacements = replacements
+    return tpl
