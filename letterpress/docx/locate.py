@@ -139,7 +139,9 @@ _DEFINED = ("defined", "undefined")
 
 def _tested(test: nodes.Node) -> frozenset:
     """Names a condition tests with ``is defined`` (what its true branch may use)."""
-    return frozenset(t.node.name for t in test.find_all(nodes.Test)
+    found = [test, *test.find_all(nodes.Test)] if isinstance(test, nodes.Test) \
+        else list(test.find_all(nodes.Test))
+    return frozenset(t.node.name for t in found
                      if t.name == "defined" and isinstance(t.node, nodes.Name))
 
 
