@@ -112,7 +112,7 @@ def list_options(func):
     opts = [
         click.option("--recipients", "-r", type=click.Path(dir_okay=False),
                      help="Recipient list: .xlsx or .csv (UTF-8 or GBK)."),
-        click.option("--template", "-t", help="Word template (.docx), or a built-in one: zh, en."),
+        click.option("--template", "-t", help="Word template (.docx), or a built-in one: zh, en, zh-large, en-large (large print)."),
         click.option("--batch", "title", help="Batch title, e.g. \"2020-02-24 Qingyuzui food packages\"."),
         click.option("--org", help="Sender (organisation) printed on letters and slips."),
         click.option("--date", help="Date of the round, YYYY-MM-DD (default today)."),

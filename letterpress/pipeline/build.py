@@ -15,6 +15,7 @@ from letterpress.errors import CheckFailed, InputError, Problem, Where, warning
 from letterpress.files import numbered_filename, safe_filename, staged_dir, write_csv
 from letterpress.models import BatchInfo, Household, Volunteer
 from letterpress.pipeline import letters as letters_mod
+from letterpress.pipeline import pictures
 from letterpress.resources import resolve_template
 
 Progress = Callable[[str, int, int], None]
@@ -72,7 +73,6 @@ def out_dir(settings: Settings) -> Path:
 
 def check(settings: Settings, *, with_codes: bool = False) -> Checked:
     """Read the list and the template and report every problem at once (writes nothing)."""
-    from letterpress.docx.template import CompiledTemplate
     from letterpress.recipients import clean as recipients
 
     if settings.recipients is None:
@@ -87,10 +87,17 @@ def check(settings: Settings, *, with_codes: bool = False) -> Checked:
                          aliases=settings.columns)
     problems: List[Problem] = list(rl.problems)
     template_path = resolve_template(settings.template, settings.lang)
-    tpl = CompiledTemplate(str(template_path))
+    tpl = letters_mod.open_template(str(template_path), settings.jinja_plugins, settings.engine)
     problems += letters_mod.check_template(
         tpl.variables(), rl.recipients, rl.headers, settings.context.keys(),
         template_path.name, with_codes)
+    if tpl.notice():
+        problems.append(warning("docxtpl_fallback", tpl.notice() or "",
+                                Where(file=template_path.name),
+                                "the letters are the same; only rendering takes longer"))
+    problems += pictures.check(tpl, pictures.rules(settings.pictures), rl.recipients,
+                               rl.headers, Path(pictures.list_folder(str(settings.recipients))),
+                               template_path.name, rl.source)
     if with_codes:
         problems += _font_problems(settings, rl.recipients, rl.source)
     ordered = recipients.delivery_order(rl.recipients)
@@ -134,7 +141,9 @@ def _letter_options(settings: Settings, checked: Checked) -> letters_mod.LetterO
         template=str(checked.template_path), batch=batch_title(settings), org=settings.org,
         date=settings.batch_date, lang=settings.lang, package=settings.package,
         total=len(checked.households), extra=tuple(settings.context.items()),
-        qr_width_mm=settings.qr_width_mm)
+        qr_width_mm=settings.qr_width_mm, pictures=pictures.rules(settings.pictures),
+        list_dir=pictures.list_folder(str(settings.recipients)), plugins=settings.jinja_plugins,
+        engine=settings.engine)
 
 
 def letters(settings: Settings, progress: Optional[Progress] = None) -> BuildResult:
@@ -307,4 +316,6 @@ def build_record(settings: Settings, out: Path, template: Path, base_url: str) -
         "slip_fields": list(settings.slip_fields),
         "font": str(settings.font) if settings.font else None,
         "qr_width_mm": settings.qr_width_mm, "base_url": base_url,
+        "pictures": {k: list(v) for k, v in settings.pictures.items()},
+        "jinja_plugins": list(settings.jinja_plugins), "engine": settings.engine,
     }

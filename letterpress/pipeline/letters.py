@@ -26,9 +26,10 @@ from typing import (
     Tuple,
 )
 
-from letterpress.errors import Problem, Where, error, warning
+from letterpress.errors import InputError, Problem, Where, error, warning
 from letterpress.files import safe_filename, staged_dir
 from letterpress.models import CANONICAL_FIELDS, Household, Recipient
+from letterpress.pipeline.pictures import PictureProblem, PictureRule, Swapper
 
 #: Values every letter gets besides the recipient's own fields.
 BATCH_FIELDS = ("seq", "total", "batch", "org", "date", "items", "lang")
@@ -70,6 +71,10 @@ class LetterOptions:
     total: int = 0
     extra: Tuple[Tuple[str, object], ...] = ()   # the config's [context] table
     qr_width_mm: float = 25.0
+    pictures: Tuple[PictureRule, ...] = ()       # the config's [pictures] table
+    list_dir: str = ""                           # the recipient list's folder (picture columns)
+    plugins: Tuple[str, ...] = ()                # the config's [jinja] plugins
+    engine: str = "auto"                         # "docxtpl": every letter rendered by docxtpl
 
     def base_context(self) -> dict:
         ctx = dict(self.extra)
@@ -170,10 +175,19 @@ def _init_worker(options: LetterOptions, staging: str,
     if households is None and _worker_state is not None \
             and _worker_state[1:4:2] == (options, staging):
         return
+    _worker_state = (open_template(options.template, options.plugins, options.engine), options,
+                     options.base_context(), staging, households,
+                     Swapper(options.pictures, options.list_dir))
+
+
+def open_template(path: str, plugins: Sequence[str] = (), engine: str = "auto"):
+    """The compiled template at ``path``, with the filters of the Jinja ``plugins``."""
+    from letterpress.docx.plugins import load_plugins
     from letterpress.docx.template import CompiledTemplate
 
-    _worker_state = (CompiledTemplate.from_file(options.template), options,
-                     options.base_context(), staging, households)
+    if not plugins and engine == "auto":
+        return CompiledTemplate.from_file(path)
+    return CompiledTemplate(path, engine=engine, **load_plugins(plugins).as_kwargs())
 
 
 @functools.lru_cache(maxsize=256)
@@ -209,7 +223,12 @@ def _qr_image(tpl, url: str, width_mm: float):
 def _render_one(household: Household):
     from letterpress.docx.template import write_file
 
-    tpl, options, base, staging, _ = _worker_state
+    tpl, options, base, staging, _, swapper = _worker_state
+    try:
+        swapper.apply(tpl, household.recipient.columns)
+    except PictureProblem as exc:   # a file changed since the check
+        raise InputError(str(exc), code="bad_picture", hint=exc.hint,
+                         where=Where(row=household.recipient.row)) from None
     letter = tpl.render(household_context(tpl, options, base, household))
     name = letter_filename(household, options.total)
     write_file(os.path.join(staging, name), letter.to_bytes(tpl))

@@ -59,7 +59,9 @@ def stored_batch(ledger, title: Optional[str], overrides: Settings) -> Stored:
         slip_fields=overrides.slip_fields or tuple(rec.get("slip_fields", ())),
         font=overrides.font or (Path(rec["font"]) if rec.get("font") else None),
         context=dict(rec.get("context", {})), qr_width_mm=rec.get("qr_width_mm", 25.0),
-        base_url=rec.get("base_url"))
+        base_url=rec.get("base_url"),
+        pictures={k: tuple(v) for k, v in rec.get("pictures", {}).items()},
+        jinja_plugins=tuple(rec.get("jinja_plugins", ())), engine=rec.get("engine", "auto"))
     base_url = rec.get("base_url") or batch.base_url
     households = []
     for v in ledger.household_rows(batch.id):
@@ -111,10 +113,9 @@ class ReprintResult:
     ledger: str = ""
 
 
-def template_uses_codes(template: str) -> bool:
-    from letterpress.docx.template import CompiledTemplate
-
-    return bool(set(CompiledTemplate(template).variables()) & set(letters_mod.LEDGER_FIELDS))
+def template_uses_codes(template: str, plugins: Sequence[str] = ()) -> bool:
+    tpl = letters_mod.open_template(template, plugins)
+    return bool(set(tpl.variables()) & set(letters_mod.LEDGER_FIELDS))
 
 
 def reprint(settings: Settings, title: Optional[str], *, outstanding: bool = False,
@@ -142,18 +143,29 @@ def reprint(settings: Settings, title: Optional[str], *, outstanding: bool = Fal
             targets = list(keys)
         if not targets:
             return ReprintResult(batch.title, 0, None, False, Path("."), ledger.describe())
-        template = ledger.build_settings(batch.id).get("template")
-        uses_codes = bool(template) and template_uses_codes(template)
+        record = ledger.build_settings(batch.id)
+        template = record.get("template")
+        uses_codes = bool(template) and template_uses_codes(
+            template, record.get("jinja_plugins", ()))
         new = ledger.reissue_codes(batch.id, targets)
         stored = stored_batch(ledger, batch.title, settings)
         described = ledger.describe()
     s, out = stored.settings, stored.settings.out
     files = [f"letters/{letters_mod.letter_filename(h, len(stored.households))}"
              for h in stored.households]
+    from letterpress.pipeline import pictures
+
+    rules = pictures.rules(s.pictures)
+    if uses_codes and any(rule.kind == "column" for rule in rules):
+        raise InputError("the letters take pictures from a column of the recipient list, "
+                         "which the ledger does not keep, so they cannot be printed again here",
+                         code="reprint_picture_columns",
+                         hint="run `letterpress build` again with the list: households keep "
+                              "their codes")
     options = letters_mod.LetterOptions(
         template=s.template, batch=stored.info.title, org=s.org, date=s.batch_date, lang=s.lang,
         package=s.package, total=len(stored.households), extra=tuple(s.context.items()),
-        qr_width_mm=s.qr_width_mm)
+        qr_width_mm=s.qr_width_mm, pictures=rules, plugins=s.jinja_plugins, engine=s.engine)
     if uses_codes:
         letters_mod.render_letters(stored.households, options, out, jobs=s.jobs,
                                    progress=progress)
