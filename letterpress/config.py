@@ -36,6 +36,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping, Optional, Tuple
 
+from letterpress.choices import DEFAULT_LANG, DEFAULT_LAYOUT, LANGS, LAYOUTS
 from letterpress.errors import ConfigError, Where
 from letterpress.models import CANONICAL_FIELDS
 
@@ -45,8 +46,6 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 DEFAULT_PORT = 8470
-LAYOUTS = ("a4-8", "a4-4", "label-100x150")
-LANGS = ("zh", "en")
 
 
 @dataclass(frozen=True)
@@ -60,14 +59,14 @@ class Settings:
     org: str = ""
     date: Optional[_dt.date] = None
     package: str = ""
-    lang: str = "zh"
+    lang: str = DEFAULT_LANG
     jobs: int = 1
     encoding: Optional[str] = None
     sheet: Optional[str] = None
     columns: Mapping[str, Tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}))
     context: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     base_url: Optional[str] = None
-    layout: str = "a4-8"
+    layout: Optional[str] = None            # None: not given (see slip_layout)
     db: Optional[str] = None
     font: Optional[Path] = None
     slip_fields: Tuple[str, ...] = ()
@@ -85,6 +84,14 @@ class Settings:
         return replace(self, **changes)
 
     @property
+    def slip_layout(self) -> str:
+        """The slip layout to use: the one given, else the default (a4-4, larger slips, with
+        the large-print letters)."""
+        if self.layout:
+            return self.layout
+        return LARGE_PRINT_LAYOUT if self.template in LARGE_PRINT else DEFAULT_LAYOUT
+
+    @property
     def batch_date(self) -> _dt.date:
         return self.date or _dt.date.today()
 
@@ -96,6 +103,7 @@ _BATCH_KEYS = {
 }
 #: built-in letters printed large: their slips default to the a4-4 layout
 LARGE_PRINT = ("zh-large", "en-large")
+LARGE_PRINT_LAYOUT = "a4-4"
 _PATH_KEYS = {"recipients", "out", "font"}
 
 
@@ -224,17 +232,15 @@ def _build(values: dict) -> Settings:
             kwargs[key] = Path(kwargs[key])
     if kwargs.get("template") is not None:
         kwargs["template"] = str(kwargs["template"])
-    if "lang" not in kwargs and str(kwargs.get("template")).split("-")[0] in LANGS \
-            and kwargs.get("template") in LANGS + LARGE_PRINT:
+    if "lang" not in kwargs and kwargs.get("template") in LANGS + LARGE_PRINT:
         # the built-in English letters speak English
         kwargs["lang"] = str(kwargs["template"]).split("-")[0]
-    lang = kwargs.get("lang", "zh")
+    lang = kwargs.get("lang", DEFAULT_LANG)
     if lang not in LANGS:
-        raise ConfigError(f"unknown language {lang!r}", where=where, hint="use zh or en")
-    if "layout" not in kwargs and kwargs.get("template") in LARGE_PRINT:
-        kwargs["layout"] = "a4-4"     # large print: the larger slips go with it
-    layout = kwargs.get("layout", "a4-8")
-    if layout not in LAYOUTS:
+        raise ConfigError(f"unknown language {lang!r}", where=where,
+                          hint="use " + " or ".join(LANGS))
+    layout = kwargs.get("layout")
+    if layout is not None and layout not in LAYOUTS:
         raise ConfigError(f"unknown slip layout {layout!r}", where=where,
                           hint="use one of " + ", ".join(LAYOUTS))
     try:

@@ -27,11 +27,12 @@ from ledger_fixtures import (  # noqa: F401
 )
 from sqlalchemy import create_engine, inspect, select, text
 
+from letterpress.choices import DELIVERED_OUTCOMES, NOTE_REQUIRED, OUTCOMES
 from letterpress.errors import LedgerError
 from letterpress.ledger import BadgeRefused, Ledger, RecordError, default_url
 from letterpress.ledger import codes as codes_mod
 from letterpress.ledger import schema as S
-from letterpress.models import DELIVERED_OUTCOMES, NOTE_REQUIRED, OUTCOMES, BatchInfo
+from letterpress.models import BatchInfo
 
 UTC = dt.timezone.utc
 TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]+$")

@@ -31,6 +31,7 @@ from letterpress.errors import (
     LetterpressError,
     MissingToolError,
 )
+from letterpress.files import numbered_filename
 from letterpress.printing import libreoffice as pdf
 from letterpress.printing import packs as printpack
 
@@ -243,16 +244,16 @@ def test_print_packs_hold_letters_then_slips_then_run_sheet(converted, tmp_path)
     sheet_b = marked_pdf(tmp_path / "run-b.pdf", ["RUNSHEET-B"])
     route_a, route_b = [2, 0, 1], [3, 4, 5, 6]      # volunteer A walks 张, 王, 李
     packs = [
-        printpack.Pack(tmp_path / "print" / printpack.pack_filename(1, "李明"),
+        printpack.Pack(tmp_path / "print" / numbered_filename(1, "李明", "unassigned"),
                        printpack.volunteer_sections(
                            letters_pdf, [ranges[i] for i in route_a], [NAMES[i] for i in route_a],
                            printpack.Section(printpack.section_title("slips"), slips, [range(0, 1)]),
                            sheet_a), title="李明"),
-        printpack.Pack(tmp_path / "print" / printpack.pack_filename(2, "周芳"),
+        printpack.Pack(tmp_path / "print" / numbered_filename(2, "周芳", "unassigned"),
                        printpack.volunteer_sections(
                            letters_pdf, [ranges[i] for i in route_b], [NAMES[i] for i in route_b],
                            None, sheet_b, lang="en")),
-        printpack.Pack(tmp_path / "print" / printpack.pack_filename(2, "周芳", labels=True),
+        printpack.Pack(tmp_path / "print" / numbered_filename(2, "周芳", "unassigned", suffix="-labels.pdf"),
                        [printpack.Section("Slips", slips, [range(1, 2)])]),
     ]
     seen = []

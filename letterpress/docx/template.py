@@ -49,7 +49,6 @@ import weakref
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
 
 from jinja2 import StrictUndefined, UndefinedError
-from jinja2.exceptions import SecurityError
 
 from letterpress.docx import fallback, sandbox, subdocs
 from letterpress.docx import zipwriter as dz
@@ -69,6 +68,8 @@ __all__ = ["CompiledTemplate", "RenderedLetter", "MergedDocument"]
 _LIVE: "weakref.WeakValueDictionary[str, CompiledTemplate]" = weakref.WeakValueDictionary()
 _RECENT: Dict[tuple, "CompiledTemplate"] = {}   # the last templates read from files, kept
 _KEEP = 2
+UNSAFE_HINT = ("a template is a letter, not a program: it may use the fields (columns and "
+               "settings) and simple tags, not Python's internals; remove that tag")
 DEFAULT_LEVEL = 1   # zlib level for the parts written per letter: fastest, a little larger
 #: Render with docxtpl a template whose reading fails in the fast path (tests turn it off
 #: to see such a failure as the bug it is).
@@ -133,7 +134,7 @@ class RenderedLetter:
 def write_file(path: PathLike, data: bytes) -> None:
     """Write ``data`` to a new or truncated file with as few system calls as may be."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0)
-                 | getattr(os, "O_CLOEXEC", 0), 0o666)
+                 | getattr(os, "O_CLOEXEC", 0), 0o600)   # owner-only: it holds personal data
     try:
         view, done = memoryview(data), 0
         while done < len(data):
@@ -159,7 +160,8 @@ class CompiledTemplate:
                  filters: Optional[Mapping[str, Callable]] = None,
                  globals: Optional[Mapping[str, Any]] = None,
                  tests: Optional[Mapping[str, Callable]] = None,
-                 engine: str = "auto") -> None:
+                 engine: str = "auto",
+                 limits: Optional[sandbox.Limits] = None) -> None:
         if isinstance(source, (bytes, bytearray)):
             data, self.name = bytes(source), name or "template.docx"
         else:
@@ -183,9 +185,9 @@ class CompiledTemplate:
         self.current_rendering_part: Optional[RenderingPart] = None
         self._urls: Dict[str, str] = {}
         self._env = self.jinja.apply(sandbox.environment(
-            autoescape=True, undefined=StrictUndefined, finalize=finalize))
+            autoescape=True, undefined=StrictUndefined, finalize=finalize, limits=limits))
         self._prop_env = self.jinja.apply(sandbox.environment(
-            undefined=StrictUndefined, finalize=finalize))
+            undefined=StrictUndefined, finalize=finalize, limits=limits))
         self._written: Dict[str, tuple] = {}   # part -> (pieces, member) of the last letter
         self.replacements = Replacements()
         self._docx: Any = None            # python-docx's Document, once get_docx() is asked
@@ -196,7 +198,8 @@ class CompiledTemplate:
         self.loaded: Optional[Loaded] = None
         self._load(data)
         _LIVE[self.key] = self
-        if not self.jinja and compresslevel == DEFAULT_LEVEL and engine == "auto":
+        if not self.jinja and compresslevel == DEFAULT_LEVEL and engine == "auto" \
+                and limits is None:
             _RECENT.pop((self.key, self.name), None)
             _RECENT[(self.key, self.name)] = self
             while len(_RECENT) > _KEEP:
@@ -237,7 +240,7 @@ class CompiledTemplate:
 
     def __reduce__(self):   # for worker processes: compiled again on the other side
         return (_rebuild, (self._data, self.name, self.compresslevel, self.jinja, self.engine,
-                           self.replacements))
+                           self.replacements, self._env.limits))
 
     @property
     def fast(self) -> bool:
@@ -293,6 +296,19 @@ class CompiledTemplate:
         is accepted for docxtpl's signature; its filters do not change the names."""
         names = set(self._all_variables()[0])
         return names - set(context) if context is not None else names
+
+    def unsafe_places(self) -> List[Tuple[str, str]]:
+        """(place, tag) for each tag that reaches for what templates may not use (found
+        without rendering): ``[("paragraph 4 (“{{ cycler.__init__… }}”)", ".__init__")]``."""
+        found = []
+        for part in (p for p in self.loaded.parts if p.dynamic) if self.loaded else ():
+            for lineno, what in sandbox.unsafe_uses(part.parsed(self._env)):
+                place, text = part.describe(lineno, what.strip(".[]()'\"attr"))
+                found.append((f"{place} (“{text}”)" if text else place, what))
+        core = self.loaded.core if self.loaded else None
+        for _, label, _, text in core[2] if core else ():
+            found += [(label, what) for _, what in sandbox.unsafe_uses(self._prop_env.parse(text))]
+        return found
 
     def uses(self, name: str) -> bool:
         """Whether the template uses the field ``name`` (worked out once per template)."""
@@ -373,11 +389,16 @@ class CompiledTemplate:
     # -- rendering ----------------------------------------------------------------------
     def render(self, context: Mapping[str, Any], jinja_env: Any = None,
                autoescape: bool = True) -> "RenderedLetter":
-        """Render one letter from ``context`` (field name -> value).
+        """Render one letter from ``context`` (field name -> value), within the work one
+        letter may do (:class:`letterpress.docx.sandbox.Limits`).
 
         ``jinja_env`` and ``autoescape`` are accepted for docxtpl's signature: filters,
         globals and tests of a ``jinja_env`` are added to this template's (once);
         autoescape stays on (values come out as typed)."""
+        with sandbox.limits(self._env.limits):
+            return self._render(context, jinja_env)
+
+    def _render(self, context: Mapping[str, Any], jinja_env: Any) -> "RenderedLetter":
         if jinja_env is not None:
             self._adopt(jinja_env)
         if self._docx is not None:
@@ -458,7 +479,18 @@ class CompiledTemplate:
         self.current_rendering_part = RenderingPart(part, sink)
         try:
             try:
-                return list(template.root_render_func(template.new_context(ctx, True)))
+                out, count = [], sandbox.current().output
+                pieces = template.root_render_func(template.new_context(ctx, True))
+                for piece in pieces:
+                    out.append(piece)
+                    count(len(piece))
+                return out
+            except sandbox.TemplateLimit as exc:
+                frame = pieces.gi_frame   # still there: the letter grew too long at this piece
+                if frame is None:
+                    template.environment.handle_exception()
+                line = template.get_corresponding_lineno(frame.f_lineno)
+                raise self._problem(exc.code, part, line, exc.message, exc.hint) from None
             except Exception:  # noqa: BLE001 - Jinja rewrites the traceback to template lines
                 template.environment.handle_exception()
         except UndefinedError as exc:
@@ -472,13 +504,15 @@ class CompiledTemplate:
                 "recipient list, or a setting), or correct the name in the template", field)
             error.field = field
             raise error from exc
+        except sandbox.SecurityError as exc:
+            raise self._problem("template_unsafe", part, template_line(exc),
+                                f"the template reaches for something templates may not use "
+                                f"({exc})", UNSAFE_HINT) from None
+        except sandbox.TemplateLimit as exc:
+            raise self._problem(exc.code, part, template_line(exc), exc.message,
+                                exc.hint) from None
         except LetterpressError:
             raise
-        except SecurityError as exc:
-            raise self._problem("render_failed", part, template_line(exc),
-                                f"the template asks for something templates may not do ({exc})",
-                                "templates can use fields, filters, tests, if and for; "
-                                "remove that tag") from exc
         except Exception as exc:  # noqa: BLE001 - e.g. an image that cannot be read
             raise self._problem("render_failed", part, template_line(exc),
                                 f"the letter could not be filled in ({exc or type(exc).__name__})",
@@ -502,6 +536,14 @@ class CompiledTemplate:
                     f"a field has no value for this letter ({exc.message})", code="undefined_field",
                     where=Where(file=self.name, part=label),
                     hint="give every letter that value, or edit the document properties") from exc
+            except sandbox.SecurityError as exc:
+                raise TemplateProblemError(
+                    f"the template reaches for something templates may not use ({exc})",
+                    code="template_unsafe", where=Where(file=self.name, part=label),
+                    hint=UNSAFE_HINT) from None
+            except sandbox.TemplateLimit as exc:
+                raise TemplateProblemError(exc.message, code=exc.code, hint=exc.hint,
+                                           where=Where(file=self.name, part=label)) from None
             xml = xml.replace(marker, dz.xml_escape(value))
         return name, (xml,)
 
@@ -570,8 +612,10 @@ class CompiledTemplate:
 
 
 def _rebuild(data: bytes, name: str, level: int, jinja: "JinjaAdditions", engine: str,
-             replacements: "Replacements") -> CompiledTemplate:
+             replacements: "Replacements",
+             limits: Optional[sandbox.Limits] = None) -> CompiledTemplate:
     tpl = CompiledTemplate(data, name=name, compresslevel=level, filters=dict(jinja.filters),
-                           globals=dict(jinja.globals), tests=dict(jinja.tests), engine=engine)
+                           globals=dict(jinja.globals), tests=dict(jinja.tests), engine=engine,
+                           limits=limits)
     tpl.replacements = replacements
     return tpl

@@ -20,9 +20,9 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 from sqlalchemy import and_, select
 from sqlalchemy.engine import Connection
 
+from letterpress.choices import DELIVERED_OUTCOMES
 from letterpress.errors import LedgerError
 from letterpress.ledger.schema import batches, codes, events, households
-from letterpress.models import DELIVERED_OUTCOMES
 
 
 @dataclass(frozen=True)

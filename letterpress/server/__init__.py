@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from flask import Flask, g, jsonify, render_template, request
+from flask.json.provider import DefaultJSONProvider
 from flask.sessions import SecureCookieSessionInterface
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -122,6 +123,7 @@ def create_app(ledger_url: Optional[str], *, behind_proxy: bool = False,
     )
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True
+    assert isinstance(app.json, DefaultJSONProvider)
     app.json.ensure_ascii = False
     app.json.sort_keys = False
     app.session_interface = _SessionInterface()
@@ -130,9 +132,10 @@ def create_app(ledger_url: Optional[str], *, behind_proxy: bool = False,
     # Volunteers' event posts take a light path past Flask's request machinery; anything
     # unusual about a post is handed on to the Flask view below it.
     from letterpress.server.fastpath import EventPosts
-    app.wsgi_app = EventPosts(app, app.wsgi_app)
+    app.wsgi_app = EventPosts(app, app.wsgi_app)  # type: ignore[method-assign]
     if behind_proxy:
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=1, x_proto=1, x_host=1)
 
     from letterpress.server.api import bp as api_bp
     from letterpress.server.staff import bp as staff_bp

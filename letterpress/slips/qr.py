@@ -80,7 +80,7 @@ def matrix(payload: str) -> Matrix:
 
 def runs(mat: Sequence[Sequence[int]]) -> List[tuple]:
     """Horizontal runs of dark modules as ``(row, start column, length)``."""
-    out = []
+    out: List[tuple] = []
     for r, row in enumerate(mat):
         data = row if isinstance(row, bytes) else bytes(bool(m) for m in row)
         out.extend((r, m.start(), m.end() - m.start()) for m in _DARK_RUN.finditer(data))
@@ -128,12 +128,13 @@ def png(payload: str, width_px: int = 400) -> bytes:
     side = side_modules(mat)
     image = Image.new("1", (side, side), 1)
     pixels = image.load()
+    assert pixels is not None
     for r, row in enumerate(mat):
         for c, dark in enumerate(row):
             if dark:
                 pixels[c + QUIET, r + QUIET] = 0
     scale = max(1, int(width_px) // side)
-    image = image.resize((side * scale, side * scale), Image.NEAREST)
+    image = image.resize((side * scale, side * scale), Image.Resampling.NEAREST)
     out = io.BytesIO()
     image.save(out, format="PNG", optimize=True)
     return out.getvalue()
@@ -151,7 +152,7 @@ def terminal(payload: str, *, invert: bool = False) -> str:
     grid = [[False] * side for _ in range(side)]
     for r, row in enumerate(mat):
         for c, dark in enumerate(row):
-            grid[r + QUIET][c + QUIET] = dark
+            grid[r + QUIET][c + QUIET] = bool(dark)
     chars = {(True, True): "\u2588", (True, False): "\u2580",
              (False, True): "\u2584", (False, False): " "}
     lines = []
