@@ -81,6 +81,8 @@ CATALOGUE: Dict[str, Entry] = {e.code: e for e in (
     Entry("bad_template", _ERR, "the Word template cannot be opened as a .docx"),
     Entry("template_syntax", _ERR, "a tag in the template is not valid"),
     Entry("template_structure", _ERR, "the tags would make the document invalid Word XML"),
+    Entry("template_unsafe", _ERR, "a tag reaches into Python internals; templates are data, never code"),
+    Entry("template_limit", _ERR, "a letter would take too long, loop too often or grow too large"),
     Entry("undefined_field", _ERR, "a field has no value for a letter"),
     Entry("render_failed", _ERR, "a letter could not be rendered from the template"),
     Entry("unknown_field", _ERR, "the template uses a field no column or setting provides"),
@@ -154,6 +156,15 @@ CATALOGUE: Dict[str, Entry] = {e.code: e for e in (
     Entry("port_in_use", _ERR, "another program uses the port"),
     Entry("cannot_bind", _ERR, "the server cannot listen on that address"),
 )}
+
+
+def catalogue_table() -> str:
+    """The catalogue as the Markdown table README.md shows (``python -m letterpress.errors``)."""
+    shown = {ExitStatus.OK: "0 (warning)", ExitStatus.PARTIAL: "3 (the rest was done)"}
+    lines = ["| code | exit status | meaning |", "|---|---|---|"]
+    lines += [f"| `{e.code}` | {shown.get(e.exit_status, int(e.exit_status))} | {e.meaning} |"
+              for e in CATALOGUE.values()]
+    return "\n".join(lines) + "\n"
 
 
 def exit_status_of(code: str) -> ExitStatus:
@@ -312,3 +323,7 @@ class CheckFailed(LetterpressError):
             f"{len(errors)} error(s) found; nothing was written.",
             hint="fix the rows and template places listed above, then run the command again",
         )
+
+
+if __name__ == "__main__":
+    print(catalogue_table(), end="")

@@ -5,6 +5,7 @@ import csv
 import json
 from pathlib import Path
 
+import openpyxl
 import pytest
 from click.testing import CliRunner
 from clitools import manifest, run
@@ -217,7 +218,11 @@ def test_confirm_report_and_reprint(built, tmp_path):
     lines = manifest(report)
     assert len(lines) == 40 and lines[0]["状态"] == "已送达"
     run("report", "--db", db, "-o", tmp_path / "report.xlsx")
-    assert (tmp_path / "report.xlsx").stat().st_size > 0
+    sheet = openpyxl.load_workbook(tmp_path / "report.xlsx").worksheets[0]
+    cells = [["" if v is None else str(v) for v in row] for row in sheet.iter_rows(values_only=True)]
+    assert cells[0] == list(lines[0])                        # the CSV's columns, in order
+    assert cells[1:] == [list(line.values()) for line in lines]
+    assert cells[1][cells[0].index("状态")] == "已送达"
     r = run("reprint", "--db", db, "--outstanding", "-q")
     assert "Reprinted 37 households" in r.output
     new_rows = manifest(out / "manifest.csv")

@@ -33,6 +33,7 @@ from letterpress.files import PRIVATE_FILE, make_private, private_dir
 from letterpress.ledger import admin as A
 from letterpress.ledger import badges
 from letterpress.ledger import codes as codes_mod
+from letterpress.ledger import counts as C
 from letterpress.ledger import record as R
 from letterpress.ledger import schema as S
 from letterpress.ledger import views as V
@@ -351,6 +352,29 @@ class Ledger:
         with self.transaction() as conn:
             rows = V.household_views(conn, batch_id)
         return iter(rows)
+
+    def round(self, batch_id: int, volunteer: str) -> List[HouseholdView]:
+        """A volunteer's households (not withdrawn) in walking order, with their states."""
+        with self.transaction() as conn:
+            return V.round_views(conn, batch_id, volunteer)
+
+    def households_in_state(self, batch_id: int, state: str,
+                            limit: Optional[int] = None) -> List[HouseholdView]:
+        """The batch's households in ``state`` (e.g. ``failed``) in delivery order, the
+        first ``limit`` of them (chosen by the database)."""
+        with self.transaction() as conn:
+            return V.views_by_id(conn, C.household_ids(conn, batch_id, state, limit))
+
+    def households_by_id(self, ids: Sequence[int]) -> List[HouseholdView]:
+        """The views of these households (by ledger id), in the order given."""
+        with self.transaction() as conn:
+            return V.views_by_id(conn, ids)
+
+    def counts_by(self, batch_id: int, column: str) -> List[Tuple[str, Dict[str, int]]]:
+        """Counts by state per value of a household column (``compound``, ``volunteer``...),
+        withdrawn households left out, in order of first appearance."""
+        with self.transaction() as conn:
+            return C.grouped(conn, batch_id, column)[1]
 
     def household_by_code(self, code: str) -> HouseholdView:
         """The household a slip code belongs to (``unknown_code`` / ``revoked_code`` otherwise)."""

@@ -25,8 +25,15 @@ from typing import (
     Tuple,
 )
 
-from letterpress.errors import InputError, LetterpressError, Problem, TemplateProblemError, \
-    Where, error, warning
+from letterpress.errors import (
+    InputError,
+    LetterpressError,
+    Problem,
+    TemplateProblemError,
+    Where,
+    error,
+    warning,
+)
 from letterpress.files import safe_filename, staged_dir
 from letterpress.models import CANONICAL_FIELDS, Household, Progress, Recipient
 from letterpress.pipeline.pictures import PictureProblem, PictureRule, Swapper
