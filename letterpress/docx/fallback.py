@@ -106,7 +106,7 @@ def undeclared(data: bytes, env: Any) -> set:
 def body_of(whole: bytes) -> str:
     """The content of ``<w:body>`` of a .docx file."""
     package = Package(whole)
-    return split_body(package.blob(package.doc))[0][8:-9]
+    return split_body(package.blob(package.doc) or b"")[0][8:-9]
 
 
 class ComposedDocument:
@@ -123,9 +123,8 @@ class ComposedDocument:
     def __enter__(self) -> "ComposedDocument":
         return self
 
-    def __exit__(self, exc_type, exc, tb) -> bool:
+    def __exit__(self, exc_type, exc, tb) -> None:
         self.close() if exc_type is None else self.abort()
-        return False
 
     def __len__(self) -> int:
         return self._count

@@ -69,7 +69,7 @@ def load(tpl, pkg: dp.Package) -> Loaded:
     """Compile ``pkg`` for ``tpl`` (raises :class:`~letterpress.docx.package.NotDocx`)."""
     doc = pkg.doc
     stamp = pkg.stamp
-    src, body_open, head, tail = dp.split_body(pkg.blob(doc))
+    src, body_open, head, tail = dp.split_body(pkg.blob(doc) or b"")
     doc_prefix, doc_suffix = head + b"<w:body>", b"</w:body>" + tail
     body = Part(tpl, doc, "", src, is_body=True, body_open=body_open)
     body.tree = body.dynamic and tables_need_fix(body_open, src, body.jsrc)
@@ -103,7 +103,7 @@ def load(tpl, pkg: dp.Package) -> Loaded:
             elif text != part.source:
                 replaced[part.name] = (part.head[0] if part.head else b"") + text.encode("utf-8")
     core = _load_core(tpl, pkg)
-    types = pkg.types_xml
+    types = pkg.types_xml or ""
     for ctype, ext in image_types().items():   # so that letters may add pictures
         if ext not in pkg.defaults:
             at = types.rindex("</Types>")
@@ -144,7 +144,9 @@ def load(tpl, pkg: dp.Package) -> Loaded:
 
 def lay_out(static: List[tuple]) -> Tuple[bytes, bytes]:
     """The members copied into every letter laid out once: (local records, central ones)."""
-    chunks, cds, offset = [], [], 0
+    chunks: List[bytes] = []
+    cds: List[bytes] = []
+    offset = 0
     for member, raw in static:
         cds.append(dz.central_header(member, offset))
         chunks += (dz.local_header(member), raw)
@@ -193,8 +195,10 @@ def _load_core(tpl, pkg: dp.Package) -> Optional[tuple]:
         root = etree.fromstring(blob) if blob else None
     except etree.XMLSyntaxError:
         return None
-    props = []
-    for prop, tag in _CORE_PROPS if root is not None else ():
+    props: List[tuple] = []
+    if root is None:
+        return None
+    for prop, tag in _CORE_PROPS:
         element = root.find(_DC + tag)
         if element is not None and element.text and _TAGS.search(element.text):
             label = f"document properties ({prop})"

@@ -25,13 +25,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from importlib import metadata
-from typing import Any, Callable, Iterable, Mapping, Optional, Tuple
+from typing import Any, Callable, Iterable, Mapping, Optional, Tuple, TypeVar
 
 from jinja2 import Environment
 
 from letterpress.errors import ConfigError, Where
 
 GROUP = "letterpress.jinja"
+E = TypeVar("E", bound=Environment)
 _KINDS = (("FILTERS", "filters"), ("GLOBALS", "globals"), ("TESTS", "tests"))
 
 
@@ -54,9 +55,17 @@ class JinjaAdditions:
     def __bool__(self) -> bool:
         return bool(self.filters or self.globals or self.tests)
 
-    def apply(self, env: Environment) -> Environment:
-        """``env`` with these added (the same object, for chaining)."""
-        env.filters.update(self.filters)
+    def apply(self, env: E) -> E:
+        """``env`` with these added (the same object, for chaining). In an environment of
+        :func:`letterpress.docx.sandbox.environment` the filters count their work against
+        the letter's limits, as the built-in ones do."""
+        from letterpress.docx import sandbox
+
+        guard = getattr(sandbox, "_guard_filter", None)
+        if guard is not None and isinstance(env, sandbox.Sandbox):
+            env.filters.update((name, guard(name, f)) for name, f in self.filters)
+        else:
+            env.filters.update(self.filters)
         env.globals.update(self.globals)
         env.tests.update(self.tests)
         return env

@@ -26,9 +26,9 @@ def read(source: Source) -> bytes:
     if isinstance(source, (bytes, bytearray)):
         return bytes(source)
     if hasattr(source, "read"):
-        data = source.read()    # type: ignore[union-attr]
+        data = source.read()
         return data.encode("utf-8") if isinstance(data, str) else bytes(data)
-    with open(source, "rb") as fh:   # type: ignore[arg-type]
+    with open(source, "rb") as fh:
         return fh.read()
 
 

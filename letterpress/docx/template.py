@@ -115,7 +115,7 @@ class RenderedLetter:
         """The letter's body XML (the content of ``<w:body>``)."""
         if self.whole is not None:
             return fallback.body_of(self.whole)
-        loaded = self.loaded or self.template().loaded
+        loaded = self.loaded or self.template().fast_loaded
         return loaded.body.text(self.pieces)[8:-9]
 
     def to_bytes(self, template: Optional["CompiledTemplate"] = None) -> bytes:
@@ -241,6 +241,13 @@ class CompiledTemplate:
     def __reduce__(self):   # for worker processes: compiled again on the other side
         return (_rebuild, (self._data, self.name, self.compresslevel, self.jinja, self.engine,
                            self.replacements, self._env.limits))
+
+    @property
+    def fast_loaded(self) -> Loaded:
+        """What the fast path read (an error for a template docxtpl renders)."""
+        if self.loaded is None:
+            raise ValueError("this template is rendered by docxtpl, not the fast path")
+        return self.loaded
 
     @property
     def fast(self) -> bool:
@@ -426,8 +433,8 @@ class CompiledTemplate:
         if loaded.core:
             parts.append(self._render_core(ctx))
         rels = tuple((k[0], rid, k[1], k[2], k[3]) for k, rid in sink.rels.items())
-        return RenderedLetter(self.key, pieces, tuple(parts), rels, tuple(sink.media.items()),
-                              self, replaced, loaded)
+        return RenderedLetter(self.key, pieces or (), tuple(parts), rels,
+                              tuple(sink.media.items()), self, replaced, loaded)
 
     def _adopt(self, env: Any) -> None:
         """Take the custom filters, globals and tests of docxtpl's ``jinja_env``."""
@@ -493,6 +500,7 @@ class CompiledTemplate:
                 raise self._problem("template_limit", part, line, exc.message, exc.hint) from None
             except Exception:  # noqa: BLE001 - Jinja rewrites the traceback to template lines
                 template.environment.handle_exception()
+                raise   # (handle_exception always raises)
         except UndefinedError as exc:
             msg = exc.message or str(exc)
             found = re.search(r"'([^']+)' is undefined|has no attribute '([^']+)'", msg)
@@ -502,7 +510,7 @@ class CompiledTemplate:
                 f"the field {field!r} has no value for this letter ({msg})",
                 f"give every letter a value for {field!r} (a column of that name in the "
                 "recipient list, or a setting), or correct the name in the template", field)
-            error.field = field
+            error.field = field   # type: ignore[attr-defined]
             raise error from exc
         except sandbox.SecurityError as exc:
             raise self._problem("template_unsafe", part, template_line(exc),
@@ -527,7 +535,7 @@ class CompiledTemplate:
                 sink.relate(part.name, RT_HYPERLINK, urls[rid], True, rid)
 
     def _render_core(self, ctx: dict) -> Tuple[str, tuple]:
-        name, xml, props = self.loaded.core
+        name, xml, props = self.fast_loaded.core or ("", "", ())
         for marker, label, template, _ in props:
             try:
                 value = template.render(ctx)
@@ -556,7 +564,7 @@ class CompiledTemplate:
                     loaded: Optional[Loaded] = None) -> Tuple[dz.Member, bytes]:
         """The zip member of a rendered part; the last letter's when the pieces are equal
         (a part whose fields did not change is not joined or compressed again)."""
-        loaded = loaded or self.loaded
+        loaded = loaded or self.fast_loaded
         last = self._written.get(name)
         if last is not None and (last[0] is pieces or last[0] == pieces):
             return last[1]
@@ -586,9 +594,9 @@ class CompiledTemplate:
         return laid
 
     def _zip(self, letter: "RenderedLetter") -> List[bytes]:
-        loaded = letter.loaded or self.loaded
         if letter.whole is not None:
             return [letter.whole]
+        loaded = letter.loaded or self.fast_loaded
         level, stamp = self.compresslevel, loaded.stamp
         head, head_cd, count = self._head(loaded, letter.replaced)
         body = loaded.body

@@ -87,9 +87,9 @@ def picture_bytes(path: Path, want_ext: Optional[str] = None) -> bytes:
                 out = io.BytesIO()
                 (image.convert("RGB") if want == "JPEG" else image).save(out, want)
                 return out.getvalue()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise PictureProblem(f"{path.name} is not a picture ({exc})",
-                             "give a PNG or JPEG file") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        raise PictureProblem(f"{path.name} is not a picture (its content is not PNG, JPEG, "
+                             "GIF or BMP)", "give a PNG or JPEG file") from None
     return data
 
 
