@@ -150,6 +150,20 @@ def _cells(folder: Path) -> Path:
     return path
 
 
+def _merges(folder: Path) -> Path:
+    doc = Document()
+    table = doc.add_table(rows=3, cols=2)
+    table.style = "Table Grid"
+    texts = (("{%tr for row in rows %}", ""), ("{% vm %}{{ row.group }}", "{{ row.item }}"),
+             ("{%tr endfor %}", ""))
+    for r, row in enumerate(texts):
+        for c, text in enumerate(row):
+            table.cell(r, c).text = text
+    path = folder / "merges.docx"
+    doc.save(str(path))
+    return path
+
+
 def _defaults(folder: Path) -> Path:
     doc = Document()
     doc.add_paragraph('{{ name }},{{ nickname|default("朋友") }}')
@@ -265,6 +279,9 @@ FEATURES: List[Feature] = [
             lambda tpl, f: {"name": "张建国", "days": ["2月24日", "2月25日", "2月26日"]}),
     Feature("cell_tags", "{% cellbg %}, {% colspan %}", _cells,
             lambda tpl, f: {"colour": "FFC000", "span": 2, "a": 1, "b": 2, "c": 3}),
+    Feature("merges", "{% vm %} cells merged down a {%tr for %} loop", _merges,
+            lambda tpl, f: {"rows": [{"group": "第一组", "item": "口罩"},
+                                     {"group": "第一组", "item": "手套"}]}),
     Feature("defaults", "default() and `is defined` for fields not given", _defaults,
             lambda tpl, f: {"name": "王秀英"}),
     Feature("filters", "custom filters, globals and tests (jinja_env / filters=)", _filters,
@@ -550,6 +567,10 @@ def test_libreoffice_draws_the_same_pages(rendered, tmp_path):
             path = tmp_path / f"{feature.name}-{side}.docx"
             path.write_bytes(data)
             files.append(path)
+    control = tmp_path / "control.docx"    # the stand-in picture left in: the pages must differ
+    control.write_bytes(render_ours(Feature(**{**BY_NAME["replace_pic"].__dict__,
+                                                "prepare": None}), rendered["replace_pic"][2]))
+    files.append(control)
     subprocess.run([soffice, f"-env:UserInstallation=file://{tmp_path / 'lo'}", "--headless",
                     "--convert-to", "pdf", "--outdir", str(tmp_path)] + [str(f) for f in files],
                    check=True, capture_output=True, timeout=300)
@@ -558,6 +579,7 @@ def test_libreoffice_draws_the_same_pages(rendered, tmp_path):
         pages = _pages(ours)
         assert pages and any(p.getextrema()[0] < 128 for p in pages), "a blank page"
         assert page_difference(ours, theirs) < 0.002, feature.name
+    assert page_difference(tmp_path / "control.pdf", tmp_path / "replace_pic-ours.pdf") > 0.001
 
 
 # ---------------------------------------------------------------------------
@@ -565,17 +587,34 @@ def test_libreoffice_draws_the_same_pages(rendered, tmp_path):
 
 
 def fidelity_table(folder: Path) -> str:
-    rows = ["| feature | text | pictures | XML | pages (LibreOffice) |",
+    import shutil
+
+    rows = ["| feature | text | pictures | XML | pages LibreOffice draws |",
             "| --- | --- | --- | --- | --- |"]
+    found = []
     for feature in FEATURES:
         sub = folder / feature.name
         sub.mkdir(parents=True, exist_ok=True)
         ours, theirs = render_ours(feature, sub), render_docxtpl(feature, sub)
-        text = "same" if all_text(ours) == all_text(theirs) else "DIFFERS"
-        pics = "same" if pictures_shown(ours) == pictures_shown(theirs) else "DIFFERS"
-        xml = "same" if same_xml(ours, theirs) else "differs"
-        rows.append(f"| {feature.label} | {text} | {pics} | {xml} | "
-                    f"{'compared' if feature.pixels else '-'} |")
+        (folder / f"{feature.name}-ours.docx").write_bytes(ours)
+        (folder / f"{feature.name}-theirs.docx").write_bytes(theirs)
+        found.append((feature, "same" if all_text(ours) == all_text(theirs) else "DIFFERS",
+                      "same" if pictures_shown(ours) == pictures_shown(theirs) else "DIFFERS",
+                      "same" if same_xml(ours, theirs) else "differs"))
+    soffice = shutil.which("soffice")
+    drawn = [f for f in FEATURES if f.pixels]
+    if soffice:
+        subprocess.run([soffice, f"-env:UserInstallation=file://{folder / 'lo'}", "--headless",
+                        "--convert-to", "pdf", "--outdir", str(folder)]
+                       + [str(folder / f"{f.name}-{s}.docx") for f in drawn
+                          for s in ("ours", "theirs")], check=True, capture_output=True)
+    for feature, text, pics, xml in found:
+        pages = "-"
+        if soffice and feature.pixels:
+            share = page_difference(folder / f"{feature.name}-ours.pdf",
+                                    folder / f"{feature.name}-theirs.pdf")
+            pages = f"{share:.2%} of pixels differ"
+        rows.append(f"| {feature.label} | {text} | {pics} | {xml} | {pages} |")
     return "\n".join(rows)
 
 

@@ -67,6 +67,10 @@ def render(tpl, context: Mapping[str, Any]):
     doc.crc_to_new_media.update(r.media)
     doc.crc_to_new_embedded.update(r.embedded)
     doc.zipname_to_replace.update(r.zipnames)
+    # document properties come out as typed, as on the fast path (docxtpl would escape them
+    # with an autoescaping environment, and python-docx escape them again)
+    doc.render_properties = lambda ctx, jinja_env=None: DocxTemplate.render_properties(
+        doc, ctx, tpl._prop_env)
     tpl.current_rendering_part = _Follow(doc)
     try:
         doc.render(dict(context), jinja_env=environment(tpl))
