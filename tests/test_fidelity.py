@@ -466,6 +466,19 @@ def test_docxtpl_engine_gives_the_same_letter(tmp_path):
         assert pictures_shown(slow) == pictures_shown(fast), name
 
 
+def test_render_takes_docxtpls_jinja_env(rendered, tmp_path):
+    """Code written for docxtpl passes its filters as ``jinja_env`` (to the constructor, as
+    the template is compiled once, and to render): they are added, in the sandbox (Jinja's
+    own filters stay the sandbox's)."""
+    from letterpress.docx import sandbox
+
+    feature = BY_NAME["filters"]
+    tpl = CompiledTemplate(str(feature.build(tmp_path)), jinja_env=_filters_env())
+    letter = tpl.render(feature.context(tpl, tmp_path), jinja_env=_filters_env())
+    assert all_text(letter.to_bytes(tpl)) == all_text(rendered["filters"][1])
+    assert dict(tpl.jinja.filters) == {"yuan": yuan} and isinstance(tpl._env, sandbox.Sandbox)
+
+
 def test_fallback_says_why_and_that_it_is_slower(tmp_path):
     tpl = CompiledTemplate(str(_defaults(tmp_path)), engine="docxtpl")
     assert not tpl.fast

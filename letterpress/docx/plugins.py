@@ -27,12 +27,12 @@ from dataclasses import dataclass
 from importlib import metadata
 from typing import Any, Callable, Iterable, Mapping, Optional, Tuple, TypeVar
 
-from jinja2 import Environment
+import jinja2
 
 from letterpress.errors import ConfigError, Where
 
 GROUP = "letterpress.jinja"
-E = TypeVar("E", bound=Environment)
+E = TypeVar("E", bound=jinja2.Environment)
 _KINDS = (("FILTERS", "filters"), ("GLOBALS", "globals"), ("TESTS", "tests"))
 
 
@@ -70,9 +70,25 @@ class JinjaAdditions:
         env.tests.update(self.tests)
         return env
 
+    def merge(self, other: "JinjaAdditions") -> "JinjaAdditions":
+        """These and ``other``'s (``other`` wins a name both have)."""
+        return JinjaAdditions(tuple(dict(self.filters + other.filters).items()),
+                              tuple(dict(self.globals + other.globals).items()),
+                              tuple(dict(self.tests + other.tests).items()), self.plugins)
+
     def as_kwargs(self) -> dict:
         return {"filters": dict(self.filters), "globals": dict(self.globals),
                 "tests": dict(self.tests)}
+
+
+def additions_of(env: jinja2.Environment) -> JinjaAdditions:
+    """The filters, globals and tests of docxtpl's ``jinja_env`` that Jinja itself lacks."""
+    from jinja2.defaults import DEFAULT_FILTERS, DEFAULT_NAMESPACE, DEFAULT_TESTS
+
+    return JinjaAdditions(
+        tuple((k, v) for k, v in env.filters.items() if DEFAULT_FILTERS.get(k) is not v),
+        tuple((k, v) for k, v in env.globals.items() if DEFAULT_NAMESPACE.get(k) is not v),
+        tuple((k, v) for k, v in env.tests.items() if DEFAULT_TESTS.get(k) is not v))
 
 
 def available() -> Tuple[str, ...]:

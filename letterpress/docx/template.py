@@ -58,7 +58,7 @@ from letterpress.docx.locate import problem, template_line, variables
 from letterpress.docx.merge import MergedDocument
 from letterpress.docx.package import RT_HYPERLINK, NotDocx, Package
 from letterpress.docx.parts import Part, finalize, post
-from letterpress.docx.plugins import JinjaAdditions
+from letterpress.docx.plugins import JinjaAdditions, additions_of
 from letterpress.docx.replace import Replacements
 from letterpress.errors import InputError, LetterpressError, TemplateProblemError, Where
 from letterpress.files import PathLike, atomic_path
@@ -161,7 +161,7 @@ class CompiledTemplate:
                  globals: Optional[Mapping[str, Any]] = None,
                  tests: Optional[Mapping[str, Callable]] = None,
                  engine: str = "auto",
-                 limits: Optional[sandbox.Limits] = None) -> None:
+                 limits: Optional[sandbox.Limits] = None, jinja_env: Any = None) -> None:
         if isinstance(source, (bytes, bytearray)):
             data, self.name = bytes(source), name or "template.docx"
         else:
@@ -180,6 +180,8 @@ class CompiledTemplate:
             raise ValueError(f"engine must be 'auto' or 'docxtpl', not {engine!r}")
         self._data = data
         self.jinja = JinjaAdditions.of(filters, globals, tests)
+        if jinja_env is not None:   # docxtpl's environment: its filters, globals and tests
+            self.jinja = self.jinja.merge(additions_of(jinja_env))
         self.key = hashlib.sha1(data).hexdigest()
         self.compresslevel, self.engine = compresslevel, engine
         self.current_rendering_part: Optional[RenderingPart] = None
@@ -438,19 +440,7 @@ class CompiledTemplate:
 
     def _adopt(self, env: Any) -> None:
         """Take the custom filters, globals and tests of docxtpl's ``jinja_env``."""
-        import jinja2
-
-        plain = jinja2.Environment()
-        extra = JinjaAdditions(
-            tuple((k, v) for k, v in env.filters.items() if plain.filters.get(k) is not v),
-            tuple((k, v) for k, v in env.globals.items() if plain.globals.get(k) is not v),
-            tuple((k, v) for k, v in env.tests.items() if plain.tests.get(k) is not v))
-        if not extra:
-            return
-        merged = JinjaAdditions(tuple(dict(self.jinja.filters + extra.filters).items()),
-                                tuple(dict(self.jinja.globals + extra.globals).items()),
-                                tuple(dict(self.jinja.tests + extra.tests).items()),
-                                self.jinja.plugins)
+        merged = self.jinja.merge(additions_of(env))
         if merged == self.jinja:
             return
         self.jinja = merged
