@@ -26,7 +26,7 @@ from docx import Document
 from docx.enum.style import WD_STYLE_TYPE
 from docx.enum.text import WD_ALIGN_PARAGRAPH, WD_LINE_SPACING
 from docx.oxml import OxmlElement
-from docx.oxml.ns import qn
+from docx.oxml.ns import nsmap, qn
 from docx.shared import Cm, Mm, Pt, RGBColor
 
 HERE = Path(__file__).resolve().parent
@@ -419,6 +419,9 @@ def build(variant: str):
     Document."""
     lang = variant[:2]
     words = ZH if lang == "zh" else EN
+    # python-docx's own namespace for core properties (docxcompose, once imported, maps the
+    # prefix to another one, and the file would differ)
+    nsmap["cp"] = "http://schemas.openxmlformats.org/package/2006/metadata/core-properties"
     doc = Document()
     _drop_extras(doc)
     _setup_styles(doc, variant)

@@ -431,6 +431,25 @@ def test_subdoc_brings_its_styles_numbering_and_pictures(rendered):
     assert ours.part.numbering_part is not None
 
 
+def test_a_subdoc_keeps_the_letters_document_properties(tmp_path):
+    """docxcompose (docxtpl's sub-documents) remaps python-docx's ``cp`` prefix; the template
+    read again after a sub-document still has its keywords and revision where Word reads them."""
+    from docx.oxml.ns import nsmap
+
+    from letterpress.docx import subdocs
+
+    subdocs.restore_namespaces()
+    path = _subdoc(tmp_path)
+    doc = Document(str(path))
+    doc.core_properties.keywords, doc.core_properties.revision = "慰问信", 7
+    doc.save(str(path))
+    nsmap["cp"] = "http://schemas.openxmlformats.org/officeDocument/2006/custom-properties"
+    tpl = CompiledTemplate(str(path))     # as after `import docxcompose`
+    letter = tpl.render(_subdoc_context(tpl, tmp_path)).to_bytes(tpl)
+    props = Document(io.BytesIO(letter)).core_properties
+    assert props.keywords == "慰问信" and props.revision == 7
+
+
 def test_missing_field_is_still_an_error(tmp_path):
     from letterpress.errors import TemplateProblemError
 

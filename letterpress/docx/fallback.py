@@ -54,7 +54,10 @@ def render(tpl, context: Mapping[str, Any]):
     """One letter of ``tpl`` rendered by docxtpl, as a ``RenderedLetter`` holding its file."""
     from docxtpl import DocxTemplate
 
+    from letterpress.docx import subdocs
     from letterpress.docx.template import RenderedLetter
+
+    subdocs.restore_namespaces()
 
     doc = DocxTemplate(io.BytesIO(source(tpl)))
     doc.init_docx()
@@ -136,6 +139,10 @@ class ComposedDocument:
     def add(self, letter) -> None:
         from docx import Document
         from docxcompose.composer import Composer
+
+        from letterpress.docx import subdocs
+
+        subdocs.restore_namespaces()
 
         if self._done:
             raise ValueError("this merged document is already closed")

@@ -13,6 +13,21 @@ import io
 from typing import Any
 
 
+CORE_CP = "http://schemas.openxmlformats.org/package/2006/metadata/core-properties"
+
+
+def restore_namespaces() -> None:
+    """Undo docxcompose's change to python-docx's namespace map.
+
+    Importing docxcompose (docxtpl does, for sub-documents) maps the prefix ``cp`` to the
+    custom-properties namespace in python-docx's own map, after which python-docx writes a
+    document's keywords, revision and "last modified by" in that wrong namespace. docxcompose
+    reads custom properties with its own map, so python-docx's can be put back."""
+    from docx.oxml.ns import nsmap
+
+    nsmap["cp"] = CORE_CP
+
+
 def fingerprint(document: Any) -> str:
     """A digest of every part of a python-docx document (what changing it would change)."""
     digest = hashlib.sha1()

@@ -361,6 +361,7 @@ class CompiledTemplate:
         if self._docx is None:
             import docx
 
+            subdocs.restore_namespaces()
             self._docx = docx.Document(io.BytesIO(self._data))
             self._docx_print = subdocs.fingerprint(self._docx)
         return self._docx
@@ -375,6 +376,7 @@ class CompiledTemplate:
         object) with its pictures, styles and numbering."""
         from docxtpl.subdoc import Subdoc
 
+        subdocs.restore_namespaces()
         return Subdoc(self, docpath)
 
     def _sync_docx(self) -> None:
