@@ -85,10 +85,10 @@ def additions_of(env: jinja2.Environment) -> JinjaAdditions:
     """The filters, globals and tests of docxtpl's ``jinja_env`` that Jinja itself lacks."""
     from jinja2.defaults import DEFAULT_FILTERS, DEFAULT_NAMESPACE, DEFAULT_TESTS
 
-    return JinjaAdditions(
-        tuple((k, v) for k, v in env.filters.items() if DEFAULT_FILTERS.get(k) is not v),
-        tuple((k, v) for k, v in env.globals.items() if DEFAULT_NAMESPACE.get(k) is not v),
-        tuple((k, v) for k, v in env.tests.items() if DEFAULT_TESTS.get(k) is not v))
+    def new(table: Mapping[str, Any], jinja_own: Mapping[str, Any]) -> Tuple[Tuple[str, Any], ...]:
+        return tuple((k, v) for k, v in table.items() if jinja_own.get(k) is not v)
+    return JinjaAdditions(new(env.filters, DEFAULT_FILTERS), new(env.globals, DEFAULT_NAMESPACE),
+                          new(env.tests, DEFAULT_TESTS))
 
 
 def available() -> Tuple[str, ...]:

@@ -12,7 +12,6 @@ import hashlib
 import io
 from typing import Any
 
-
 CORE_CP = "http://schemas.openxmlformats.org/package/2006/metadata/core-properties"
 
 
