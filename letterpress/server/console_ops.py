@@ -7,7 +7,7 @@ from typing import Mapping
 
 from flask import current_app, url_for
 
-from letterpress.config import LANGS, LAYOUTS, parse_date
+from letterpress.config import LANGS, LARGE_PRINT, LARGE_PRINT_LAYOUT, LAYOUTS, parse_date
 from letterpress.errors import InputError, LetterpressError
 from letterpress.ledger import accounts, rounds, tallies
 from letterpress.resources import BUILTIN_TEMPLATES
@@ -51,12 +51,12 @@ def round_fields(form: Mapping[str, str]) -> dict:
     lang = form.get("lang") or "zh"
     if lang not in LANGS:
         raise bad("lang", "zh or en")
-    layout = form.get("layout") or "a4-8"
-    if layout not in LAYOUTS:
-        raise bad("layout", ", ".join(LAYOUTS))
     name = form.get("template_name") or lang
     if name not in BUILTIN_TEMPLATES:
         raise bad("template_name", ", ".join(BUILTIN_TEMPLATES))
+    layout = form.get("layout") or (LARGE_PRINT_LAYOUT if name in LARGE_PRINT else "a4-8")
+    if layout not in LAYOUTS:
+        raise bad("layout", ", ".join(LAYOUTS))
     base = fields["base_url"]
     if base and not base.lower().startswith(("http://", "https://")):
         raise bad("base_url", "e.g. http://192.168.1.20:8470")
