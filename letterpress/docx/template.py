@@ -42,17 +42,17 @@ The work is shared out: :mod:`letterpress.docx.load` reads a template,
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import re
-import weakref
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
 
 from jinja2 import StrictUndefined, UndefinedError
 
 from letterpress.docx import fallback, sandbox, subdocs
 from letterpress.docx import zipwriter as dz
+from letterpress.docx.compat import DocxtplMethods
 from letterpress.docx.images import RenderingPart, Sink
+from letterpress.docx.letter import _LIVE, RenderedLetter, write_file
 from letterpress.docx.load import Loaded, lay_out, load
 from letterpress.docx.locate import problem, template_line, variables
 from letterpress.docx.merge import MergedDocument
@@ -61,11 +61,10 @@ from letterpress.docx.parts import Part, finalize, post
 from letterpress.docx.plugins import JinjaAdditions, additions_of
 from letterpress.docx.replace import Replacements
 from letterpress.errors import InputError, LetterpressError, TemplateProblemError, Where
-from letterpress.files import PathLike, atomic_path
+from letterpress.files import PathLike
 
-__all__ = ["CompiledTemplate", "RenderedLetter", "MergedDocument"]
+__all__ = ["CompiledTemplate", "RenderedLetter", "MergedDocument", "write_file"]
 
-_LIVE: "weakref.WeakValueDictionary[str, CompiledTemplate]" = weakref.WeakValueDictionary()
 _RECENT: Dict[tuple, "CompiledTemplate"] = {}   # the last templates read from files, kept
 _KEEP = 2
 UNSAFE_HINT = ("a template is a letter, not a program: it may use the fields (columns and "
@@ -76,74 +75,7 @@ DEFAULT_LEVEL = 1   # zlib level for the parts written per letter: fastest, a li
 FALLBACK_ON_ERROR = True
 
 
-class RenderedLetter:
-    """One rendered letter, as plain data (picklable: a worker process can render and
-    the main process write or merge it).
-
-    ``pieces`` is the body; ``parts`` holds the other rendered parts as (name, pieces).
-    Pieces are strings, and numbers standing for pieces of the template that are
-    stored ready-compressed. ``rels`` are the relationships the letter adds (part, rId,
-    type, target, external), ``media`` its images (part name, bytes) and ``replaced``
-    the template's members it swaps (docxtpl's ``replace_pic``...: member, bytes).
-    ``whole`` is the whole .docx of a letter docxtpl rendered (see ``fallback_reason``).
-    """
-
-    __slots__ = ("key", "pieces", "parts", "rels", "media", "replaced", "whole", "loaded",
-                 "_template")
-
-    def __init__(self, key: str, pieces: tuple, parts: tuple = (), rels: tuple = (),
-                 media: tuple = (), template: Optional["CompiledTemplate"] = None,
-                 replaced: tuple = (), loaded: Optional[Loaded] = None,
-                 whole: Optional[bytes] = None) -> None:
-        self.key, self.pieces, self.parts, self.rels, self.media = key, pieces, parts, rels, media
-        self.replaced, self.loaded, self.whole = replaced, loaded, whole
-        self._template = template
-
-    def __reduce__(self):
-        return (RenderedLetter, (self.key, self.pieces, self.parts, self.rels, self.media, None,
-                                 self.replaced, None, self.whole))
-
-    def template(self, template: Optional["CompiledTemplate"] = None) -> "CompiledTemplate":
-        """The template this letter came from (found by its key after unpickling)."""
-        found = template or self._template or _LIVE.get(self.key)
-        if found is None or found.key != self.key:
-            raise ValueError("this letter's template is not loaded in this process; pass it")
-        return found
-
-    @property
-    def body(self) -> str:
-        """The letter's body XML (the content of ``<w:body>``)."""
-        if self.whole is not None:
-            return fallback.body_of(self.whole)
-        loaded = self.loaded or self.template().fast_loaded
-        return loaded.body.text(self.pieces)[8:-9]
-
-    def to_bytes(self, template: Optional["CompiledTemplate"] = None) -> bytes:
-        """The letter as a complete .docx file."""
-        if self.whole is not None:
-            return self.whole
-        return b"".join(self.template(template)._zip(self))
-
-    def save(self, path: PathLike, template: Optional["CompiledTemplate"] = None) -> None:
-        """Write the .docx to ``path`` (atomically: a temporary name, then a rename)."""
-        data = self.to_bytes(template)
-        with atomic_path(path) as tmp:
-            write_file(tmp, data)
-
-
-def write_file(path: PathLike, data: bytes) -> None:
-    """Write ``data`` to a new or truncated file with as few system calls as may be."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0)
-                 | getattr(os, "O_CLOEXEC", 0), 0o600)   # owner-only: it holds personal data
-    try:
-        view, done = memoryview(data), 0
-        while done < len(data):
-            done += os.write(fd, view[done:])
-    finally:
-        os.close(fd)
-
-
-class CompiledTemplate:
+class CompiledTemplate(DocxtplMethods):
     """A Word template read, patched and compiled once, for rendering many letters.
 
     ``source`` is a path or the bytes of a .docx; ``name`` is how errors name it
@@ -298,14 +230,6 @@ class CompiledTemplate:
             cached = self.__dict__["_variables"] = (self.loaded, found)
         return cached[1]
 
-    def get_undeclared_template_variables(self, jinja_env: Any = None,
-                                          context: Optional[Mapping[str, Any]] = None) -> set:
-        """docxtpl's method: the names the template uses that it does not set itself (loop
-        variables excluded), less those in ``context`` when it is given. ``jinja_env``
-        is accepted for docxtpl's signature; its filters do not change the names."""
-        names = set(self._all_variables()[0])
-        return names - set(context) if context is not None else names
-
     def unsafe_places(self) -> List[Tuple[str, str]]:
         """(place, tag) for each tag that reaches for what templates may not use (found
         without rendering): ``[("paragraph 4 (“{{ cycler.__init__… }}”)", ".__init__")]``."""
@@ -322,80 +246,6 @@ class CompiledTemplate:
     def uses(self, name: str) -> bool:
         """Whether the template uses the field ``name`` (worked out once per template)."""
         return name in self._all_variables()[0]
-
-    # -- docxtpl's replacements, sub-documents and python-docx document ---------------------
-    def replace_pic(self, embedded_file: str, dst_file: Any) -> None:
-        """Swap the picture Word names ``embedded_file`` (its name, title or description)
-        for ``dst_file`` (a path, a file object or bytes) in the body, headers and
-        footers of the letters rendered from now on (docxtpl's method)."""
-        self.replacements.pic(embedded_file, dst_file)
-
-    def replace_media(self, src_file: Any, dst_file: Any) -> None:
-        """Swap a picture found by its content (``src_file``) for ``dst_file``."""
-        self.replacements.by_content("media", src_file, dst_file)
-
-    def replace_embedded(self, src_file: Any, dst_file: Any) -> None:
-        """Swap an embedded file found by its content (``src_file``) for ``dst_file``."""
-        self.replacements.by_content("embedded", src_file, dst_file)
-
-    def replace_zipname(self, zipname: str, dst_file: Any) -> None:
-        """Swap the zip member ``zipname`` (e.g. ``word/embeddings/Sheet1.xlsx``)."""
-        self.replacements.zipname(zipname, dst_file)
-
-    def reset_replacements(self) -> None:
-        """Forget every ``replace_*`` asked for so far."""
-        self.replacements.reset()
-
-    @property
-    def allow_missing_pics(self) -> bool:
-        return self.replacements.allow_missing_pics
-
-    @allow_missing_pics.setter
-    def allow_missing_pics(self, value: bool) -> None:
-        self.replacements.allow_missing_pics = bool(value)
-
-    def get_docx(self) -> Any:
-        """The template as a python-docx ``Document`` (docxtpl's method). Changes made to it
-        (by a sub-document's pictures, styles and numbering, or by hand) are read again
-        before the next letter is rendered."""
-        if self._docx is None:
-            import docx
-
-            subdocs.restore_namespaces()
-            self._docx = docx.Document(io.BytesIO(self._data))
-            self._docx_print = subdocs.fingerprint(self._docx)
-        return self._docx
-
-    @property
-    def docx(self) -> Any:
-        return self.get_docx()
-
-    def new_subdoc(self, docpath: Any = None) -> Any:
-        """A sub-document to put in a letter with ``{{p subdoc }}`` (docxtpl's method): a
-        new empty one to fill with python-docx, or the .docx at ``docpath`` (a path or file
-        object) with its pictures, styles and numbering."""
-        from docxtpl.subdoc import Subdoc
-
-        subdocs.restore_namespaces()
-        return Subdoc(self, docpath)
-
-    def _sync_docx(self) -> None:
-        """Read the python-docx document again if it changed since the last letter."""
-        now = subdocs.fingerprint(self._docx)
-        if now != self._docx_print:
-            self._docx_print = now
-            data = subdocs.save(self._docx)
-            if self.engine == "docxtpl" or self.loaded is None:
-                self._fallback_data = data
-                return
-            try:
-                self.loaded = load(self, Package(data))
-            except NotDocx as exc:   # python-docx wrote it: should not happen
-                raise TemplateProblemError(f"the changed template cannot be read ({exc})",
-                                           code="bad_template",
-                                           where=Where(file=self.name)) from None
-            self._written.clear()
-            self._laid.clear()
 
     # -- rendering ----------------------------------------------------------------------
     def render(self, context: Mapping[str, Any], jinja_env: Any = None,
