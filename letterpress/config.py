@@ -199,20 +199,23 @@ def _pictures_and_jinja(data: dict, base: Path, where: Where) -> dict:
             pictures[str(name)] = ("column", str(value["column"]).strip())
         else:
             raise ConfigError(
-                f"[pictures] {name!r} must be a file or {{ column = \"...\" }}", where=where,
-                hint='write "dummy.png" = "stamp.png", or "photo.png" = { column = "照片" }')
+                _("[pictures] %(name)r must be a file or a column", name=name), where=where,
+                hint=_("write %(file)s, or %(column)s", file='"dummy.png" = "stamp.png"',
+                       column='"photo.png" = { column = "照片" }'))
     if pictures:
         out["pictures"] = pictures
     jinja = data.get("jinja", {})
     if set(jinja) - {"plugins"}:
-        raise ConfigError(f"unknown key(s) in [jinja]: {', '.join(sorted(set(jinja) - {'plugins'}))}",
-                          where=where, hint="[jinja] has one key: plugins = [\"name\", ...]")
+        raise ConfigError(_("unknown key(s) in [jinja]: %(keys)s",
+                            keys=", ".join(sorted(set(jinja) - {"plugins"}))),
+                          where=where, hint=_("[jinja] has one key: %(example)s",
+                                              example='plugins = ["name", ...]'))
     plugins = jinja.get("plugins", [])
     if isinstance(plugins, str):
         plugins = [plugins]
     if not isinstance(plugins, list) or not all(isinstance(p, str) for p in plugins):
-        raise ConfigError("[jinja] plugins must be a list of names", where=where,
-                          hint='plugins = ["office_filters"]')
+        raise ConfigError(_("[jinja] plugins must be a list of names"), where=where,
+                          hint=_("for example %(example)s", example='plugins = ["office_filters"]'))
     if plugins:
         out["jinja_plugins"] = tuple(plugins)
     return out
@@ -261,8 +264,8 @@ def _build(values: dict) -> Settings:
     if "pictures" in kwargs:
         kwargs["pictures"] = MappingProxyType(dict(kwargs["pictures"]))
     if kwargs.get("engine", "auto") not in ("auto", "docxtpl"):
-        raise ConfigError(f"unknown engine {kwargs['engine']!r}", where=where,
-                          hint='use engine = "auto" (the default) or "docxtpl"')
+        raise ConfigError(_("unknown engine %(engine)r", engine=kwargs["engine"]), where=where,
+                          hint=_("use one of %(choices)s", choices="auto, docxtpl"))
     if kwargs.get("base_url"):
         kwargs["base_url"] = str(kwargs["base_url"]).rstrip("/")
     if kwargs.get("db") is None and os.environ.get("LETTERPRESS_DB"):

@@ -15,6 +15,7 @@ from letterpress.docx import subdocs
 from letterpress.docx.load import load
 from letterpress.docx.package import NotDocx, Package
 from letterpress.errors import TemplateProblemError, Where
+from letterpress.i18n import _
 
 
 class DocxtplMethods:
@@ -104,13 +105,12 @@ class DocxtplMethods:
             self._docx_print = now
             data = subdocs.save(self._docx)
             if self.engine == "docxtpl" or self.loaded is None:
-                self._fallback_data = data
-                return
+                return   # docxtpl reads the python-docx document itself
             try:
                 self.loaded = load(self, Package(data))
             except NotDocx as exc:   # python-docx wrote it: should not happen
-                raise TemplateProblemError(f"the changed template cannot be read ({exc})",
-                                           code="bad_template",
+                raise TemplateProblemError(_("the changed template cannot be read (%(exc)s)",
+                                             exc=exc), code="bad_template",
                                            where=Where(file=self.name)) from None
             self._written.clear()
             self._laid.clear()

@@ -11,17 +11,19 @@ and sub-documents. It is slower: docxtpl reads the whole template again for each
 from __future__ import annotations
 
 import io
-import re
-from typing import Any, Iterable, Mapping, Optional
+from typing import Any, Iterable, Mapping
 
 from jinja2 import StrictUndefined, UndefinedError
 from jinja2.exceptions import SecurityError, TemplateError
 
 from letterpress.docx import sandbox
+from letterpress.docx.locate import SYNTAX_HINT
 from letterpress.docx.package import RT_HYPERLINK, Package, split_body
 from letterpress.docx.parts import finalize
+from letterpress.docx.sandbox import TemplateLimit
 from letterpress.errors import LetterpressError, TemplateProblemError, Where
 from letterpress.files import PathLike, atomic_path
+from letterpress.i18n import _
 
 
 class _Follow:
@@ -55,7 +57,8 @@ def render(tpl, context: Mapping[str, Any]):
     from docxtpl import DocxTemplate
 
     from letterpress.docx import subdocs
-    from letterpress.docx.template import RenderedLetter
+    from letterpress.docx.letter import RenderedLetter
+    from letterpress.docx.template import UNSAFE_HINT
 
     subdocs.restore_namespaces()
 
@@ -82,22 +85,27 @@ def render(tpl, context: Mapping[str, Any]):
     except LetterpressError:
         raise
     except UndefinedError as exc:
-        raise TemplateProblemError(f"a field has no value for this letter ({exc.message})",
-                                   code="undefined_field", where=Where(file=tpl.name),
-                                   hint="give every letter a value for it, or correct the name "
-                                        "in the template") from exc
+        raise TemplateProblemError(
+            _("a field has no value for this letter (%(message)s)", message=exc.message),
+            code="undefined_field", where=Where(file=tpl.name),
+            hint=_("give every letter a value for it, or correct the name in the template"),
+        ) from exc
     except SecurityError as exc:
-        raise TemplateProblemError(f"the template asks for something templates may not do "
-                                   f"({exc})", code="render_failed", where=Where(file=tpl.name),
-                                   hint="remove that tag") from exc
+        raise TemplateProblemError(
+            _("the template reaches for something templates may not use (%(exc)s)", exc=exc),
+            code="template_unsafe", where=Where(file=tpl.name), hint=_(UNSAFE_HINT)) from exc
+    except TemplateLimit as exc:
+        raise TemplateProblemError(exc.message, code="template_limit", hint=exc.hint,
+                                   where=Where(file=tpl.name)) from exc
     except TemplateError as exc:
-        raise TemplateProblemError(f"the template's tags are not valid: {exc}",
-                                   code="template_syntax", where=Where(file=tpl.name),
-                                   hint="check the tags") from exc
+        raise TemplateProblemError(
+            _("the template's tags are not valid: %(message)s", message=exc),
+            code="template_syntax", where=Where(file=tpl.name), hint=_(SYNTAX_HINT)) from exc
     except Exception as exc:  # noqa: BLE001 - e.g. an image that cannot be read
-        raise TemplateProblemError(f"the letter could not be filled in ({exc})",
-                                   code="render_failed", where=Where(file=tpl.name),
-                                   hint="check the values given to the fields") from exc
+        raise TemplateProblemError(
+            _("the letter could not be filled in (%(value)s)", value=exc),
+            code="render_failed", where=Where(file=tpl.name),
+            hint=_("check the values given to the fields used there")) from exc
     finally:
         tpl.current_rendering_part = None
     return RenderedLetter(tpl.key, (), template=tpl, whole=out.getvalue())
@@ -174,5 +182,3 @@ class ComposedDocument:
         self._done, self._composer = True, None
 
 
-def reason_line(reason: Optional[str]) -> str:
-    return re.sub(r"\s+", " ", reason or "").strip()

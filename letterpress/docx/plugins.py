@@ -30,6 +30,7 @@ from typing import Any, Callable, Iterable, Mapping, Optional, Tuple, TypeVar
 import jinja2
 
 from letterpress.errors import ConfigError, Where
+from letterpress.i18n import _
 
 GROUP = "letterpress.jinja"
 E = TypeVar("E", bound=jinja2.Environment)
@@ -109,21 +110,24 @@ def load_plugins(names: Iterable[str], where: Optional[Where] = None) -> JinjaAd
         if entry is None:
             have = ", ".join(sorted(found)) or "none"
             raise ConfigError(
-                f"the Jinja plugin {name!r} is not installed (installed: {have})",
+                _("the Jinja plugin %(name)r is not installed (installed: %(have)s)",
+                  name=name, have=have),
                 code="unknown_plugin", where=where or Where(),
-                hint="install the package that provides it (pip install ...), or take the "
-                     "name out of [jinja] plugins in letterpress.toml")
+                hint=_("install the package that provides it (pip install ...), or take the "
+                       "name out of [jinja] plugins in letterpress.toml"))
         try:
             module = entry.load()
         except Exception as exc:  # noqa: BLE001 - the plugin's own failure, reported
-            raise ConfigError(f"the Jinja plugin {name!r} could not be loaded ({exc})",
+            raise ConfigError(_("the Jinja plugin %(name)r could not be loaded (%(exc)s)",
+                                name=name, exc=exc),
                               code="unknown_plugin", where=where or Where(),
-                              hint="reinstall the plugin or ask whoever wrote it") from exc
+                              hint=_("reinstall the plugin or ask whoever wrote it")) from exc
         for attribute, kind in _KINDS:
             table = getattr(module, attribute, None) or {}
             if not isinstance(table, Mapping):
-                raise ConfigError(f"the Jinja plugin {name!r} has a {attribute} that is not a "
-                                  "dictionary", code="unknown_plugin", where=where or Where())
+                raise ConfigError(_("the Jinja plugin %(name)r has a %(attribute)s that is not "
+                                    "a dictionary", name=name, attribute=attribute),
+                                  code="unknown_plugin", where=where or Where())
             out[kind].update(table)
     additions = JinjaAdditions.of(out["filters"], out["globals"], out["tests"])
     return JinjaAdditions(additions.filters, additions.globals, additions.tests, names)

@@ -17,6 +17,7 @@ import os
 from typing import IO, Dict, Optional, Tuple, Union
 
 from letterpress.errors import TemplateProblemError, Where
+from letterpress.i18n import _
 
 Source = Union[str, "os.PathLike[str]", IO[bytes], bytes]
 
@@ -81,12 +82,12 @@ class Replacements:
             members = loaded.pictures.get(name)
             if not members and not self.allow_missing_pics:
                 raise TemplateProblemError(
-                    f"the picture {name!r} is not in the template", code="picture_not_found",
-                    where=Where(file=template_name),
-                    hint="give the name Word shows for the picture (Format Picture > Alt "
-                         "Text, or the name in the Selection Pane), e.g. \"Picture 1\", or "
-                         "the file name the picture had when it was inserted: "
-                         + (", ".join(sorted(loaded.pictures)) or "the template has none"))
+                    _("the picture %(name)r is not in the template", name=name),
+                    code="picture_not_found", where=Where(file=template_name),
+                    hint=_("give the name Word shows for the picture (Format Picture > Alt "
+                           "Text, or the name in the Selection Pane), or the file name the "
+                           "picture had when it was inserted: %(names)s",
+                           names=", ".join(sorted(loaded.pictures)) or "-"))
             for member in members or ():
                 out[member] = data
         for name, crc in crcs.items():
@@ -97,9 +98,9 @@ class Replacements:
         for name, data in self.zipnames.items():
             if name in loaded.by_name or name == loaded.doc_name:
                 raise TemplateProblemError(
-                    f"{name} holds the template's text, which replace_zipname cannot replace",
-                    code="template_structure", where=Where(file=template_name),
-                    hint="change the text with tags instead")
+                    _("%(name)s holds the template's text, which replace_zipname cannot "
+                      "replace", name=name), code="template_structure",
+                    where=Where(file=template_name), hint=_("change the text with tags instead"))
             if name in crcs:   # as docxtpl: a name the template does not have is ignored
                 out[name] = data
         resolved = tuple(sorted(out.items()))

@@ -129,8 +129,7 @@ class CompiledTemplate(DocxtplMethods):
         self._docx: Any = None            # python-docx's Document, once get_docx() is asked
         self._docx_print: Optional[str] = None
         self._laid: Dict[tuple, Tuple[bytes, bytes, int]] = {}
-        #: why letters of this template are rendered by docxtpl itself (None: the fast path)
-        self.fallback_reason: Optional[str] = None
+        self._fallback: Optional[Tuple[str, dict]] = None   # see fallback_reason
         self.loaded: Optional[Loaded] = None
         self._load(data)
         _LIVE[self.key] = self
@@ -145,10 +144,11 @@ class CompiledTemplate(DocxtplMethods):
         try:
             package = Package(data)
         except NotDocx as exc:
-            raise InputError(f"the template cannot be used: {exc}", code="bad_template",
-                             where=Where(file=self.name), hint=exc.hint) from None
+            raise InputError(_("the template cannot be used: %(exc)s", exc=exc),
+                             code="bad_template", where=Where(file=self.name),
+                             hint=exc.hint) from None
         if self.engine == "docxtpl":
-            self.fallback_reason = "docxtpl was asked for"
+            self._fallback = (N_("docxtpl was asked for"), {})
             return
         try:
             self.loaded = load(self, package)
@@ -157,8 +157,8 @@ class CompiledTemplate(DocxtplMethods):
         except Exception as exc:  # noqa: BLE001 - a document the fast path cannot read
             if not FALLBACK_ON_ERROR:
                 raise
-            self.fallback_reason = (f"the fast renderer cannot read this template "
-                                    f"({type(exc).__name__}: {exc})")
+            self._fallback = (N_("the fast renderer cannot read this template (%(error)s)"),
+                              {"error": f"{type(exc).__name__}: {exc}"})
             self.loaded = None
 
     @classmethod
@@ -186,16 +186,21 @@ class CompiledTemplate(DocxtplMethods):
         return self.loaded
 
     @property
+    def fallback_reason(self) -> Optional[str]:
+        """Why letters of this template are rendered by docxtpl itself (None: the fast path)."""
+        return _(self._fallback[0], **self._fallback[1]) if self._fallback else None
+
+    @property
     def fast(self) -> bool:
         """Whether letters are rendered by the fast path (else by docxtpl: slower)."""
-        return self.fallback_reason is None
+        return self._fallback is None
 
     def notice(self) -> Optional[str]:
         """One line for the user when this template is rendered by docxtpl, else None."""
-        if self.fallback_reason is None:
+        if self._fallback is None:
             return None
-        return (f"{self.name}: rendered by docxtpl itself, which is slower, because "
-                f"{self.fallback_reason}")
+        return _("%(name)s: rendered by docxtpl itself, which is slower, because %(reason)s",
+                 name=self.name, reason=self.fallback_reason)
 
     # -- public API -----------------------------------------------------------------------
     def build_url_id(self, url: str) -> str:

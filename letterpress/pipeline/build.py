@@ -94,7 +94,7 @@ def check(settings: Settings, *, with_codes: bool = False) -> Checked:
     if tpl.notice():
         problems.append(warning("docxtpl_fallback", tpl.notice() or "",
                                 Where(file=template_path.name),
-                                "the letters are the same; only rendering takes longer"))
+                                _("the letters are the same; only rendering takes longer")))
     problems += pictures.check(tpl, pictures.rules(settings.pictures), rl.recipients,
                                rl.headers, Path(pictures.list_folder(str(settings.recipients))),
                                template_path.name, rl.source)

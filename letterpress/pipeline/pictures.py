@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 from letterpress.errors import Problem, Where, error, warning
+from letterpress.i18n import _
 
 MAX_BYTES = 10 * 1024 * 1024
 _FORMATS = {"PNG": "png", "JPEG": "jpg", "GIF": "gif", "BMP": "bmp"}
@@ -54,9 +55,9 @@ def inside(folder: Path, value: str) -> Path:
     root = folder.resolve()
     full = (path if path.is_absolute() else root / path).resolve()
     if full != root and root not in full.parents:
-        raise PictureProblem(f"{value!r} is outside the recipient list's folder",
-                             "put the pictures in the list's folder (or a folder in it) and "
-                             "write the path relative to it, e.g. photos/0001.jpg")
+        raise PictureProblem(_("%(value)r is outside the recipient list's folder", value=value),
+                             _("put the pictures in the list's folder (or a folder in it) and "
+                               "write the path relative to it, e.g. photos/0001.jpg"))
     return full
 
 
@@ -67,11 +68,11 @@ def picture_bytes(path: Path, want_ext: Optional[str] = None) -> bytes:
     try:
         size = path.stat().st_size
     except OSError:
-        raise PictureProblem(f"{path.name} does not exist",
-                             "check the file name (and its folder)") from None
+        raise PictureProblem(_("%(file)s does not exist", file=path.name),
+                             _("check the file name (and its folder)")) from None
     if size > MAX_BYTES:
-        raise PictureProblem(f"{path.name} is larger than 10 MB",
-                             "make the picture smaller (a stamp or photo needs far less)")
+        raise PictureProblem(_("%(file)s is larger than 10 MB", file=path.name),
+                             _("make the picture smaller (a stamp or photo needs far less)"))
     data = path.read_bytes()
     try:
         with Image.open(io.BytesIO(data)) as image:
@@ -79,8 +80,8 @@ def picture_bytes(path: Path, want_ext: Optional[str] = None) -> bytes:
         with Image.open(io.BytesIO(data)) as image:
             fmt = image.format
             if fmt not in _FORMATS:
-                raise PictureProblem(f"{path.name} is a {fmt} picture",
-                                     "save it as PNG or JPEG")
+                raise PictureProblem(_("%(file)s is a %(format)s picture", file=path.name,
+                                       format=fmt), _("save it as PNG or JPEG"))
             want = _EXT_FORMAT.get((want_ext or "").lower())
             if want and want != fmt:   # the dummy's format: Word reads it by its name
                 image.load()
@@ -88,8 +89,8 @@ def picture_bytes(path: Path, want_ext: Optional[str] = None) -> bytes:
                 (image.convert("RGB") if want == "JPEG" else image).save(out, want)
                 return out.getvalue()
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
-        raise PictureProblem(f"{path.name} is not a picture (its content is not PNG, JPEG, "
-                             "GIF or BMP)", "give a PNG or JPEG file") from None
+        raise PictureProblem(_("%(file)s is not a picture (its content is not PNG, JPEG, GIF "
+                               "or BMP)", file=path.name), _("give a PNG or JPEG file")) from None
     return data
 
 
@@ -112,22 +113,25 @@ def check(template, picture_rules: Sequence[PictureRule], recipients, headers: S
         if ext is None:
             names = sorted(template.loaded.pictures) if template.loaded else []
             problems.append(error(
-                "picture_not_found", f"[pictures] names {rule.name!r}, which is not a picture "
-                "in the template", where, "use the name Word gives the picture (Alt Text or "
-                "the Selection Pane): " + (", ".join(names) or "the template has no pictures")))
+                "picture_not_found", _("[pictures] names %(name)r, which is not a picture in "
+                                       "the template", name=rule.name), where,
+                _("use the name Word gives the picture (Alt Text or the Selection Pane): "
+                  "%(names)s", names=", ".join(names) or "-")))
             continue
         if rule.kind == "file":
             try:
                 picture_bytes(Path(rule.value), ext)
             except PictureProblem as exc:
-                problems.append(error("bad_picture", f"[pictures] {rule.name!r}: {exc}",
+                problems.append(error("bad_picture", _("[pictures] %(name)r: %(problem)s",
+                                                       name=rule.name, problem=exc),
                                       Where(file=rule.value), exc.hint))
             continue
         if rule.value not in headers:
             problems.append(error(
-                "unknown_column", f"[pictures] {rule.name!r} takes the column {rule.value!r}, "
-                "which the recipient list does not have", Where(file=source),
-                "add the column, or correct its name in letterpress.toml"))
+                "unknown_column", _("[pictures] %(name)r takes the column %(column)r, which the "
+                                    "recipient list does not have", name=rule.name,
+                                    column=rule.value), Where(file=source),
+                _("add the column, or correct its name in letterpress.toml")))
             continue
         empty = []
         for r in recipients:
@@ -143,9 +147,10 @@ def check(template, picture_rules: Sequence[PictureRule], recipients, headers: S
         if empty:
             rows = ", ".join(map(str, empty[:10])) + (" …" if len(empty) > 10 else "")
             problems.append(warning(
-                "empty_picture", f"no picture in column {rule.value!r} in row(s) {rows}: "
-                "those letters keep the template's picture", Where(file=source, column=rule.value),
-                "fill the cells, or leave them if the template's picture is fine"))
+                "empty_picture", _("no picture in column %(column)r in row(s) %(rows)s: those "
+                                   "letters keep the template's picture", column=rule.value,
+                                   rows=rows), Where(file=source, column=rule.value),
+                _("fill the cells, or leave them if the template's picture is fine")))
     return problems
 
 

@@ -165,11 +165,11 @@ def reprint(settings: Settings, title: Optional[str], *, outstanding: bool = Fal
 
     rules = pictures.rules(s.pictures)
     if uses_codes and any(rule.kind == "column" for rule in rules):
-        raise InputError("the letters take pictures from a column of the recipient list, "
-                         "which the ledger does not keep, so they cannot be printed again here",
-                         code="reprint_picture_columns",
-                         hint="run `letterpress build` again with the list: households keep "
-                              "their codes")
+        raise InputError(_("the letters take pictures from a column of the recipient list, "
+                           "which the ledger does not keep, so they cannot be printed again "
+                           "here"), code="reprint_picture_columns",
+                         hint=_("run `letterpress build` again with the list: households keep "
+                                "their codes"))
     options = letters_mod.LetterOptions(
         template=s.template or "", batch=stored.info.title, org=s.org, date=s.batch_date, lang=s.lang,
         package=s.package, total=len(stored.households), extra=tuple(s.context.items()),
