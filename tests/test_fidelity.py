@@ -498,6 +498,32 @@ def test_render_takes_docxtpls_jinja_env(rendered, tmp_path):
     assert dict(tpl.jinja.filters) == {"yuan": yuan} and isinstance(tpl._env, sandbox.Sandbox)
 
 
+def test_docxtpl_code_ports_by_changing_the_class(tmp_path):
+    """The same lines of docxtpl code, with DocxTemplate or CompiledTemplate."""
+    path = _pictures(tmp_path)
+    sub = sub_document(tmp_path)
+    stamp = png(tmp_path / "stamp.png", (220, 20, 20), (60, 60))
+    out = {}
+    for cls in (DocxTemplate, CompiledTemplate):
+        tpl = cls(str(path))
+        tpl.replace_pic("dummy.png", str(stamp))
+        names = tpl.get_undeclared_template_variables()
+        tpl.render({"org": tpl.new_subdoc(str(sub)) and "社区", "name": "王秀英"})
+        tpl.save(str(tmp_path / f"{cls.__name__}.docx"))
+        buffer = io.BytesIO()
+        tpl.save(buffer)
+        out[cls] = (names, (tmp_path / f"{cls.__name__}.docx").read_bytes(), buffer.getvalue())
+    (names, ours, ours_buffer), (their_names, theirs, _) = out[CompiledTemplate], out[DocxTemplate]
+    assert names == their_names
+    assert all_text(ours) == all_text(theirs) == all_text(ours_buffer)
+    assert pictures_shown(ours) == pictures_shown(theirs)
+    unrendered = CompiledTemplate(str(path))
+    unrendered.replace_pic("dummy.png", str(stamp))
+    buffer = io.BytesIO()
+    unrendered.save(buffer)     # docxtpl: the template with its pictures replaced
+    assert pictures_shown(buffer.getvalue())["body"] == pictures_shown(ours)["body"]
+
+
 def test_fallback_says_why_and_that_it_is_slower(tmp_path):
     tpl = CompiledTemplate(str(_defaults(tmp_path)), engine="docxtpl")
     assert not tpl.fast

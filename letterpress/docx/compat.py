@@ -114,3 +114,30 @@ class DocxtplMethods:
                                            where=Where(file=self.name)) from None
             self._written.clear()
             self._laid.clear()
+
+    def save(self, filename: Any, *args: Any, **kwargs: Any) -> None:
+        """docxtpl's ``save``: the letter rendered last (before any, the template with its
+        replacements) to a path (written atomically) or a binary file object."""
+        letter = getattr(self, "_last_letter", None)
+        data = letter.to_bytes(self) if letter is not None else self._replaced_template()
+        if hasattr(filename, "write"):
+            filename.write(data)
+            return
+        from letterpress.docx.letter import write_file
+        from letterpress.files import atomic_path
+
+        with atomic_path(filename) as tmp:
+            write_file(tmp, data)
+
+    def _replaced_template(self) -> bytes:
+        """The template itself with the ``replace_*`` asked for (docxtpl's save unrendered)."""
+        import zipfile
+
+        replaced = dict(self.replacements.resolve(self.loaded, self.name)) \
+            if self.loaded is not None and self.replacements else {}
+        out = io.BytesIO()
+        with zipfile.ZipFile(io.BytesIO(self._data)) as zin, \
+                zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zout:
+            for item in zin.infolist():
+                zout.writestr(item, replaced.get(item.filename) or zin.read(item))
+        return out.getvalue()

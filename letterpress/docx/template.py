@@ -130,6 +130,7 @@ class CompiledTemplate(DocxtplMethods):
         self._docx_print: Optional[str] = None
         self._laid: Dict[tuple, Tuple[bytes, bytes, int]] = {}
         self._fallback: Optional[Tuple[str, dict]] = None   # see fallback_reason
+        self._last_letter: Optional[RenderedLetter] = None
         self.loaded: Optional[Loaded] = None
         self._load(data)
         _LIVE[self.key] = self
@@ -274,7 +275,8 @@ class CompiledTemplate(DocxtplMethods):
         replaced = self.replacements.resolve(self.loaded, self.name) if self.loaded \
             and self.replacements else ()
         if self.loaded is None:
-            return fallback.render(self, context)
+            self._last_letter = fallback.render(self, context)
+            return self._last_letter
         loaded = self.loaded
         ctx, sink = dict(self._env.globals), Sink()   # a shared context: no copy per part
         ctx.update(context)
@@ -294,8 +296,10 @@ class CompiledTemplate(DocxtplMethods):
         if loaded.core:
             parts.append(self._render_core(ctx))
         rels = tuple((k[0], rid, k[1], k[2], k[3]) for k, rid in sink.rels.items())
-        return RenderedLetter(self.key, pieces or (), tuple(parts), rels,
-                              tuple(sink.media.items()), self, replaced, loaded)
+        letter = RenderedLetter(self.key, pieces or (), tuple(parts), rels,
+                                tuple(sink.media.items()), self, replaced, loaded)
+        self._last_letter = letter   # for docxtpl's tpl.save(path)
+        return letter
 
     def _adopt(self, env: Any) -> None:
         """Take the custom filters, globals and tests of docxtpl's ``jinja_env``."""
