@@ -14,6 +14,12 @@ the template as its already-compressed bytes::
     with MergedDocument(tpl, "letters.docx") as merged:
         merged.add(letter)            # each letter on its own new page(s)
 
+docxtpl's own methods work too (:mod:`letterpress.docx.compat`): ``replace_pic``,
+``replace_media``, ``replace_embedded``, ``replace_zipname``, ``new_subdoc``, ``get_docx``,
+``get_undeclared_template_variables``, ``render(context, jinja_env)`` and ``save``; a
+template the fast path cannot read is rendered by docxtpl itself
+(:mod:`letterpress.docx.fallback`, see :attr:`CompiledTemplate.fallback_reason`).
+
 Autoescape is always on (``&``, ``<`` or ``{{ }}`` in a value come out as typed)
 and a missing field is an error. Values: strings, numbers, lists, dicts,
 ``docxtpl.RichText`` (``url_id=tpl.build_url_id(url)`` for links) and
