@@ -217,8 +217,9 @@ def _init_worker(options: LetterOptions, staging: str,
     if households is None and _worker_state is not None \
             and _worker_state[1:4:2] == (options, staging):
         return
-    _worker_state = (open_template(options.template, options.plugins, options.engine), options,
-                     options.base_context(), staging, households,
+    tpl = open_template(options.template, options.plugins, options.engine)
+    tpl.reset_replacements()   # a template kept from an earlier batch keeps none of its pictures
+    _worker_state = (tpl, options, options.base_context(), staging, households,
                      Swapper(options.pictures, options.list_dir))
 
 
