@@ -91,6 +91,13 @@ CATALOGUE: Dict[str, Entry] = {e.code: e for e in (
     Entry("unknown_field", _ERR, "the template uses a field no column or setting provides"),
     Entry("ledger_field", _ERR, "the template uses a field only `build` provides"),
     Entry("empty_field", _WARN, "a field the template uses is empty in some rows"),
+    Entry("picture_not_found", _ERR, "[pictures] names a picture the template does not have"),
+    Entry("bad_picture", _ERR, "a picture file is missing, too large, not a picture, or "
+                               "outside the list's folder"),
+    Entry("empty_picture", _WARN, "a picture column is empty in some rows"),
+    Entry("unknown_column", _ERR, "[pictures] takes a column the list does not have"),
+    Entry("unknown_plugin", _ERR, "a Jinja plugin named in [jinja] is not installed"),
+    Entry("docxtpl_fallback", _WARN, "docxtpl renders the letters of this template (slower)"),
     # Slips and fonts
     Entry("font_missing", _ERR, "the font file given does not exist"),
     Entry("font_cff", _ERR, "the font has PostScript outlines, which cannot be embedded"),
@@ -108,6 +115,8 @@ CATALOGUE: Dict[str, Entry] = {e.code: e for e in (
     Entry("missing_letters", _ERR, "letters of the batch are missing in the output folder"),
     Entry("file_name_too_long", _ERR, "a file name the output folder's file system cannot hold"),
     Entry("disk_full", _ERR, "the disk of the output folder has no room for the batch"),
+    Entry("reprint_picture_columns", _ERR, "letters with pictures from a list column cannot "
+                                           "be reprinted from the ledger"),
     # PDF and printing
     Entry("no_soffice", _ERR, "LibreOffice is not installed"),
     Entry("soffice_failed", _ERR, "LibreOffice stopped working on some letters"),

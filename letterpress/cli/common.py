@@ -154,7 +154,8 @@ def list_options(func):
         click.option("--recipients", "-r", type=click.Path(dir_okay=False),
                      help=N_("Recipient list: .xlsx or .csv (UTF-8 or GBK).")),
         click.option("--template", "-t",
-                     help=N_("Word template (.docx), or a built-in one: zh, en.")),
+                     help=N_("Word template (.docx), or a built-in one: zh, en, zh-large, "
+                             "en-large (large print).")),
         click.option("--batch", "title",
                      help=N_("Batch title, e.g. \"2020-02-24 Qingyuzui food packages\".")),
         click.option("--org", help=N_("Sender (organisation) printed on letters and slips.")),

@@ -23,6 +23,7 @@ from letterpress.files import (
 from letterpress.i18n import _
 from letterpress.models import BatchInfo, Household, Progress, Volunteer
 from letterpress.pipeline import letters as letters_mod
+from letterpress.pipeline import pictures
 from letterpress.resources import resolve_template
 
 
@@ -78,7 +79,6 @@ def out_dir(settings: Settings) -> Path:
 
 def check(settings: Settings, *, with_codes: bool = False) -> Checked:
     """Read the list and the template and report every problem at once (writes nothing)."""
-    from letterpress.docx.template import CompiledTemplate
     from letterpress.recipients import clean as recipients
 
     if settings.recipients is None:
@@ -94,10 +94,17 @@ def check(settings: Settings, *, with_codes: bool = False) -> Checked:
                          aliases=settings.columns)
     problems: List[Problem] = list(rl.problems)
     template_path = resolve_template(settings.template, settings.lang)
-    tpl = CompiledTemplate(str(template_path))
+    tpl = letters_mod.open_template(str(template_path), settings.jinja_plugins, settings.engine)
     problems += letters_mod.check_template(
         tpl.variables(), rl.recipients, rl.headers, settings.context.keys(),
         template_path.name, with_codes)
+    if tpl.notice():
+        problems.append(warning("docxtpl_fallback", tpl.notice() or "",
+                                Where(file=template_path.name),
+                                _("the letters are the same; only rendering takes longer")))
+    problems += pictures.check(tpl, pictures.rules(settings.pictures), rl.recipients,
+                               rl.headers, Path(pictures.list_folder(str(settings.recipients))),
+                               template_path.name, rl.source)
     if with_codes:
         problems += _font_problems(settings, rl.recipients, rl.source)
     ordered = recipients.delivery_order(rl.recipients)
@@ -188,7 +195,10 @@ def _options(settings: Settings, template: Path, total: int) -> letters_mod.Lett
     return letters_mod.LetterOptions(
         template=str(template), batch=batch_title(settings), org=settings.org,
         date=settings.batch_date, lang=settings.lang, package=settings.package,
-        total=total, extra=tuple(settings.context.items()), qr_width_mm=settings.qr_width_mm)
+        total=total, extra=tuple(settings.context.items()), qr_width_mm=settings.qr_width_mm,
+        pictures=pictures.rules(settings.pictures),
+        list_dir=pictures.list_folder(str(settings.recipients)), plugins=settings.jinja_plugins,
+        engine=settings.engine)
 
 
 def _letter_files(households: Sequence[Household]) -> List[str]:
@@ -436,4 +446,6 @@ def build_record(settings: Settings, out: Path, template: Path, base_url: str) -
         "slip_fields": list(settings.slip_fields),
         "font": str(settings.font) if settings.font else None,
         "qr_width_mm": settings.qr_width_mm, "base_url": base_url,
+        "pictures": {k: list(v) for k, v in settings.pictures.items()},
+        "jinja_plugins": list(settings.jinja_plugins), "engine": settings.engine,
     }

@@ -25,10 +25,19 @@ from typing import (
     Tuple,
 )
 
-from letterpress.errors import LetterpressError, Problem, TemplateProblemError, Where, error, warning
+from letterpress.errors import (
+    InputError,
+    LetterpressError,
+    Problem,
+    TemplateProblemError,
+    Where,
+    error,
+    warning,
+)
 from letterpress.files import safe_filename, staged_dir
 from letterpress.i18n import N_, _
 from letterpress.models import CANONICAL_FIELDS, Household, Progress, Recipient
+from letterpress.pipeline.pictures import PictureProblem, PictureRule, Swapper
 
 #: Values every letter gets besides the recipient's own fields.
 BATCH_FIELDS = ("seq", "total", "batch", "org", "date", "items", "lang")
@@ -68,6 +77,10 @@ class LetterOptions:
     total: int = 0
     extra: Tuple[Tuple[str, object], ...] = ()   # the config's [context] table
     qr_width_mm: float = 25.0
+    pictures: Tuple[PictureRule, ...] = ()       # the config's [pictures] table
+    list_dir: str = ""                           # the recipient list's folder (picture columns)
+    plugins: Tuple[str, ...] = ()                # the config's [jinja] plugins
+    engine: str = "auto"                         # "docxtpl": every letter rendered by docxtpl
 
     def base_context(self) -> dict:
         ctx = dict(self.extra)
@@ -208,10 +221,20 @@ def _init_worker(options: LetterOptions, staging: str,
     if households is None and _worker_state is not None \
             and _worker_state[1:4:2] == (options, staging):
         return
+    tpl = open_template(options.template, options.plugins, options.engine)
+    tpl.reset_replacements()   # a template kept from an earlier batch keeps none of its pictures
+    _worker_state = (tpl, options, options.base_context(), staging, households,
+                     Swapper(options.pictures, options.list_dir))
+
+
+def open_template(path: str, plugins: Sequence[str] = (), engine: str = "auto"):
+    """The compiled template at ``path``, with the filters of the Jinja ``plugins``."""
+    from letterpress.docx.plugins import load_plugins
     from letterpress.docx.template import CompiledTemplate
 
-    _worker_state = (CompiledTemplate.from_file(options.template), options,
-                     options.base_context(), staging, households)
+    if not plugins and engine == "auto":
+        return CompiledTemplate.from_file(path)
+    return CompiledTemplate(path, engine=engine, **load_plugins(plugins).as_kwargs())
 
 
 def _state() -> tuple:
@@ -252,7 +275,12 @@ def _qr_image(tpl, url: str, width_mm: float):
 def _render_one(household: Household):
     from letterpress.docx.template import write_file
 
-    tpl, options, base, staging, _unused = _state()
+    tpl, options, base, staging, _unused, swapper = _state()
+    try:
+        swapper.apply(tpl, household.recipient.columns)
+    except PictureProblem as exc:   # a file changed since the check
+        raise InputError(str(exc), code="bad_picture", hint=exc.hint,
+                         where=Where(row=household.recipient.row)) from None
     letter = tpl.render(household_context(tpl, options, base, household))
     name = letter_filename(household, options.total)
     write_file(os.path.join(staging, name), letter.to_bytes(tpl))

@@ -65,7 +65,9 @@ def stored_batch(ledger, title: Optional[str], overrides: Settings) -> Stored:
         slip_fields=overrides.slip_fields or tuple(rec.get("slip_fields", ())),
         font=overrides.font or (Path(rec["font"]) if rec.get("font") else None),
         context=dict(rec.get("context", {})), qr_width_mm=rec.get("qr_width_mm", 25.0),
-        base_url=rec.get("base_url"))
+        base_url=rec.get("base_url"),
+        pictures={k: tuple(v) for k, v in rec.get("pictures", {}).items()},
+        jinja_plugins=tuple(rec.get("jinja_plugins", ())), engine=rec.get("engine", "auto"))
     base_url = rec.get("base_url") or batch.base_url
     households = []
     for v in ledger.household_rows(batch.id):
@@ -155,10 +157,9 @@ class ReprintResult:
     stale: Tuple[Path, ...] = ()    # files that still show revoked codes (make them again)
 
 
-def template_uses_codes(template: str) -> bool:
-    from letterpress.docx.template import CompiledTemplate
-
-    return bool(set(CompiledTemplate(template).variables()) & set(letters_mod.LEDGER_FIELDS))
+def template_uses_codes(template: str, plugins: Sequence[str] = ()) -> bool:
+    tpl = letters_mod.open_template(template, plugins)
+    return bool(set(tpl.variables()) & set(letters_mod.LEDGER_FIELDS))
 
 
 def reprint(settings: Settings, title: Optional[str], *, outstanding: bool = False,
@@ -184,8 +185,12 @@ def reprint(settings: Settings, title: Optional[str], *, outstanding: bool = Fal
             targets = _targets(ledger, batch, outstanding, keys)
             if not targets:
                 return ReprintResult(batch.title, 0, None, False, Path("."), ledger.describe())
-            template = ledger.build_settings(batch.id).get("template")
-            uses_codes = bool(template and template_uses_codes(template))
+            record = ledger.build_settings(batch.id)
+            template = record.get("template")
+            uses_codes = bool(template and template_uses_codes(
+                template, record.get("jinja_plugins", ())))
+            if uses_codes:
+                _refuse_picture_columns(stored_batch(ledger, batch.title, settings).settings)
             plan = ledger.plan_reprint(batch.id, targets,
                                        f"reprint-{_dt.datetime.now():%Y%m%d-%H%M%S}")
             stored = _with_codes(stored_batch(ledger, batch.title, settings), plan["codes"])
@@ -194,6 +199,18 @@ def reprint(settings: Settings, title: Optional[str], *, outstanding: bool = Fal
             described = ledger.describe()
     return ReprintResult(stored.info.title, len(plan["codes"]), written[0], uses_codes,
                          stored.out, described, written[1], written[2])
+
+
+def _refuse_picture_columns(s: Settings) -> None:
+    """Letters whose pictures come from a list column cannot be made from the ledger alone."""
+    from letterpress.pipeline import pictures
+
+    if any(rule.kind == "column" for rule in pictures.rules(s.pictures)):
+        raise InputError(_("the letters take pictures from a column of the recipient list, "
+                           "which the ledger does not keep, so they cannot be printed again "
+                           "here"), code="reprint_picture_columns",
+                         hint=_("run `letterpress build` again with the list: households keep "
+                                "their codes"))
 
 
 def _targets(ledger, batch, outstanding: bool, keys: Sequence[str]) -> list:
@@ -241,10 +258,13 @@ def _write_reprint(ledger, stored: Stored, plan: dict, uses_codes: bool,
         claimed += [f"{folder.name}/letters/{letters_mod.letter_filename(h, len(files))}"
                     for h in again]
     _claim(ledger, stored, out, claimed)
+    from letterpress.pipeline import pictures
+
+    rules = pictures.rules(s.pictures)
     options = letters_mod.LetterOptions(
         template=s.template or "", batch=stored.info.title, org=s.org, date=s.batch_date, lang=s.lang,
         package=s.package, total=len(stored.households), extra=tuple(s.context.items()),
-        qr_width_mm=s.qr_width_mm)
+        qr_width_mm=s.qr_width_mm, pictures=rules, plugins=s.jinja_plugins, engine=s.engine)
     if uses_codes:
         letters_mod.render_letters(stored.households, options, out, jobs=s.jobs,
                                    progress=progress)

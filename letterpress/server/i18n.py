@@ -187,6 +187,8 @@ def _label_table(group: str) -> dict:
             'zh': N_("Built-in Chinese letter"),
             'en': N_("Built-in English letter"),
             'large': N_("Built-in large-print letter"),
+            'zh-large': N_("Built-in Chinese letter, large print"),
+            'en-large': N_("Built-in English letter, large print"),
         }
     if group == 'c.layout':
         return {
