@@ -141,6 +141,8 @@ def create_app(ledger_url: Optional[str], *, behind_proxy: bool = False,
         ledger, secret, FailureLimiter(rate_limit, rate_window), owns)
     from letterpress.server.jobs import JobQueue
     app.extensions["letterpress_jobs"] = JobQueue()
+    from letterpress.ledger.livetally import Tallies
+    app.extensions["letterpress_tallies"] = Tallies()
     # Volunteers' event posts take a light path past Flask's request machinery; anything
     # unusual about a post is handed on to the Flask view below it.
     from letterpress.server.fastpath import EventPosts
