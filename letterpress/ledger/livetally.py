@@ -42,6 +42,9 @@ class BatchTally:
         self.undone: Set[int] = set()
         self.state: Dict[int, str] = {}
         self.order: List[int] = []                          # household ids by seq
+        self.totals: Counter = Counter()
+        # per volunteer (0) and per compound (1): name -> counts, kept up to date
+        self.groups: Tuple[Dict[str, dict], Dict[str, dict]] = ({}, {})
         self.lock = threading.Lock()
 
     def refresh(self, conn) -> "BatchTally":
@@ -70,6 +73,8 @@ class BatchTally:
         self.last_id = max([self.last_id] + [r.id for r in rows])
         self.state = {hid: self._derive(hid) for hid in self.households}
         self.order = sorted(self.households, key=lambda hid: self.households[hid][0])
+        self.totals = Counter(self.state.values())
+        self.groups = (self._grouped(0), self._grouped(1))
 
     def _catch_up(self, conn) -> None:
         rows = conn.execute(select(events.c.id, events.c.household_id, events.c.kind,
@@ -80,7 +85,17 @@ class BatchTally:
             return
         self.last_id = max(self.last_id, rows[-1].id)
         for hid in self._apply(rows):
-            self.state[hid] = self._derive(hid)
+            old, new = self.state[hid], self._derive(hid)
+            if old == new:
+                continue
+            self.state[hid] = new
+            self.totals[old] -= 1
+            self.totals[new] += 1
+            if old != "withdrawn":
+                _, volunteer, compound, _ = self.households[hid]
+                for groups, name in zip(self.groups, (volunteer, compound)):
+                    groups[name][old] -= 1
+                    groups[name][new] += 1
 
     def _apply(self, rows) -> Set[int]:
         touched = set()
@@ -105,10 +120,9 @@ class BatchTally:
     # --- what pages read ---------------------------------------------------------------
 
     def counts(self) -> Dict[str, int]:
-        found = Counter(self.state.values())
-        return dict({s: found.get(s, 0) for s in _STATES}, households=len(self.state))
+        return dict({s: self.totals.get(s, 0) for s in _STATES}, households=len(self.state))
 
-    def _grouped(self, field: int) -> List[dict]:
+    def _grouped(self, field: int) -> Dict[str, dict]:
         groups: Dict[str, dict] = {}
         for hid in self.order:
             _, volunteer, compound, withdrawn = self.households[hid]
@@ -121,15 +135,15 @@ class BatchTally:
                                     "outstanding": 0}
             g["households"] += 1
             g[self.state[hid]] += 1
-        return list(groups.values())
+        return groups
 
     def by_volunteer(self) -> List[dict]:
         """Named volunteers in order of first appearance, the unassigned last."""
-        out = self._grouped(0)
+        out = [dict(g) for g in self.groups[0].values()]
         return [v for v in out if v["name"]] + [v for v in out if not v["name"]]
 
     def by_compound(self) -> List[dict]:
-        return self._grouped(1)
+        return [dict(g) for g in self.groups[1].values()]
 
     def ids(self, state: str, offset: int = 0, limit: Optional[int] = None) -> List[int]:
         """Household ids in ``state``, in delivery order, ``offset``/``limit`` applied."""

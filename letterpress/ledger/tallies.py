@@ -48,3 +48,19 @@ def seq_and_names(conn, ids) -> Dict[int, tuple]:
                               .where(h.c.id.in_(ids[start:start + 500]))).all():
             out[r.id] = (r.seq, r.name)
     return out
+
+
+def failed_rows(conn, ids: List[int]) -> list:
+    """Views of a few households (in the order of ``ids``) in two queries, for lists of
+    failed households at any batch size."""
+    from letterpress.ledger import views
+
+    if not ids:
+        return []
+    found = {r.id: r for r in conn.execute(select(households).where(households.c.id.in_(ids)))}
+    evs: Dict[int, list] = {}
+    for r in conn.execute(select(events).where(events.c.household_id.in_(ids))
+                          .order_by(events.c.id)):
+        evs.setdefault(r.household_id, []).append(r)
+    return [views.view(found[i], "", views.with_undone(evs.get(i, ()))) for i in ids
+            if i in found]

@@ -24,7 +24,7 @@ from letterpress.server.present import bar_widths, local_time
 bp = Blueprint("staff", __name__)
 
 #: Rows shown per household list on the dashboard (the report has them all).
-MAX_ROWS = 200
+MAX_ROWS = 100
 #: Recent events shown with an undo form, per batch.
 MAX_EVENTS = 60
 
@@ -100,14 +100,17 @@ def _batch_view(batch) -> dict:
     volunteers, compounds = live.by_volunteer(), live.by_compound()
     with ledger.transaction() as conn:
         events = _events(conn, batch.id)
-        failed = tallies.household_views(conn, live.ids("failed", 0, MAX_ROWS))
+        failed = tallies.failed_rows(conn, live.ids("failed", 0, MAX_ROWS))
         outstanding = livetally.rows_of(conn, live.ids("outstanding", 0, MAX_ROWS))
         by_id = tallies.seq_and_names(conn, [e.household_id for e in events])
     return {
         "id": batch.id, "title": batch.title, "date": entry["date"], "entry": entry,
         "total": _bar("", entry),
-        "volunteers": [_bar(v["name"] or _t("unassigned"), v) for v in volunteers],
-        "compounds": [_bar(c["name"].strip() or _t("no_compound"), c) for c in compounds],
+        "volunteers": [_bar(v["name"] or _t("unassigned"), v) for v in volunteers[:MAX_ROWS]],
+        "volunteers_more": max(0, len(volunteers) - MAX_ROWS),
+        "compounds": [_bar(c["name"].strip() or _t("no_compound"), c)
+                      for c in compounds[:MAX_ROWS]],
+        "compounds_more": max(0, len(compounds) - MAX_ROWS),
         "failed": [_household_row(r) for r in failed],
         "failed_more": max(0, entry["failed"] - MAX_ROWS),
         "outstanding": [_outstanding_row(r) for r in outstanding],
