@@ -81,6 +81,8 @@ CATALOGUE: Dict[str, Entry] = {e.code: e for e in (
     Entry("bad_template", _ERR, "the Word template cannot be opened as a .docx"),
     Entry("template_syntax", _ERR, "a tag in the template is not valid"),
     Entry("template_structure", _ERR, "the tags would make the document invalid Word XML"),
+    Entry("template_unsafe", _ERR, "a tag reaches into Python internals; templates are data, never code"),
+    Entry("template_limit", _ERR, "a letter would take too long, loop too often or grow too large"),
     Entry("undefined_field", _ERR, "a field has no value for a letter"),
     Entry("render_failed", _ERR, "a letter could not be rendered from the template"),
     Entry("unknown_field", _ERR, "the template uses a field no column or setting provides"),
@@ -144,7 +146,32 @@ CATALOGUE: Dict[str, Entry] = {e.code: e for e in (
     # Serving
     Entry("port_in_use", _ERR, "another program uses the port"),
     Entry("cannot_bind", _ERR, "the server cannot listen on that address"),
+    # Staff console: accounts, rounds and uploads
+    Entry("bad_staff_name", _ERR, "a staff account name that is empty or too long"),
+    Entry("staff_exists", _ERR, "a staff account of that name exists already"),
+    Entry("unknown_staff", _ERR, "no staff account of that name"),
+    Entry("weak_password", _ERR, "a password too short to protect residents' data"),
+    Entry("unknown_token", _ERR, "a staff token or invite that is unknown, used or expired"),
+    Entry("bad_title", _ERR, "a round title that is empty or too long"),
+    Entry("round_exists", _ERR, "a round of that title exists already"),
+    Entry("unknown_round", _ERR, "no round of that number"),
+    Entry("bad_field", _ERR, "a form field of the console that is missing or wrong"),
+    Entry("bad_upload", _ERR, "an upload that is not a file the console can use"),
+    Entry("empty_upload", _ERR, "an upload with nothing in it"),
+    Entry("too_large", _ERR, "an upload larger than the server accepts"),
+    Entry("wrong_type", _ERR, "an upload whose content is not the kind of file asked for"),
+    Entry("zip_bomb", _ERR, "a workbook that would unpack to far more than its size"),
+    Entry("password_protected", _ERR, "a workbook protected by a password"),
 )}
+
+
+def catalogue_table() -> str:
+    """The catalogue as the Markdown table README.md shows (``python -m letterpress.errors``)."""
+    shown = {ExitStatus.OK: "0 (warning)", ExitStatus.PARTIAL: "3 (the rest was done)"}
+    lines = ["| code | exit status | meaning |", "|---|---|---|"]
+    lines += [f"| `{e.code}` | {shown.get(e.exit_status, int(e.exit_status))} | {e.meaning} |"
+              for e in CATALOGUE.values()]
+    return "\n".join(lines) + "\n"
 
 
 def exit_status_of(code: str) -> ExitStatus:
@@ -303,3 +330,7 @@ class CheckFailed(LetterpressError):
             f"{len(errors)} error(s) found; nothing was written.",
             hint="fix the rows and template places listed above, then run the command again",
         )
+
+
+if __name__ == "__main__":
+    print(catalogue_table(), end="")

@@ -5,6 +5,7 @@ import csv
 import json
 from pathlib import Path
 
+import openpyxl
 import pytest
 from click.testing import CliRunner
 from clitools import manifest, run
@@ -91,9 +92,12 @@ def test_invalid_jinja_says_where_and_writes_nothing(tmp_path):
     (["check", "-r", str(FIXTURES / "qingyuzui.xlsx"), "-t", str(FIXTURES / "qingyuzui.xlsx")],
      "docx"),
     (["status", "--db", "sqlite:///does/not/exist.db"], "no ledger"),
+    # serve creates a missing ledger, but not where a file stands in for a folder
+    (["serve", "--db", "sqlite:///plain.txt/x.db", "--port", "1"], "cannot make a ledger"),
 ])
 def test_mistakes_get_a_message_not_a_traceback(tmp_path, monkeypatch, args, words):
     monkeypatch.chdir(tmp_path)
+    (tmp_path / "plain.txt").write_text("not a folder")
     result = run(*args, ok=False)
     assert result.exit_code == 1
     assert words in (result.output + result.stderr).lower()
@@ -216,7 +220,11 @@ def test_confirm_report_and_reprint(built, tmp_path):
     lines = manifest(report)
     assert len(lines) == 40 and lines[0]["状态"] == "已送达"
     run("report", "--db", db, "-o", tmp_path / "report.xlsx")
-    assert (tmp_path / "report.xlsx").stat().st_size > 0
+    sheet = openpyxl.load_workbook(tmp_path / "report.xlsx").worksheets[0]
+    cells = [["" if v is None else str(v) for v in row] for row in sheet.iter_rows(values_only=True)]
+    assert cells[0] == list(lines[0])                        # the CSV's columns, in order
+    assert cells[1:] == [list(line.values()) for line in lines]
+    assert cells[1][cells[0].index("状态")] == "已送达"
     r = run("reprint", "--db", db, "--outstanding", "-q")
     assert "Reprinted 37 households" in r.output
     new_rows = manifest(out / "manifest.csv")

@@ -69,7 +69,7 @@ def payload(marker: Path) -> list:
         f"{{{{ cycler.__init__.__globals__.os.popen('{touch}').read() }}}}",
         f"{{{{ joiner.__init__.__globals__['os'].system('{touch}') }}}}",
         "{{ ''.__class__.__mro__[1].__subclasses__() }}",
-        f"{{{{ namespace|attr('__init__')|attr('__globals__') }}}}",
+        "{{ namespace|attr('__init__')|attr('__globals__') }}",
         "{{ name.__class__.__base__.__subclasses__() }}",
         f"{{{{ lipsum.__globals__['os'].popen('{touch}').read() }}}}",
         "{{ config.items() }}",
@@ -146,14 +146,16 @@ def test_a_huge_repeat_is_refused_before_it_is_made_and_memory_stays_small(tmp_p
     ("{{ name|center(10**9) }}", "at most 100,000"),
     ("{% set ns = namespace(s='x') %}{% for i in range(60) %}{% set ns.s = ns.s ~ ns.s %}"
      "{% endfor %}{{ ns.s }}", "characters long"),
+    # 2**60 macro calls: the call count or, on a busy machine, the time limit stops it
     ("{% macro f(n) %}{% if n %}{{ f(n-1) }}{{ f(n-1) }}{% endif %}{% endmacro %}{{ f(60) }}",
-     "more than"),
+     ("more than", "took longer than")),
 ])
 def test_unbounded_work_ends_with_a_check_problem(tmp_path, tag, words):
     tpl = template(tmp_path, tag)
     result = run("check", "-r", recipients(tmp_path), "-t", tpl, ok=False)
     assert result.exit_code == 1, say(result)
-    assert words in say(result) and "paragraph 3" in say(result)
+    alternatives = (words,) if isinstance(words, str) else words
+    assert any(w in say(result) for w in alternatives) and "paragraph 3" in say(result)
     assert "Internal error" not in say(result)
 
 

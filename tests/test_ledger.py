@@ -657,7 +657,9 @@ def test_version_1_ledger_is_migrated_with_its_data(db_url):
     old = _build_v1(db_url)
     with Ledger.open(db_url) as led:                    # create=False: it exists, it is migrated
         with led.transaction() as conn:
-            assert S.read_version(conn) == S.SCHEMA_VERSION == 2
+            assert S.read_version(conn) == S.SCHEMA_VERSION == 3
+            assert "ix_households_round" in {
+                ix["name"] for ix in inspect(conn).get_indexes("households")}
             assert conn.execute(select(S.events.c.source)).scalars().all() == ["cli"]
             assert conn.execute(select(S.batches.c.purged_at)).scalars().all() == [None]
         assert led.secret() == bytes.fromhex(V1_SECRET)
@@ -822,3 +824,76 @@ def test_purge_removes_personal_data_and_keeps_counts(ledger):
         register(ledger)
     assert exc.value.code == "batch_purged"
     assert ledger.purge(reg.batch_id) == 6                          # twice is harmless
+
+
+def test_a_volunteers_round_is_theirs_only_in_walking_order(ledger):
+    reg = register(ledger, PEOPLE)
+    batch_id = reg.batch_id
+    codes = {h.recipient.id: h.code for h in reg.households}
+    ledger.record(codes["2"], "delivered", "林小舟", source="list")
+    ledger.record(codes["6"], "not-home", "林小舟")
+    mine = ledger.round(batch_id, "林小舟")
+    assert [(h.key, h.state) for h in mine] == [("1", "outstanding"), ("2", "delivered"),
+                                                ("6", "failed")]
+    assert [h.seq for h in mine] == sorted(h.seq for h in mine)
+    assert mine[2].last_outcome == "not-home" and mine[0].code == codes["1"]
+    assert ledger.events_for(mine[1].id)[0].source == "list"
+    assert [h.key for h in ledger.round(batch_id, "高山青")] == ["3", "5"]
+    assert ledger.round(batch_id, "nobody") == []
+    register(ledger, [p for p in PEOPLE if p[0] != "6"])    # withdrawn: off the round
+    assert [h.key for h in ledger.round(batch_id, "林小舟")] == ["1", "2"]
+
+
+def test_version_2_ledger_gets_the_round_index(db_url):
+    with Ledger.open(db_url, create=True) as led:
+        register(led, PEOPLE)
+        with led.transaction(write=True) as conn:
+            conn.execute(text("DROP INDEX ix_households_round"))
+            conn.execute(S.meta.update().where(S.meta.c.key == "schema_version").values(value="2"))
+    with Ledger.open(db_url) as led:
+        with led.transaction() as conn:
+            assert S.read_version(conn) == 3
+            assert "ix_households_round" in {
+                ix["name"] for ix in inspect(conn).get_indexes("households")}
+        assert led.status()["batches"][0]["households"] == len(PEOPLE)
+def test_states_counted_by_the_database_follow_derive_state(ledger):
+    """status, the dashboard's per-compound counts and the lists by state come from SQL:
+    they equal what derive_state makes of every household's events, through undos,
+    duplicates, a redelivery after a failure and withdrawn households."""
+    import random
+
+    people = tuple((str(k), f"居民{k}", ("林小舟", "高山青", "", "王磊")[k % 4])
+                   for k in range(1, 41))
+    reg = register(ledger, people)
+    c = codes_by_key(reg)
+    rnd = random.Random(7)
+    outcomes = ("delivered", "not-home", "refused", "proxy", "hospital", "other")
+    for key in map(str, range(1, 41)):
+        for _ in range(rnd.randint(0, 3)):
+            res = ledger.record(c[key], rnd.choice(outcomes), "林小舟", note="邻居代收")
+            if rnd.random() < 0.3:
+                ledger.undo(res.event_id, "扫错了", "站长")
+    register(ledger, people[:34])                        # 35..40 withdrawn
+    batch = ledger.find_batch(BATCH.title)
+    views = list(ledger.household_rows(batch.id))
+    entry = ledger.status()["batches"][0]
+    for state in ("delivered", "failed", "outstanding", "withdrawn"):
+        assert entry[state] == sum(v.state == state for v in views), state
+    expected: dict = {}
+    for v in views:
+        if v.state != "withdrawn":
+            e = expected.setdefault(v.volunteer, {"name": v.volunteer, "households": 0,
+                                                  "delivered": 0, "failed": 0, "outstanding": 0})
+            e["households"] += 1
+            e[v.state] += 1
+    assert entry["volunteers"] == [e for n, e in expected.items() if n] + \
+        [e for n, e in expected.items() if not n]
+    assert entry["failed"] and entry["delivered"] and entry["outstanding"]
+    for state in ("failed", "outstanding"):
+        chosen = ledger.households_in_state(batch.id, state, limit=5)
+        assert chosen == [v for v in views if v.state == state][:5]
+    assert ledger.households_by_id([views[3].id, views[0].id]) == [views[3], views[0]]
+    assert ledger.counts_by(batch.id, "compound") == [
+        ("示例小区", {k: v for k, v in entry.items()
+                  if k in ("households", "delivered", "failed", "outstanding")}
+         | {"households": entry["households"] - entry["withdrawn"]})]

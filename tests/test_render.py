@@ -173,6 +173,7 @@ def assert_valid_docx(data: bytes) -> zipfile.ZipFile:
     for info in zf.infolist():
         if info.filename.endswith((".xml", ".rels")):
             etree.fromstring(zf.read(info))  # well-formed
+        assert info.compress_type in (zipfile.ZIP_DEFLATED, zipfile.ZIP_STORED), info.filename
         if info.compress_type == zipfile.ZIP_DEFLATED:   # a complete deflate stream, nothing after
             at = info.header_offset
             name_len, extra_len = struct.unpack("<HH", data[at + 26:at + 30])

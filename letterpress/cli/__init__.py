@@ -9,5 +9,3 @@ from letterpress.cli.common import main, settings_from
 
 __all__ = ["main", "settings_from"]
 
-if __name__ == "__main__":  # pragma: no cover
-    main()

@@ -215,7 +215,7 @@ class CompiledTemplate:
         found = []
         for part in (p for p in self._parts if p.dynamic):
             for lineno, what in sandbox.unsafe_uses(part.parsed(self._env)):
-                place, text = part.describe(lineno, what.strip(".[]()'\"attr"))
+                place, text = part.describe(lineno, _bare_name(what))
                 found.append((f"{place} (“{text}”)" if text else place, what))
         for _, label, _, text in self._core[2] if self._core else ():
             found += [(label, what) for _, what in sandbox.unsafe_uses(self._prop_env.parse(text))]
@@ -290,7 +290,7 @@ class CompiledTemplate:
                 if frame is None:
                     template.environment.handle_exception()
                 line = template.get_corresponding_lineno(frame.f_lineno)
-                raise self._problem(exc.code, part, line, exc.message, exc.hint) from None
+                raise self._problem("template_limit", part, line, exc.message, exc.hint) from None
             except Exception:  # noqa: BLE001 - Jinja rewrites the traceback to template lines
                 template.environment.handle_exception()
         except UndefinedError as exc:
@@ -309,7 +309,7 @@ class CompiledTemplate:
                                 f"the template reaches for something templates may not use "
                                 f"({exc})", UNSAFE_HINT) from None
         except sandbox.TemplateLimit as exc:
-            raise self._problem(exc.code, part, template_line(exc), exc.message,
+            raise self._problem("template_limit", part, template_line(exc), exc.message,
                                 exc.hint) from None
         except LetterpressError:
             raise
@@ -342,7 +342,7 @@ class CompiledTemplate:
                     code="template_unsafe", where=Where(file=self.name, part=label),
                     hint=UNSAFE_HINT) from None
             except sandbox.TemplateLimit as exc:
-                raise TemplateProblemError(exc.message, code=exc.code, hint=exc.hint,
+                raise TemplateProblemError(exc.message, code="template_limit", hint=exc.hint,
                                            where=Where(file=self.name, part=label)) from None
             xml = xml.replace(marker, dz.xml_escape(value))
         return name, (xml,)
@@ -392,3 +392,8 @@ class CompiledTemplate:
 def _rebuild(data: bytes, name: str, level: int, filters: dict,
              limits: Optional[sandbox.Limits] = None) -> CompiledTemplate:
     return CompiledTemplate(data, name=name, compresslevel=level, filters=filters, limits=limits)
+
+
+def _bare_name(what: str) -> str:
+    """``__class__`` of ``.__class__``, ``['__class__']`` or ``attr('__class__')``."""
+    return re.sub(r"^(?:attr\(|[.\[(])+['\"]?|['\"]?[\])]+$", "", what)

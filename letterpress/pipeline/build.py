@@ -111,9 +111,17 @@ def _font_problems(settings: Settings, recipients, source: str) -> List[Problem]
                                      "or give --font PATH"))
     if not choice.embedded:
         return problems
+    def text(r) -> str:
+        return "".join((r.name, r.honorific, r.address, r.notes, r.volunteer, r.package))
+
+    # The font is asked once about every character of the list; rows are looked at
+    # again only when some character is missing.
+    everything: set = set()
     for r in recipients:
-        text = "".join((r.name, r.honorific, r.address, r.notes, r.volunteer, r.package))
-        missing = fonts.missing_glyphs(text, choice)
+        everything.update(text(r))
+    absent = fonts.missing_glyphs("".join(everything), choice)
+    for r in recipients if absent else ():
+        missing = absent.intersection(text(r))
         if missing:
             problems.append(warning(
                 "missing_glyph", f"the slip font {choice.name} cannot draw "

@@ -25,8 +25,7 @@ from typing import (
     Tuple,
 )
 
-from letterpress.errors import LetterpressError, Problem, TemplateProblemError, Where, error, \
-    warning
+from letterpress.errors import LetterpressError, Problem, TemplateProblemError, Where, error, warning
 from letterpress.files import safe_filename, staged_dir
 from letterpress.models import CANONICAL_FIELDS, Household, Progress, Recipient
 

@@ -11,7 +11,9 @@ Routes (paths are case-insensitive in their first letter: ``/H/`` and ``/h/``):
 =============================  =====================================================
 ``GET /``                      start page (logged-in volunteers go to ``/home``)
 ``GET /V/<token>``             badge link: log the phone in; 302 to ``/home``, 401
-``GET /home``                  the volunteer's page; 302 to ``/`` when not logged in
+``GET /home``                  the volunteer's round list; 302 to ``/`` when not logged in
+``/home/round.json``, ``POST /home/sync``, ``/offline``, ``/sw.js``: the phone's offline
+                               copy (:mod:`letterpress.server.round`)
 ``GET /go?code=``              a typed code: 302 to ``/H/<code>``, 404
 ``POST /logout``               CSRF; 302 to ``/``
 ``GET /H/<code>``              a slip: full for a volunteer of its batch, masked for
@@ -49,8 +51,10 @@ from letterpress.server.ratelimit import DEFAULT_LIMIT, DEFAULT_WINDOW, FailureL
 #: Largest upload the staff console accepts by default, in bytes.
 DEFAULT_UPLOAD_LIMIT = 20 * 1024 * 1024
 
-#: Content-Security-Policy of every response: no script at all, CSS only from /static.
-CSP = ("default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+#: Content-Security-Policy of every response: scripts, styles and the service worker only
+#: from the app itself (no inline script, no other site).
+CSP = ("default-src 'none'; script-src 'self'; worker-src 'self'; connect-src 'self'; "
+       "style-src 'self'; img-src 'self'; manifest-src 'self'; form-action 'self'; "
        "frame-ancestors 'none'; base-uri 'none'")
 #: Headers of every response.
 SECURITY_HEADERS = (("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "no-referrer"),
@@ -156,10 +160,11 @@ def create_app(ledger_url: Optional[str], *, behind_proxy: bool = False,
     from letterpress.server.api_rounds import bp as api_rounds_bp
     from letterpress.server.console import bp as console_bp
     from letterpress.server.console_round import bp as console_round_bp
+    from letterpress.server.round import bp as round_bp
     from letterpress.server.staff import bp as staff_bp
     from letterpress.server.views import bp as pages_bp
     for blueprint in (pages_bp, staff_bp, api_bp, accounts_bp, console_bp, console_round_bp,
-                      api_rounds_bp):
+                      api_rounds_bp, round_bp):
         app.register_blueprint(blueprint)
     _install_hooks(app)
     return app

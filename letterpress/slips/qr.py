@@ -4,7 +4,8 @@ Speed: ``qrcode``'s defaults search for the smallest version (``fit``) and then
 try all eight mask patterns, building the symbol nine times. A household URL
 always has the same length and character set within a batch, so the version
 is worked out once per payload length and mode (cached) and the mask pattern
-is fixed: one build per code (about 1 ms instead of about 4-7 ms).
+is fixed: one build per code, and that build is :mod:`letterpress.slips.qrencode`
+(the same modules as ``qrcode``'s, about 0.1 ms instead of 1 ms).
 
 Upper-case payloads (household URLs) are encoded in alphanumeric mode; any
 other payload (a volunteer badge URL with its mixed-case token) in byte mode.
@@ -22,6 +23,7 @@ from qrcode.exceptions import DataOverflowError
 from qrcode.util import MODE_8BIT_BYTE, MODE_ALPHA_NUM, QRData
 
 from letterpress.errors import LetterpressError
+from letterpress.slips import qrencode
 
 #: Modules of light margin around every symbol (the QR standard's quiet zone).
 QUIET = 4
@@ -71,11 +73,8 @@ def matrix(payload: str) -> Matrix:
     """
     mode = mode_for(payload)
     data = payload.encode("utf-8") if mode == MODE_8BIT_BYTE else payload
-    code = qrcode.QRCode(version=version_for(len(data), mode), error_correction=ERROR_CORRECT_M,
-                         border=0, mask_pattern=MASK_PATTERN)
-    code.add_data(QRData(data, mode=mode))
-    code.make(fit=False)
-    return [bytes(row) for row in code.modules]
+    return qrencode.matrix(data, mode, version_for(len(data), mode), ERROR_CORRECT_M,
+                           MASK_PATTERN)
 
 
 def runs(mat: Sequence[Sequence[int]]) -> List[tuple]:
