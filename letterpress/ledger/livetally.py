@@ -176,3 +176,21 @@ def rows_of(conn, ids: List[int]) -> List[dict]:
         select(h.c.id, h.c.seq, h.c.name, h.c.honorific, h.c.address, h.c.volunteer, h.c.phone,
                h.c.notes).where(and_(h.c.id.in_(ids))))}
     return [got[i] for i in ids if i in got]
+
+
+def recent_events(conn, batch_id: int, limit: int = 300) -> list:
+    """What :func:`letterpress.ledger.views.events_for_batch` returns, read newest first and
+    stopping after ``limit`` instead of gathering the batch's households first."""
+    from letterpress.ledger.views import event_record
+
+    batch_of = (select(households.c.batch_id).where(households.c.id == events.c.household_id)
+                .scalar_subquery())
+    mine = batch_of == batch_id
+    recent = conn.execute(select(events).where(mine).order_by(events.c.id.desc())
+                          .limit(limit)).all()
+    flagged = conn.execute(select(events).where(and_(events.c.duplicate.is_(True), mine))).all()
+    undos = conn.execute(select(events).where(and_(events.c.kind == "undo", mine))).all()
+    undone = {r.undoes_event_id for r in undos}
+    rows = {r.id: r for r in (*recent, *flagged, *undos)}
+    return [event_record(r, r.id in undone)
+            for r in sorted(rows.values(), key=lambda r: r.id, reverse=True)]
