@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from letterpress.ledger import Ledger
+from ledger_fixtures import db_url, ledger  # noqa: F401  (fixtures: SQLite and PostgreSQL)
+
 from letterpress.ledger.livetally import Tallies
 from letterpress.models import BatchInfo, Household, Recipient
 
@@ -23,37 +24,33 @@ def _expected(ledger, batch_id):
                                    "withdrawn")}, entry["volunteers"])
 
 
-def test_live_counts_follow_records_undos_and_a_new_list(tmp_path):
-    ledger = Ledger.open(f"sqlite:///{tmp_path}/l.db", create=True)
-    try:
-        reg = ledger.register_batch(INFO, _households(12), "http://192.0.2.10:8470")
-        codes = [h.code for h in reg.households]
-        tallies = Tallies()
-        live = tallies.of(ledger, reg.batch_id)
-        assert live.counts() == _expected(ledger, reg.batch_id)[0]
+def test_live_counts_follow_records_undos_and_a_new_list(ledger):  # noqa: F811
+    reg = ledger.register_batch(INFO, _households(12), "http://192.0.2.10:8470")
+    codes = [h.code for h in reg.households]
+    tallies = Tallies()
+    live = tallies.of(ledger, reg.batch_id)
+    assert live.counts() == _expected(ledger, reg.batch_id)[0]
 
-        ledger.record(codes[0], "delivered", "李明")
-        ledger.record(codes[1], "not-home", "王磊")
-        ledger.record(codes[2], "not-home", "王磊")
-        ledger.record(codes[2], "proxy", "王磊", note="邻居代收")
-        second = ledger.record(codes[3], "refused", "李明")
-        ledger.record(codes[0], "delivered", "王磊")            # a duplicate
-        ledger.undo(second.event_id, "wrong household", by="王芳")
-        live = tallies.of(ledger, reg.batch_id)
-        counts, volunteers = _expected(ledger, reg.batch_id)
-        assert live.counts() == counts
-        assert counts["delivered"] == 2 and counts["failed"] == 1
-        assert live.by_volunteer() == volunteers
-        assert [live.households[h][0] for h in live.ids("failed")] == [reg.households[1].seq]
+    ledger.record(codes[0], "delivered", "李明")
+    ledger.record(codes[1], "not-home", "王磊")
+    ledger.record(codes[2], "not-home", "王磊")
+    ledger.record(codes[2], "proxy", "王磊", note="邻居代收")
+    second = ledger.record(codes[3], "refused", "李明")
+    ledger.record(codes[0], "delivered", "王磊")            # a duplicate
+    ledger.undo(second.event_id, "wrong household", by="王芳")
+    live = tallies.of(ledger, reg.batch_id)
+    counts, volunteers = _expected(ledger, reg.batch_id)
+    assert live.counts() == counts
+    assert counts["delivered"] == 2 and counts["failed"] == 1
+    assert live.by_volunteer() == volunteers
+    assert [live.households[h][0] for h in live.ids("failed")] == [reg.households[1].seq]
 
-        # A new list withdraws households: the batch changed, the tally loads afresh.
-        ledger.register_batch(INFO, _households(9), "http://192.0.2.10:8470")
-        live = tallies.of(ledger, reg.batch_id)
-        assert live.counts() == _expected(ledger, reg.batch_id)[0]
-        assert live.counts()["withdrawn"] == 3
-        outstanding = live.ids("outstanding")
-        seqs = [live.households[h][0] for h in outstanding]
-        assert seqs == sorted(seqs) and len(outstanding) == live.counts()["outstanding"]
-        assert live.ids("outstanding", 2, 3) == outstanding[2:5]
-    finally:
-        ledger.close()
+    # A new list withdraws households: the batch changed, the tally loads afresh.
+    ledger.register_batch(INFO, _households(9), "http://192.0.2.10:8470")
+    live = tallies.of(ledger, reg.batch_id)
+    assert live.counts() == _expected(ledger, reg.batch_id)[0]
+    assert live.counts()["withdrawn"] == 3
+    outstanding = live.ids("outstanding")
+    seqs = [live.households[h][0] for h in outstanding]
+    assert seqs == sorted(seqs) and len(outstanding) == live.counts()["outstanding"]
+    assert live.ids("outstanding", 2, 3) == outstanding[2:5]
