@@ -30,7 +30,14 @@ def serve(db, host, port, lan, behind_proxy, threads, rounds_dir, upload_limit):
     """Serve the pages volunteers' phones open when they scan a slip, the staff dashboard and
     the staff console (/staff). Makes the ledger when there is none yet."""
     from letterpress import network
-    from letterpress.server import close_app, create_app, ledger_of, setup_link, staff_link
+    from letterpress.server import (
+        close_app,
+        create_app,
+        ledger_of,
+        setup_link,
+        staff_link,
+        warm_up,
+    )
     from letterpress.server.run import serve as run_server
     from letterpress.slips import qr
 
@@ -68,6 +75,7 @@ def serve(db, host, port, lan, behind_proxy, threads, rounds_dir, upload_limit):
                        f"link): {first}")
         else:
             click.echo(f"Staff console: {base}/staff")
+        warm_up(app)
         run_server(app, host, port, threads=threads)
     finally:
         close_app(app)

@@ -189,6 +189,24 @@ def setup_link(app: Flask, base_url: str) -> Optional[str]:
     return f"{base_url.rstrip('/')}/staff/join/{accounts.new_invite(ledger, '')}"
 
 
+def warm_up(app: Flask) -> None:
+    """Load every batch's counts into memory in the background (the first view of a large
+    batch would otherwise wait for it: seconds at 100,000 households)."""
+    import threading
+
+    ledger = app.extensions["letterpress"].ledger
+    tallies = app.extensions["letterpress_tallies"]
+
+    def load() -> None:
+        try:
+            for batch in ledger.batches():
+                tallies.of(ledger, batch.id)
+        except Exception:       # a page will load it (and report any problem) itself
+            app.logger.warning("could not load the counts in advance", exc_info=True)
+
+    threading.Thread(target=load, name="letterpress-warm-up", daemon=True).start()
+
+
 def close_app(app: Flask) -> None:
     """Release the ledger the app opened."""
     app.extensions["letterpress"].close()
