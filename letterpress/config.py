@@ -31,8 +31,8 @@ from typing import Any, Mapping, Optional, Tuple
 
 from letterpress.choices import DEFAULT_LANG, DEFAULT_LAYOUT, LANGS, LAYOUTS
 from letterpress.errors import ConfigError, Where
-from letterpress.models import CANONICAL_FIELDS
 from letterpress.i18n import _
+from letterpress.models import CANONICAL_FIELDS
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -8,6 +8,7 @@ the ones a user meets (listed below so that extraction finds them).
 from __future__ import annotations
 
 import importlib
+from typing import Any, List
 
 import click
 
@@ -55,15 +56,15 @@ def translate_click() -> None:
         except ImportError:
             continue
         if hasattr(module, "_"):
-            module._ = i18n.raw_gettext
+            vars(module)["_"] = i18n.raw_gettext
         if hasattr(module, "ngettext"):
-            module.ngettext = i18n.raw_ngettext
+            vars(module)["ngettext"] = i18n.raw_ngettext
 
 
 def translate_help(command: click.Command) -> None:
     """Put the help texts of ``command``, its options and its subcommands in the current
     language (the English original is kept to translate again on the next run)."""
-    objects = [command, *command.params]
+    objects: List[Any] = [command, *command.params]
     if getattr(command, "_help_option", None) is not None:
         command._help_option = None           # Click makes it again, in this language
     for obj in objects:

@@ -14,9 +14,9 @@ from letterpress.cli.common import (
     _echo_err,
     batch_option,
     db_option,
+    households,
     main,
     quiet_option,
-    households,
     settings_from,
 )
 from letterpress.errors import ExitStatus

@@ -22,7 +22,6 @@ inside the template's own frames, so the renderer can name the paragraph.
 parsed template without running it, for ``check``.
 """
 from __future__ import annotations
-from letterpress.i18n import _
 
 import contextlib
 import re
@@ -35,6 +34,8 @@ from jinja2 import nodes
 from jinja2.environment import Template
 from jinja2.runtime import markup_join, str_join
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+
+from letterpress.i18n import _
 
 __all__ = ["environment", "limits", "Limits", "TemplateLimit", "SecurityError", "unsafe_uses"]
 

@@ -30,6 +30,7 @@ from sqlalchemy.exc import DatabaseError, OperationalError
 
 from letterpress.errors import BadgeRefused, LedgerError, RecordError
 from letterpress.files import PRIVATE_FILE, make_private, private_dir
+from letterpress.i18n import _
 from letterpress.ledger import admin as A
 from letterpress.ledger import badges
 from letterpress.ledger import codes as codes_mod
@@ -54,7 +55,6 @@ from letterpress.ledger.views import (
     derive_state,
 )
 from letterpress.models import BatchInfo, Household, Volunteer
-from letterpress.i18n import _
 
 __all__ = ["Ledger", "Registration", "RecordError", "BadgeRefused", "RecordResult", "BatchRecord",
            "EventRecord", "HouseholdView", "default_url", "derive_state"]

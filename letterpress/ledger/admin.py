@@ -12,10 +12,10 @@ from sqlalchemy import and_, bindparam, select, update
 from sqlalchemy.engine import Connection
 
 from letterpress.errors import LedgerError
+from letterpress.i18n import _
 from letterpress.ledger import codes as codes_mod
 from letterpress.ledger import schema as S
 from letterpress.ledger.views import get_batch
-from letterpress.i18n import _
 
 
 def reissue_codes(conn: Connection, batch_id: int, keys: List[str],

@@ -18,9 +18,9 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Connection
 
 from letterpress.errors import BadgeRefused
+from letterpress.i18n import N_, _
 from letterpress.ledger import schema as S
 from letterpress.ledger.register import token_hash
-from letterpress.i18n import N_, _
 
 #: Longest text that can be a badge token (a real one is 43 characters).
 MAX_TOKEN = 100

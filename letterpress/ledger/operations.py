@@ -17,8 +17,8 @@ from typing import Iterable, List, Optional, Sequence, Tuple
 from letterpress.choices import OUTCOMES
 from letterpress.errors import InputError, LetterpressError, Where
 from letterpress.files import atomic_path, spreadsheet_safe, write_csv
-from letterpress.ledger import codes
 from letterpress.i18n import _
+from letterpress.ledger import codes
 
 # ---------------------------------------------------------------------------
 # Times

@@ -51,6 +51,7 @@ from sqlalchemy.exc import IntegrityError
 
 from letterpress.choices import NOTE_REQUIRED, OUTCOMES
 from letterpress.errors import RecordError
+from letterpress.i18n import _
 from letterpress.ledger import badges
 from letterpress.ledger import codes as codes_mod
 from letterpress.ledger.schema import (
@@ -76,7 +77,6 @@ from letterpress.ledger.views import (
     view,
     with_undone,
 )
-from letterpress.i18n import _
 
 if TYPE_CHECKING:  # pragma: no cover
     from letterpress.ledger import Ledger

@@ -24,10 +24,10 @@ from sqlalchemy import and_, bindparam, select, update
 from sqlalchemy.engine import Connection
 
 from letterpress.errors import LedgerError, Problem, Where, warning
+from letterpress.i18n import _
 from letterpress.ledger import codes as codes_mod
 from letterpress.ledger import schema as S
 from letterpress.models import BatchInfo, Household, Volunteer
-from letterpress.i18n import _
 
 #: ``token(batch_id, volunteer name, token version)`` -> badge token.
 TokenFn = Callable[[int, str, int], str]

@@ -22,9 +22,9 @@ from sqlalchemy.engine import Connection
 
 from letterpress.choices import DELIVERED_OUTCOMES
 from letterpress.errors import LedgerError
+from letterpress.i18n import _
 from letterpress.ledger import counts as C
 from letterpress.ledger.schema import batches, codes, events, households
-from letterpress.i18n import _
 
 
 @dataclass(frozen=True)

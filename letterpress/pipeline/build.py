@@ -13,10 +13,10 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from letterpress.config import Settings
 from letterpress.errors import CheckFailed, InputError, Problem, Where, warning
 from letterpress.files import numbered_filename, safe_filename, staged_dir, write_csv
+from letterpress.i18n import _
 from letterpress.models import BatchInfo, Household, Progress, Volunteer
 from letterpress.pipeline import letters as letters_mod
 from letterpress.resources import resolve_template
-from letterpress.i18n import _
 
 
 @dataclass(frozen=True)

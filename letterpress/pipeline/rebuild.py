@@ -14,6 +14,7 @@ from typing import Optional, Sequence, Tuple
 from letterpress.config import Settings
 from letterpress.errors import InputError
 from letterpress.files import staged_dir
+from letterpress.i18n import _
 from letterpress.models import BatchInfo, Household, Volunteer
 from letterpress.pipeline import letters as letters_mod
 from letterpress.pipeline.build import (
@@ -23,7 +24,6 @@ from letterpress.pipeline.build import (
     write_manifest,
     write_slips,
 )
-from letterpress.i18n import _
 
 
 @dataclass(frozen=True)

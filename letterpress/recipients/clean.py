@@ -22,11 +22,11 @@ from types import MappingProxyType
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 from letterpress.errors import ConfigError, Problem, Where, error, warning
+from letterpress.i18n import _, ngettext
 from letterpress.models import CANONICAL_FIELDS, Recipient
 from letterpress.recipients import read as sheets
 from letterpress.recipients.ordering import delivery_order, natural_key, volunteer_order
 from letterpress.recipients.rowchecks import check_phone, is_summary_row, rows_text
-from letterpress.i18n import _, ngettext
 
 __all__ = ["load", "RecipientList", "delivery_order", "natural_key", "volunteer_order",
            "HEADER_ALIASES", "header_key", "generated_id"]

@@ -16,9 +16,9 @@ from reportlab.lib.units import mm
 from reportlab.pdfgen.canvas import Canvas
 
 from letterpress.errors import ConfigError
+from letterpress.i18n import _
 from letterpress.models import BatchInfo
 from letterpress.slips.fonts import FontSet
-from letterpress.i18n import _
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from reportlab.pdfgen.canvas import Canvas
 from letterpress.choices import DEFAULT_LAYOUT
 from letterpress.errors import ConfigError, InputError, Where
 from letterpress.files import atomic_path
+from letterpress.i18n import _
 from letterpress.models import BatchInfo, Household, Progress
 from letterpress.slips import qr
 from letterpress.slips.fonts import FontChoice, FontSet, register
@@ -45,7 +46,6 @@ from letterpress.slips.textfit import (
     fit_block,
     width,
 )
-from letterpress.i18n import _
 
 #: Fields that may be added to slips with ``slip_fields`` (personal data, off by default).
 OPTIONAL_FIELDS = ("category", "phone")
