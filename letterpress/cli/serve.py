@@ -38,7 +38,14 @@ from letterpress.i18n import N_, _
               help=N_("Largest upload to the staff console, in MB."))
 def serve(db, host, port, lan, behind_proxy, proxies, threads, rounds_dir, upload_limit):
     from letterpress import network
-    from letterpress.server import close_app, create_app, ledger_of, setup_link, staff_link
+    from letterpress.server import (
+        close_app,
+        create_app,
+        ledger_of,
+        setup_link,
+        staff_link,
+        warm_up,
+    )
     from letterpress.server.run import serve as run_server
     from letterpress.slips import qr
 
@@ -82,6 +89,7 @@ def serve(db, host, port, lan, behind_proxy, proxies, threads, rounds_dir, uploa
                          "(one-time link): %(link)s", link=first))
         else:
             click.echo(_("Staff console: %(url)s/staff", url=base))
+        warm_up(app)
         run_server(app, host, port, threads=threads)
     finally:
         close_app(app)

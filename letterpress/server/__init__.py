@@ -205,6 +205,8 @@ def create_app(ledger_url: Optional[str], *, behind_proxy: bool = False,
         ledger, secret, FailureLimiter(rate_limit, rate_window), owns)
     from letterpress.server.jobs import JobQueue
     app.extensions["letterpress_jobs"] = JobQueue()
+    from letterpress.ledger.livetally import Tallies
+    app.extensions["letterpress_tallies"] = Tallies()
     # Volunteers' event posts take a light path past Flask's request machinery; anything
     # unusual about a post is handed on to the Flask view below it.
     from letterpress.server.fastpath import EventPosts
@@ -245,6 +247,24 @@ def setup_link(app: Flask, base_url: str) -> Optional[str]:
     if accounts.staff_names(ledger):
         return None
     return f"{base_url.rstrip('/')}/staff/join/{accounts.new_invite(ledger, '')}"
+
+
+def warm_up(app: Flask) -> None:
+    """Load every batch's counts into memory in the background (the first view of a large
+    batch would otherwise wait for it: seconds at 100,000 households)."""
+    import threading
+
+    ledger = app.extensions["letterpress"].ledger
+    tallies = app.extensions["letterpress_tallies"]
+
+    def load() -> None:
+        try:
+            for batch in ledger.batches():
+                tallies.of(ledger, batch.id)
+        except Exception:       # a page will load it (and report any problem) itself
+            app.logger.warning("could not load the counts in advance", exc_info=True)
+
+    threading.Thread(target=load, name="letterpress-warm-up", daemon=True).start()
 
 
 def close_app(app: Flask) -> None:
