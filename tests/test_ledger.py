@@ -855,3 +855,15 @@ def test_version_2_ledger_gets_the_round_index(db_url):
             assert "ix_households_round" in {
                 ix["name"] for ix in inspect(conn).get_indexes("households")}
         assert led.status()["batches"][0]["households"] == len(PEOPLE)
+
+
+def test_the_round_query_uses_its_index(tmp_path):
+    from letterpress.ledger import views as V
+
+    with Ledger.open(f"sqlite:///{tmp_path / 'l.db'}", create=True) as led:
+        reg = register(led, PEOPLE)
+        stmt = V.round_select(reg.batch_id, "林小舟")
+        sql = str(stmt.compile(compile_kwargs={"literal_binds": True}))
+        with led.transaction() as conn:
+            plan = " ".join(str(r[-1]) for r in conn.execute(text("EXPLAIN QUERY PLAN " + sql)))
+    assert "USING INDEX ix_households_round" in plan, plan

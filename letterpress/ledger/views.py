@@ -234,6 +234,17 @@ def household_views(conn: Connection, batch_id: int) -> List[HouseholdView]:
             for r in rows]
 
 
+def _mine(batch_id: int, volunteer: str):
+    h = households
+    return and_(h.c.batch_id == batch_id, h.c.volunteer == volunteer, h.c.withdrawn_at.is_(None))
+
+
+def round_select(batch_id: int, volunteer: str):
+    """The query of a volunteer's households in walking order (``ix_households_round``)."""
+    return select(households).where(_mine(batch_id, volunteer)) \
+        .order_by(households.c.seq, households.c.id)
+
+
 def round_views(conn: Connection, batch_id: int, volunteer: str) -> List[HouseholdView]:
     """The households of one volunteer of a batch (not withdrawn) in walking order.
 
@@ -241,12 +252,11 @@ def round_views(conn: Connection, batch_id: int, volunteer: str) -> List[Househo
     ``household_id`` indexes of codes and events), so the time follows the
     size of the round, not the size of the ledger.
     """
-    h = households
-    mine = and_(h.c.batch_id == batch_id, h.c.volunteer == volunteer, h.c.withdrawn_at.is_(None))
-    rows = conn.execute(select(h).where(mine).order_by(h.c.seq, h.c.id)).all()
+    rows = conn.execute(round_select(batch_id, volunteer)).all()
     if not rows:
         return []
-    ids = select(h.c.id).where(mine).scalar_subquery()
+    h = households
+    ids = select(h.c.id).where(_mine(batch_id, volunteer)).scalar_subquery()
     current: Dict[int, str] = {}
     for r in conn.execute(select(codes.c.household_id, codes.c.code)
                           .where(and_(codes.c.household_id.in_(ids), codes.c.revoked_at.is_(None)))
