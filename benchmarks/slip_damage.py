@@ -4,8 +4,8 @@
 
 Each layout's slips are made for 8 fictional households with a 30-character
 https base URL (the longest the design promises to fit QR version 3), rendered
-with pypdfium2 at 300 dpi, damaged with Pillow (``tests/damage.py``, seeded)
-and read with zxing-cpp. First the two standard cases the tests require
+with pypdfium2 at 300 dpi, damaged cut apart (a phone photographs one slip on a package), damaged with Pillow
+(``tests/damage.py``, seeded) and read with zxing-cpp. First the two standard cases the tests require
 (``DOOR``: a phone photo at about 110 dpi, tilted 12°, keystoned, blurred,
 faded to 45 % ink with grain, hard JPEG; ``THERMAL``: a 203 dpi thermal print
 with ink spread, photographed the same way), then, one at a time, each kind of
@@ -56,12 +56,12 @@ def households(n: int = 8):
 def pages_of(layout: str, hs, tmp: Path):
     from test_slips import INFO_ZH
 
-    from letterpress.slips import fonts, slips
+    from letterpress.slips import fonts, layouts, slips
 
     path = tmp / f"slips-{layout}.pdf"
     slips.write_slips(hs, path, info=INFO_ZH, total=len(hs), layout=layout,
                       fonts=fonts.find_font(None), package="肉制品、蔬菜")
-    return D.render(path, SOURCE_DPI)
+    return D.cut(D.render(path, SOURCE_DPI), layouts.LAYOUTS[layout], SOURCE_DPI)
 
 
 def all_read(pages, damage: D.Damage, want: set) -> bool:

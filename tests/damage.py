@@ -50,13 +50,16 @@ THERMAL = Damage(dpi=110, thermal=True, spread=1, tilt=12, keystone=0.12, blur=0
 
 
 def _perspective(size: Tuple[int, int], keystone: float) -> List[float]:
-    """Coefficients for ``Image.transform(PERSPECTIVE)``: the top edge ``keystone`` shorter."""
+    """Coefficients for ``Image.transform(PERSPECTIVE)``: the top edge ``keystone`` shorter.
+
+    Pillow maps each pixel of the result back to the source, so the equations
+    take the result's corners to the source's."""
     w, h = size
     d = keystone * w / 2
     source = [(0, 0), (w, 0), (w, h), (0, h)]
-    target = [(d, 0), (w - d, 0), (w, h), (0, h)]
+    result = [(d, 0), (w - d, 0), (w, h), (0, h)]
     rows = []
-    for (x, y), (u, v) in zip(source, target):
+    for (x, y), (u, v) in zip(result, source):
         rows.append([x, y, 1, 0, 0, 0, -u * x, -u * y, u])
         rows.append([0, 0, 0, x, y, 1, -v * x, -v * y, v])
     for c in range(8):                  # Gauss-Jordan on the 8 x 9 system
@@ -78,6 +81,32 @@ def render(pdf_path, dpi: float) -> list:
         return [page.render(scale=dpi / 72, grayscale=True).to_pil().convert("L") for page in pdf]
     finally:
         pdf.close()
+
+
+def cut(pages: Sequence, layout, dpi: float) -> list:
+    """Each slip of the rendered pages on its own, as cut along the layout's cut lines
+    (a phone photographs one slip on a package, not the sheet)."""
+    scale = dpi / 72
+    out = []
+    for page in pages:
+        for x, y, w, h in layout.boxes():
+            top = layout.page_height - y - h
+            out.append(page.crop((round(x * scale), round(top * scale), round((x + w) * scale),
+                                  round((top + h) * scale))))
+    return out
+
+
+def _grain(size: Tuple[int, int], sigma: float, seed: int):
+    """Grain around 128 with standard deviation ``sigma``: the mean of four seeded uniform
+    images (nearly Gaussian; Pillow's own ``effect_noise`` cannot be seeded)."""
+    from PIL import Image, ImageChops
+
+    rng = random.Random(seed)
+    count = size[0] * size[1]
+    u = [Image.frombytes("L", size, rng.randbytes(count)) for _ in range(4)]
+    mean = ImageChops.add(ImageChops.add(u[0], u[1], 2.0), ImageChops.add(u[2], u[3], 2.0), 2.0)
+    spread = 73.9 / 2          # standard deviation of the mean of four uniform bytes
+    return mean.point(lambda p: min(255, max(0, round(128 + (p - 127.5) * sigma / spread))))
 
 
 def apply(image, damage: Damage, source_dpi: float):
@@ -106,11 +135,7 @@ def apply(image, damage: Damage, source_dpi: float):
     if damage.blur:
         img = img.filter(ImageFilter.GaussianBlur(damage.blur))
     if damage.noise:
-        state = random.getstate()
-        random.seed(damage.seed)          # Image.effect_noise draws from Python's random
-        grain = Image.effect_noise(img.size, damage.noise)
-        random.setstate(state)
-        img = ImageChops.add(img, grain, 1.0, -128)
+        img = ImageChops.add(img, _grain(img.size, damage.noise, damage.seed), 1.0, -128)
     if damage.jpeg is not None:
         out = io.BytesIO()
         img.save(out, format="JPEG", quality=damage.jpeg)
@@ -125,9 +150,9 @@ def decode(image) -> List[str]:
     return [r.text for r in zxingcpp.read_barcodes(image, formats=zxingcpp.BarcodeFormat.QRCode)]
 
 
-def read_codes(pages: Sequence, damage: Damage, source_dpi: float) -> List[str]:
-    """Every QR payload read from the damaged pages."""
+def read_codes(images: Sequence, damage: Damage, source_dpi: float) -> List[str]:
+    """Every QR payload read from the damaged images (slips, or whole pages)."""
     found: List[str] = []
-    for page in pages:
-        found += decode(apply(page, damage, source_dpi))
+    for image in images:
+        found += decode(apply(image, damage, source_dpi))
     return found
