@@ -181,6 +181,7 @@ def test_offline_records_are_sent_once_when_back_online(phone, site):
     assert "王秀英" in page and "保存在本机" in page
     _click(phone, phone.find_element(By.CSS_SELECTOR, "button[value=delivered]"))
     _wait(phone, lambda d: "1 条待发送" in _text(d), "one record waiting")
+    assert "本户已在本机登记：已送达（待发送）" in _text(phone)
 
     phone.get(slips[1])
     phone.find_element(By.ID, "note").send_keys("敲门无人")

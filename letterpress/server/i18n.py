@@ -220,6 +220,9 @@ TEXT: Dict[str, Dict[str, str]] = {
     "phone.waiting": {"zh": "已保存在本机，{n} 条待发送。", "en": "Saved on this phone, {n} "
                                                            "waiting to send."},
     "phone.sent": {"zh": "已发送。", "en": "Sent."},
+    "phone.queued_here": {"zh": "本户已在本机登记：{what}（待发送）。",
+                          "en": "Recorded on this phone for this household: {what} (waiting to "
+                                "send)."},
     "phone.sending": {"zh": "正在发送…", "en": "Sending…"},
     "phone.saved_copy": {"zh": "没有网络：这是保存在本机的页面。登记会先存在本机，联网后自动发送。",
                          "en": "No connection: this is the copy kept on this phone. Records are "

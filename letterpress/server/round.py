@@ -177,5 +177,5 @@ def service_worker():
 def sync_texts() -> Optional[dict]:
     """The sentences ``round.js`` shows, for the page's ``data-`` attributes."""
     keys = ("waiting", "sent", "saved_copy", "revoked", "offline_now", "sending",
-            "logout_waiting")
+            "logout_waiting", "queued_here")
     return {k: _t("phone." + k) for k in keys}
