@@ -27,11 +27,12 @@ from ledger_fixtures import (  # noqa: F401
 )
 from sqlalchemy import create_engine, inspect, select, text
 
+from letterpress.choices import DELIVERED_OUTCOMES, NOTE_REQUIRED, OUTCOMES
 from letterpress.errors import LedgerError
 from letterpress.ledger import BadgeRefused, Ledger, RecordError, default_url
 from letterpress.ledger import codes as codes_mod
 from letterpress.ledger import schema as S
-from letterpress.models import DELIVERED_OUTCOMES, NOTE_REQUIRED, OUTCOMES, BatchInfo
+from letterpress.models import BatchInfo
 
 UTC = dt.timezone.utc
 TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -867,3 +868,46 @@ def test_the_round_query_uses_its_index(tmp_path):
         with led.transaction() as conn:
             plan = " ".join(str(r[-1]) for r in conn.execute(text("EXPLAIN QUERY PLAN " + sql)))
     assert "USING INDEX ix_households_round" in plan, plan
+
+
+def test_states_counted_by_the_database_follow_derive_state(ledger):
+    """status, the dashboard's per-compound counts and the lists by state come from SQL:
+    they equal what derive_state makes of every household's events, through undos,
+    duplicates, a redelivery after a failure and withdrawn households."""
+    import random
+
+    people = tuple((str(k), f"居民{k}", ("林小舟", "高山青", "", "王磊")[k % 4])
+                   for k in range(1, 41))
+    reg = register(ledger, people)
+    c = codes_by_key(reg)
+    rnd = random.Random(7)
+    outcomes = ("delivered", "not-home", "refused", "proxy", "hospital", "other")
+    for key in map(str, range(1, 41)):
+        for _ in range(rnd.randint(0, 3)):
+            res = ledger.record(c[key], rnd.choice(outcomes), "林小舟", note="邻居代收")
+            if rnd.random() < 0.3:
+                ledger.undo(res.event_id, "扫错了", "站长")
+    register(ledger, people[:34])                        # 35..40 withdrawn
+    batch = ledger.find_batch(BATCH.title)
+    views = list(ledger.household_rows(batch.id))
+    entry = ledger.status()["batches"][0]
+    for state in ("delivered", "failed", "outstanding", "withdrawn"):
+        assert entry[state] == sum(v.state == state for v in views), state
+    expected: dict = {}
+    for v in views:
+        if v.state != "withdrawn":
+            e = expected.setdefault(v.volunteer, {"name": v.volunteer, "households": 0,
+                                                  "delivered": 0, "failed": 0, "outstanding": 0})
+            e["households"] += 1
+            e[v.state] += 1
+    assert entry["volunteers"] == [e for n, e in expected.items() if n] + \
+        [e for n, e in expected.items() if not n]
+    assert entry["failed"] and entry["delivered"] and entry["outstanding"]
+    for state in ("failed", "outstanding"):
+        chosen = ledger.households_in_state(batch.id, state, limit=5)
+        assert chosen == [v for v in views if v.state == state][:5]
+    assert ledger.households_by_id([views[3].id, views[0].id]) == [views[3], views[0]]
+    assert ledger.counts_by(batch.id, "compound") == [
+        ("示例小区", {k: v for k, v in entry.items()
+                  if k in ("households", "delivered", "failed", "outstanding")}
+         | {"households": entry["households"] - entry["withdrawn"]})]

@@ -87,7 +87,7 @@ class DevTools:
         import json
         import urllib.request
 
-        import websocket   # websocket-client, a dependency of selenium
+        import websocket  # websocket-client, a dependency of selenium
 
         address = drv.capabilities["goog:chromeOptions"]["debuggerAddress"]
         with urllib.request.urlopen(f"http://{address}/json/version", timeout=10) as r:
@@ -142,8 +142,8 @@ def _network(drv, online: bool) -> None:
 
 
 def _wait(drv, test, what: str, timeout: float = 20):
-    from selenium.webdriver.support.ui import WebDriverWait
     from selenium.common.exceptions import TimeoutException
+    from selenium.webdriver.support.ui import WebDriverWait
     try:
         return WebDriverWait(drv, timeout, poll_frequency=0.1).until(test)
     except TimeoutException:

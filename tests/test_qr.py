@@ -61,6 +61,37 @@ def test_matrix_uses_a_fixed_version_and_mask_in_alphanumeric_mode(monkeypatch):
         qr.matrix(codes.url_for(BASE, codes.new_code()))
 
 
+def _qrcode_modules(payload: str, mask: int = qr.MASK_PATTERN) -> list:
+    """The symbol as the ``qrcode`` package makes it (version fitted, mask given)."""
+    mode = qr.mode_for(payload)
+    data = payload if mode == MODE_ALPHA_NUM else payload.encode("utf-8")
+    reference = qrcode.QRCode(error_correction=ERROR_CORRECT_M, border=0, mask_pattern=mask)
+    reference.add_data(QRData(data, mode=mode))
+    reference.make(fit=True)
+    return [bytes(bool(m) for m in row) for row in reference.modules]
+
+
+@pytest.mark.parametrize("mask", [qr.MASK_PATTERN, 0, 6])
+def test_fast_encoder_gives_qrcodes_symbols_module_for_module(mask):
+    import random
+
+    from letterpress.slips import qrencode
+
+    rnd = random.Random(mask)
+    payloads = [codes.url_for(BASE, codes.new_code()) for _ in range(20)] + [BADGE, "A", "é"]
+    for length in (1, 2, 7, 20, 47, 48, 90, 150, 260):     # versions 1 to 10 and more
+        payloads.append("".join(rnd.choice("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:")
+                                for _ in range(length)))
+        payloads.append("".join(rnd.choice("abcXYZ09?=&é/_") for _ in range(length)))
+    for payload in payloads:
+        mode = qr.mode_for(payload)
+        data = payload if mode == MODE_ALPHA_NUM else payload.encode("utf-8")
+        version = qr.version_for(len(data), mode)
+        assert qrencode.matrix(data, mode, version, ERROR_CORRECT_M, mask) == \
+            _qrcode_modules(payload, mask), payload
+    assert decode(_png_image(payloads[0])) == [payloads[0]]
+
+
 def test_badge_payload_keeps_its_case_in_byte_mode():
     assert qr.mode_for(BADGE) != MODE_ALPHA_NUM
     assert decode(_png_image(BADGE)) == [BADGE]

@@ -15,23 +15,25 @@ a new one. The ledger keeps only a SHA-256 of each token to find it.
 """
 from __future__ import annotations
 
-import base64
 import contextlib
 import datetime as _dt
-import hmac
 import json
+import os
 import secrets as _secrets
 import threading
+from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
-from sqlalchemy import and_, bindparam, inspect, select
+from sqlalchemy import and_, inspect, select
 from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.exc import DatabaseError, OperationalError
 
 from letterpress.errors import BadgeRefused, LedgerError, RecordError
+from letterpress.files import PRIVATE_FILE, make_private, private_dir
 from letterpress.ledger import admin as A
 from letterpress.ledger import badges
 from letterpress.ledger import codes as codes_mod
+from letterpress.ledger import counts as C
 from letterpress.ledger import record as R
 from letterpress.ledger import schema as S
 from letterpress.ledger import views as V
@@ -91,7 +93,10 @@ class Ledger:
                 if not create:
                     raise LedgerError(f"there is no ledger at {path}", code="no_ledger",
                                       hint=missing_hint)
-                path.parent.mkdir(parents=True, exist_ok=True)
+                private_dir(path.parent)
+                os.close(os.open(path, os.O_WRONLY | os.O_CREAT, PRIVATE_FILE))   # owner-only
+            for name in (path, Path(f"{path}-wal"), Path(f"{path}-shm"), Path(f"{path}-journal")):
+                make_private(name)    # SQLite gives -wal and -shm the mode of the ledger
         elif parsed.get_backend_name() == "sqlite" and not create:
             raise LedgerError("an in-memory ledger is always empty", code="no_ledger",
                               hint=missing_hint)
@@ -352,6 +357,24 @@ class Ledger:
         """A volunteer's households (not withdrawn) in walking order, with their states."""
         with self.transaction() as conn:
             return V.round_views(conn, batch_id, volunteer)
+
+    def households_in_state(self, batch_id: int, state: str,
+                            limit: Optional[int] = None) -> List[HouseholdView]:
+        """The batch's households in ``state`` (e.g. ``failed``) in delivery order, the
+        first ``limit`` of them (chosen by the database)."""
+        with self.transaction() as conn:
+            return V.views_by_id(conn, C.household_ids(conn, batch_id, state, limit))
+
+    def households_by_id(self, ids: Sequence[int]) -> List[HouseholdView]:
+        """The views of these households (by ledger id), in the order given."""
+        with self.transaction() as conn:
+            return V.views_by_id(conn, ids)
+
+    def counts_by(self, batch_id: int, column: str) -> List[Tuple[str, Dict[str, int]]]:
+        """Counts by state per value of a household column (``compound``, ``volunteer``...),
+        withdrawn households left out, in order of first appearance."""
+        with self.transaction() as conn:
+            return C.grouped(conn, batch_id, column)[1]
 
     def household_by_code(self, code: str) -> HouseholdView:
         """The household a slip code belongs to (``unknown_code`` / ``revoked_code`` otherwise)."""

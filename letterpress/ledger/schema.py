@@ -317,7 +317,9 @@ class Prepared:
         params = params or {}
         values = [(name, proc(params[name]) if proc else params[name]) for name, proc in binds]
         dbapi = conn.dialect.loaded_dbapi
-        cursor = conn.connection.dbapi_connection.cursor()
+        raw = conn.connection.dbapi_connection
+        assert raw is not None, "a connection in use has its DBAPI connection"
+        cursor = raw.cursor()
         try:
             cursor.execute(sql, tuple(v for _, v in values) if positional else dict(values))
             if row is None:

@@ -20,9 +20,10 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 from sqlalchemy import and_, select
 from sqlalchemy.engine import Connection
 
+from letterpress.choices import DELIVERED_OUTCOMES
 from letterpress.errors import LedgerError
+from letterpress.ledger import counts as C
 from letterpress.ledger.schema import batches, codes, events, households
-from letterpress.models import DELIVERED_OUTCOMES
 
 
 @dataclass(frozen=True)
@@ -270,46 +271,44 @@ def round_views(conn: Connection, batch_id: int, volunteer: str) -> List[Househo
             for r in rows]
 
 
-def household_states(conn: Connection, batch_id: int) -> List[Tuple[str, str]]:
-    """``(volunteer, state)`` of every household of a batch in delivery order (counts only)."""
-    h = households
-    rows = conn.execute(select(h.c.id, h.c.volunteer, h.c.withdrawn_at)
-                        .where(h.c.batch_id == batch_id).order_by(h.c.seq, h.c.id)).all()
-    by_household: Dict[int, list] = {}
-    for e in conn.execute(
-            select(events.c.id, events.c.household_id, events.c.kind, events.c.outcome,
-                   events.c.at, events.c.undoes_event_id)
-            .join(h, h.c.id == events.c.household_id).where(h.c.batch_id == batch_id)).all():
-        by_household.setdefault(e.household_id, []).append(e)
-    return [(r.volunteer, derive_state(r.withdrawn_at is not None, by_household.get(r.id, ()))[0])
-            for r in rows]
-
-
 def batch_status(conn: Connection, batch: BatchRecord) -> dict:
-    """One entry of :func:`status`'s ``batches`` list."""
-    states = household_states(conn, batch.id)
-    counts = {s: 0 for s in ("delivered", "failed", "outstanding", "withdrawn")}
-    per_volunteer: Dict[str, dict] = {}
-    for volunteer, state in states:
-        counts[state] += 1
-        if state == "withdrawn":
-            continue
-        entry = per_volunteer.setdefault(volunteer, {
-            "name": volunteer, "households": 0, "delivered": 0, "failed": 0, "outstanding": 0})
-        entry["households"] += 1
-        entry[state] += 1
+    """One entry of :func:`status`'s ``batches`` list (counted by the database: see
+    :mod:`letterpress.ledger.counts`)."""
+    counts, per_volunteer = C.grouped(conn, batch.id, "volunteer")
+    named = [dict(entry, name=name) for name, entry in per_volunteer if name]
+    unassigned = [dict(entry, name=name) for name, entry in per_volunteer if not name]
+    key = ("name", "households", "delivered", "failed", "outstanding")
     return {
         "title": batch.title,
         "date": batch.date.isoformat() if batch.date else None,
-        "households": len(states),
+        "households": sum(counts.values()),
         "delivered": counts["delivered"],
         "failed": counts["failed"],
         "outstanding": counts["outstanding"],
         "withdrawn": counts["withdrawn"],
         # Named volunteers in order of first appearance, the unassigned last (as the run sheets).
-        "volunteers": [e for n, e in per_volunteer.items() if n]
-                      + [e for n, e in per_volunteer.items() if not n],
+        "volunteers": [{k: e[k] for k in key} for e in named + unassigned],
     }
+
+
+def views_by_id(conn: Connection, ids: Sequence[int]) -> List[HouseholdView]:
+    """The views of these households, in the order of ``ids`` (a few queries per 500)."""
+    found: Dict[int, HouseholdView] = {}
+    for part in C.chunks(list(dict.fromkeys(ids))):
+        rows = conn.execute(select(households).where(households.c.id.in_(part))).all()
+        current: Dict[int, str] = {}
+        for r in conn.execute(select(codes.c.household_id, codes.c.code)
+                              .where(and_(codes.c.household_id.in_(part),
+                                          codes.c.revoked_at.is_(None)))
+                              .order_by(codes.c.issued_at)).all():
+            current[r.household_id] = r.code
+        by_household: Dict[int, list] = {}
+        for r in conn.execute(select(events).where(events.c.household_id.in_(part))
+                              .order_by(events.c.id)).all():
+            by_household.setdefault(r.household_id, []).append(r)
+        for r in rows:
+            found[r.id] = view(r, current.get(r.id, ""), with_undone(by_household.get(r.id, ())))
+    return [found[i] for i in ids if i in found]
 
 
 def status(conn: Connection, title: Optional[str] = None) -> dict:

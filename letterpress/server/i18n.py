@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Dict, Optional
 
-LANGS = ("zh", "en")
-DEFAULT_LANG = "zh"
+from letterpress.choices import DEFAULT_LANG, LANGS
+
 #: Name of the cookie that remembers the language switch.
 LANG_COOKIE = "lang"
 

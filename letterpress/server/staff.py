@@ -1,8 +1,7 @@
 """Staff pages: the one-time staff login link, the dashboard, undo with a reason."""
 from __future__ import annotations
 
-from collections import OrderedDict
-from typing import Dict, List
+from typing import List
 
 from flask import (
     Blueprint,
@@ -61,31 +60,14 @@ def _bar(name: str, counts: dict) -> dict:
     return dict(counts, name=name, wd=d, wf=f, wo=o)
 
 
-def _compounds(rows) -> List[dict]:
-    groups: "OrderedDict[str, Dict[str, int]]" = OrderedDict()
-    for r in rows:
-        if r.state == "withdrawn":
-            continue
-        c = groups.setdefault(r.compound.strip(), {"households": 0, "delivered": 0, "failed": 0,
-                                                   "outstanding": 0})
-        c["households"] += 1
-        c[r.state] += 1
-    return [_bar(name or _t("no_compound"), c) for name, c in groups.items()]
+def _compounds(batch_id: int) -> List[dict]:
+    return [_bar(name or _t("no_compound"), c)
+            for name, c in _state().ledger.counts_by(batch_id, "compound")]
 
 
-def _events(batch_id: int, rows) -> List:
+def _events(batch_id: int) -> List:
     """Recent outcome events of a batch, newest first, and every flagged duplicate."""
-    ledger = _state().ledger
-    whole = getattr(ledger, "events_for_batch", None)
-    if whole is not None:
-        evs = list(whole(batch_id))
-    else:
-        # One query per household with something recorded: the most recent ones, and
-        # every household with duplicates.
-        active = sorted((r for r in rows if r.last_outcome),
-                        key=lambda r: r.last_at, reverse=True)[:MAX_EVENTS]
-        ids = {r.id for r in active} | {r.id for r in rows if r.duplicates}
-        evs = [e for hid in ids for e in ledger.events_for(hid)]
+    evs = _state().ledger.events_for_batch(batch_id)
     return sorted((e for e in evs if e.kind == "outcome"), key=lambda e: e.id, reverse=True)
 
 
@@ -106,21 +88,23 @@ def _household_row(hv) -> dict:
 
 
 def _batch_view(batch) -> dict:
+    """One batch on the dashboard: counts from the database, and only the households shown."""
     ledger = _state().ledger
     entry = ledger.status(batch.title)["batches"][0]
-    rows = list(ledger.household_rows(batch.id))
-    by_id = {r.id: r for r in rows}
-    events = _events(batch.id, rows)
-    failed = [_household_row(r) for r in rows if r.state == "failed"]
-    outstanding = [_household_row(r) for r in rows if r.state == "outstanding"]
+    events = _events(batch.id)
+    shown = [e for e in events if e.duplicate and not e.undone] + events[:MAX_EVENTS]
+    by_id = {r.id: r for r in ledger.households_by_id([e.household_id for e in shown])}
+    failed = ledger.households_in_state(batch.id, "failed", MAX_ROWS)
+    outstanding = ledger.households_in_state(batch.id, "outstanding", MAX_ROWS)
     return {
         "id": batch.id, "title": batch.title, "date": entry["date"], "entry": entry,
         "total": _bar("", entry),
         "volunteers": [_bar(v["name"] or _t("unassigned"), v) for v in entry["volunteers"]],
-        "compounds": _compounds(rows),
-        "failed": failed[:MAX_ROWS], "failed_more": max(0, len(failed) - MAX_ROWS),
-        "outstanding": outstanding[:MAX_ROWS],
-        "outstanding_more": max(0, len(outstanding) - MAX_ROWS),
+        "compounds": _compounds(batch.id),
+        "failed": [_household_row(r) for r in failed],
+        "failed_more": max(0, entry["failed"] - len(failed)),
+        "outstanding": [_household_row(r) for r in outstanding],
+        "outstanding_more": max(0, entry["outstanding"] - len(outstanding)),
         "duplicates": [_event_row(e, by_id) for e in events if e.duplicate and not e.undone],
         "events": [_event_row(e, by_id) for e in events[:MAX_EVENTS]],
     }

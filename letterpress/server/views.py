@@ -16,6 +16,7 @@ from flask import (
     url_for,
 )
 
+from letterpress.choices import DELIVERED_OUTCOMES, OUTCOMES
 from letterpress.errors import LedgerError
 from letterpress.ledger import codes as codes_mod
 from letterpress.server import auth, i18n, message_page
@@ -25,8 +26,9 @@ from letterpress.server.round import round_context, sync_texts
 bp = Blueprint("pages", __name__)
 
 #: Outcome buttons in the order shown, and the style of each.
-BUTTONS = (("delivered", "ok"), ("proxy", "ok"), ("not-home", "fail"), ("refused", "fail"),
-           ("hospital", "fail"), ("other", "fail"))
+#: Delivered outcomes first, in green; the others after them.
+BUTTONS = tuple((o, "ok" if o in DELIVERED_OUTCOMES else "fail")
+                for o in sorted(OUTCOMES, key=lambda o: o not in DELIVERED_OUTCOMES))
 
 
 def _ledger():

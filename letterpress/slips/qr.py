@@ -4,7 +4,8 @@ Speed: ``qrcode``'s defaults search for the smallest version (``fit``) and then
 try all eight mask patterns, building the symbol nine times. A household URL
 always has the same length and character set within a batch, so the version
 is worked out once per payload length and mode (cached) and the mask pattern
-is fixed: one build per code (about 1 ms instead of about 4-7 ms).
+is fixed: one build per code, and that build is :mod:`letterpress.slips.qrencode`
+(the same modules as ``qrcode``'s, about 0.1 ms instead of 1 ms).
 
 Upper-case payloads (household URLs) are encoded in alphanumeric mode; any
 other payload (a volunteer badge URL with its mixed-case token) in byte mode.
@@ -30,6 +31,7 @@ from qrcode.exceptions import DataOverflowError
 from qrcode.util import MODE_8BIT_BYTE, MODE_ALPHA_NUM, QRData
 
 from letterpress.errors import LetterpressError
+from letterpress.slips import qrencode
 
 #: Modules of light margin around every symbol (the QR standard's quiet zone).
 QUIET = 4
@@ -101,16 +103,12 @@ def matrix(payload: str) -> Matrix:
     mode = mode_for(payload)
     data = payload.encode("utf-8") if mode == MODE_8BIT_BYTE else payload
     level, version = level_for(len(data), mode)
-    code = qrcode.QRCode(version=version, error_correction=level, border=0,
-                         mask_pattern=MASK_PATTERN)
-    code.add_data(QRData(data, mode=mode))
-    code.make(fit=False)
-    return [bytes(row) for row in code.modules]
+    return qrencode.matrix(data, mode, version, level, MASK_PATTERN)
 
 
 def runs(mat: Sequence[Sequence[int]]) -> List[tuple]:
     """Horizontal runs of dark modules as ``(row, start column, length)``."""
-    out = []
+    out: List[tuple] = []
     for r, row in enumerate(mat):
         data = row if isinstance(row, bytes) else bytes(bool(m) for m in row)
         out.extend((r, m.start(), m.end() - m.start()) for m in _DARK_RUN.finditer(data))
@@ -158,12 +156,13 @@ def png(payload: str, width_px: int = 400) -> bytes:
     side = side_modules(mat)
     image = Image.new("1", (side, side), 1)
     pixels = image.load()
+    assert pixels is not None
     for r, row in enumerate(mat):
         for c, dark in enumerate(row):
             if dark:
                 pixels[c + QUIET, r + QUIET] = 0
     scale = max(1, int(width_px) // side)
-    image = image.resize((side * scale, side * scale), Image.NEAREST)
+    image = image.resize((side * scale, side * scale), Image.Resampling.NEAREST)
     out = io.BytesIO()
     image.save(out, format="PNG", optimize=True)
     return out.getvalue()
@@ -181,7 +180,7 @@ def terminal(payload: str, *, invert: bool = False) -> str:
     grid = [[False] * side for _ in range(side)]
     for r, row in enumerate(mat):
         for c, dark in enumerate(row):
-            grid[r + QUIET][c + QUIET] = dark
+            grid[r + QUIET][c + QUIET] = bool(dark)
     chars = {(True, True): "\u2588", (True, False): "\u2580",
              (False, True): "\u2584", (False, False): " "}
     lines = []
