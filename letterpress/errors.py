@@ -146,6 +146,22 @@ CATALOGUE: Dict[str, Entry] = {e.code: e for e in (
     # Serving
     Entry("port_in_use", _ERR, "another program uses the port"),
     Entry("cannot_bind", _ERR, "the server cannot listen on that address"),
+    # Staff console: accounts, rounds and uploads
+    Entry("bad_staff_name", _ERR, "a staff account name that is empty or too long"),
+    Entry("staff_exists", _ERR, "a staff account of that name exists already"),
+    Entry("unknown_staff", _ERR, "no staff account of that name"),
+    Entry("weak_password", _ERR, "a password too short to protect residents' data"),
+    Entry("unknown_token", _ERR, "a staff token or invite that is unknown, used or expired"),
+    Entry("bad_title", _ERR, "a round title that is empty or too long"),
+    Entry("round_exists", _ERR, "a round of that title exists already"),
+    Entry("unknown_round", _ERR, "no round of that number"),
+    Entry("bad_field", _ERR, "a form field of the console that is missing or wrong"),
+    Entry("bad_upload", _ERR, "an upload that is not a file the console can use"),
+    Entry("empty_upload", _ERR, "an upload with nothing in it"),
+    Entry("too_large", _ERR, "an upload larger than the server accepts"),
+    Entry("wrong_type", _ERR, "an upload whose content is not the kind of file asked for"),
+    Entry("zip_bomb", _ERR, "a workbook that would unpack to far more than its size"),
+    Entry("password_protected", _ERR, "a workbook protected by a password"),
 )}
 
 

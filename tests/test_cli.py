@@ -92,10 +92,12 @@ def test_invalid_jinja_says_where_and_writes_nothing(tmp_path):
     (["check", "-r", str(FIXTURES / "qingyuzui.xlsx"), "-t", str(FIXTURES / "qingyuzui.xlsx")],
      "docx"),
     (["status", "--db", "sqlite:///does/not/exist.db"], "no ledger"),
-    (["serve", "--db", "sqlite:///does/not/exist.db"], "no ledger"),
+    # serve creates a missing ledger, but not where a file stands in for a folder
+    (["serve", "--db", "sqlite:///plain.txt/x.db", "--port", "1"], "cannot make a ledger"),
 ])
 def test_mistakes_get_a_message_not_a_traceback(tmp_path, monkeypatch, args, words):
     monkeypatch.chdir(tmp_path)
+    (tmp_path / "plain.txt").write_text("not a folder")
     result = run(*args, ok=False)
     assert result.exit_code == 1
     assert words in (result.output + result.stderr).lower()

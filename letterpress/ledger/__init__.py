@@ -93,8 +93,15 @@ class Ledger:
                 if not create:
                     raise LedgerError(f"there is no ledger at {path}", code="no_ledger",
                                       hint=missing_hint)
-                private_dir(path.parent)
-                os.close(os.open(path, os.O_WRONLY | os.O_CREAT, PRIVATE_FILE))   # owner-only
+                try:
+                    private_dir(path.parent)
+                    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, PRIVATE_FILE))  # owner-only
+                except OSError as exc:
+                    raise LedgerError(f"cannot make a ledger at {path}: {exc.strerror}",
+                                      code="no_ledger",
+                                      hint="give --db a path in a folder you can write to "
+                                           "(sqlite:///PATH), or check that no file stands "
+                                           "where a folder is needed") from None
             for name in (path, Path(f"{path}-wal"), Path(f"{path}-shm"), Path(f"{path}-journal")):
                 make_private(name)    # SQLite gives -wal and -shm the mode of the ledger
         elif parsed.get_backend_name() == "sqlite" and not create:
