@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import importlib.util
 
+import damage as D
 import pytest
 from conftest import require
 from test_slips import INFO_ZH, make_households
 
-import damage as D
 from letterpress.ledger import codes
 from letterpress.models import Household
 from letterpress.slips import fonts, layouts, qr, slips
