@@ -246,6 +246,23 @@ def round_select(batch_id: int, volunteer: str):
         .order_by(households.c.seq, households.c.id)
 
 
+def round_statements(batch_id: int, volunteer: str) -> tuple:
+    """The three queries of :func:`round_views`: households, their current codes, their events.
+
+    Codes and events are joined to the round's households and sorted here, not by
+    the database, so its plan goes from ``ix_households_round`` to the
+    ``household_id`` indexes (an ``ORDER BY`` could make PostgreSQL walk a whole
+    table in that order instead).
+    """
+    h = households
+    mine = _mine(batch_id, volunteer)
+    current = select(codes.c.household_id, codes.c.code, codes.c.issued_at) \
+        .select_from(h.join(codes, codes.c.household_id == h.c.id)) \
+        .where(and_(mine, codes.c.revoked_at.is_(None)))
+    evs = select(events).select_from(h.join(events, events.c.household_id == h.c.id)).where(mine)
+    return round_select(batch_id, volunteer), current, evs
+
+
 def round_views(conn: Connection, batch_id: int, volunteer: str) -> List[HouseholdView]:
     """The households of one volunteer of a batch (not withdrawn) in walking order.
 
@@ -253,19 +270,15 @@ def round_views(conn: Connection, batch_id: int, volunteer: str) -> List[Househo
     ``household_id`` indexes of codes and events), so the time follows the
     size of the round, not the size of the ledger.
     """
-    rows = conn.execute(round_select(batch_id, volunteer)).all()
+    rows_q, codes_q, events_q = round_statements(batch_id, volunteer)
+    rows = conn.execute(rows_q).all()
     if not rows:
         return []
-    h = households
-    ids = select(h.c.id).where(_mine(batch_id, volunteer)).scalar_subquery()
     current: Dict[int, str] = {}
-    for r in conn.execute(select(codes.c.household_id, codes.c.code)
-                          .where(and_(codes.c.household_id.in_(ids), codes.c.revoked_at.is_(None)))
-                          .order_by(codes.c.issued_at)).all():
+    for r in sorted(conn.execute(codes_q).all(), key=lambda r: r.issued_at):
         current[r.household_id] = r.code
     by_household: Dict[int, list] = {}
-    for r in conn.execute(select(events).where(events.c.household_id.in_(ids))
-                          .order_by(events.c.id)).all():
+    for r in sorted(conn.execute(events_q).all(), key=lambda r: r.id):
         by_household.setdefault(r.household_id, []).append(r)
     return [view(r, current.get(r.id, ""), with_undone(by_household.get(r.id, ())))
             for r in rows]

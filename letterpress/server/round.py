@@ -39,6 +39,7 @@ from flask import (
     url_for,
 )
 
+from letterpress.choices import OUTCOMES
 from letterpress.errors import LedgerError
 from letterpress.ledger import codes as codes_mod
 from letterpress.server import auth, i18n
@@ -59,33 +60,40 @@ def _t(key: str, **values) -> str:
     return i18n.translate(g.lang, key, **values)
 
 
-def _row(hv) -> dict:
-    """What the list shows of one household."""
+def _row(hv, words: Dict[str, str]) -> dict:
+    """What the list shows of one household (``words``: this page's translations)."""
     last = ""
     if hv.state == "failed" and hv.last_outcome:
-        last = _t("history." + hv.last_outcome) + " " + local_time(hv.last_at)
+        last = words["history." + hv.last_outcome] + " " + local_time(hv.last_at)
     elif hv.state == "delivered":
         last = local_time(hv.last_at)
+    path = codes_mod.normalise(hv.code) if hv.code else ""
+    label = words["state." + hv.state]
     return {"seq": hv.seq, "name": hv.name, "honorific": hv.honorific, "address": hv.address,
-            "state": hv.state, "last": last.strip(), "notes": hv.notes,
-            "phones": phones(hv.phone),
-            "path": codes_mod.normalise(hv.code) if hv.code else ""}
+            "state": hv.state, "label": f"{label} · {last}" if last.strip() else label,
+            "notes": _t("round_door_notes", notes=hv.notes) if hv.notes else "",
+            "phones": [(_t("call", phone=shown), dial) for shown, dial in phones(hv.phone)],
+            "path": path, "href": f"/H/{path}?via=list" if path else ""}
 
 
 def round_context(vol: auth.VolunteerLogin) -> dict:
     """Template values of the round list for ``vol``."""
     households = _ledger().round(vol.batch_id, vol.name)
+    words = {key: _t(key) for key in (
+        *("state." + s for s in ("outstanding", "delivered", "failed", "withdrawn")),
+        *("history." + o for o in OUTCOMES))}
     todo: List[dict] = []
     done: List[dict] = []
     for hv in households:
-        (done if hv.state == "delivered" else todo).append(_row(hv))
+        (done if hv.state == "delivered" else todo).append(_row(hv, words))
     # Outstanding first (walking order), then the failed ones to visit again.
     todo.sort(key=lambda r: (r["state"] != "outstanding", r["seq"]))
     counts = {"households": len(households), "delivered": len(done),
               "failed": sum(r["state"] == "failed" for r in todo),
               "outstanding": sum(r["state"] == "outstanding" for r in todo)}
     upcoming = next((r for r in todo if r["path"]), None)
-    return {"todo": todo, "done": done, "counts": counts, "next": upcoming}
+    return {"todo": todo, "done": done, "counts": counts, "next": upcoming,
+            "no_code": _t("round_no_code"), "phone_word": _t("phone")}
 
 
 def round_urls(vol: auth.VolunteerLogin) -> List[str]:
