@@ -49,7 +49,9 @@ def explain(led, batch_id: int, volunteer: str) -> list:
     prefix = "EXPLAIN QUERY PLAN " if led.engine.dialect.name == "sqlite" else "EXPLAIN "
     plans = []
     with led.transaction() as conn:
-        for stmt in V.round_statements(batch_id, volunteer):
+        first = V.round_select(batch_id, volunteer)
+        ids = [r.id for r in conn.execute(first)]
+        for stmt in (first, *V.round_statements(ids)):
             sql = str(stmt.compile(dialect=led.engine.dialect,
                                    compile_kwargs={"literal_binds": True}))
             plans.append("\n".join(str(r[-1]) for r in conn.execute(text(prefix + sql))))
@@ -64,7 +66,7 @@ def full_scans(plan: str) -> list:
 def add_outcomes(led, reg) -> int:
     """A third of the households already visited: their events written in bulk (the rule
     of record is measured by ``serve.py``; here only the ledger's size matters)."""
-    from sqlalchemy import select
+    from sqlalchemy import select, text
 
     from letterpress.ledger import codes as codes_mod
     from letterpress.ledger import schema as S
@@ -84,6 +86,8 @@ def add_outcomes(led, reg) -> int:
                                  source="web"))
         for start in range(0, len(rows), 5000):
             conn.execute(S.events.insert(), rows[start:start + 5000])
+    with led.transaction(write=True) as conn:
+        conn.execute(text("ANALYZE"))    # as the database's own maintenance would, in time
     return len(rows)
 
 

@@ -826,6 +826,21 @@ def test_purge_removes_personal_data_and_keeps_counts(ledger):
     assert ledger.purge(reg.batch_id) == 6                          # twice is harmless
 
 
+def test_a_round_read_in_chunks_is_the_same(ledger, monkeypatch):
+    from letterpress.ledger import views as V
+
+    reg = register(ledger, PEOPLE)
+    c = codes_by_key(reg)
+    ledger.record(c["6"], "not-home", "林小舟")
+    ledger.record(c["1"], "delivered", "林小舟")
+    whole = ledger.round(reg.batch_id, "林小舟")
+    monkeypatch.setattr(V, "ROUND_CHUNK", 2)
+    assert ledger.round(reg.batch_id, "林小舟") == whole
+    assert [h.state for h in whole] == ["delivered", "outstanding", "failed"]
+    batch, households = ledger.round_page(reg.batch_id, "林小舟")
+    assert batch.title == BATCH.title and households == whole
+
+
 def test_a_volunteers_round_is_theirs_only_in_walking_order(ledger):
     reg = register(ledger, PEOPLE)
     batch_id = reg.batch_id
@@ -865,11 +880,13 @@ def test_the_round_query_uses_its_index(tmp_path):
         reg = register(led, PEOPLE)
         plans = []
         with led.transaction() as conn:
-            for stmt in V.round_statements(reg.batch_id, "林小舟"):
+            first = V.round_select(reg.batch_id, "林小舟")
+            ids = [r.id for r in conn.execute(first)]
+            for stmt in (first, *V.round_statements(ids)):
                 sql = str(stmt.compile(compile_kwargs={"literal_binds": True}))
                 plans.append(" | ".join(str(r[-1]) for r in conn.execute(
                     text("EXPLAIN QUERY PLAN " + sql))))
-    assert "USING INDEX ix_households_round" in plans[0], plans
+    assert len(ids) == 3 and "USING INDEX ix_households_round" in plans[0], plans
     assert all(not re.search(r"(^|\| )SCAN ", p) for p in plans), plans
 
 

@@ -246,39 +246,42 @@ def round_select(batch_id: int, volunteer: str):
         .order_by(households.c.seq, households.c.id)
 
 
-def round_statements(batch_id: int, volunteer: str) -> tuple:
-    """The three queries of :func:`round_views`: households, their current codes, their events.
+#: Households a query of :func:`round_views` names at most (SQLite's variable limit is 999
+#: in old versions).
+ROUND_CHUNK = 500
 
-    Codes and events are joined to the round's households and sorted here, not by
-    the database, so its plan goes from ``ix_households_round`` to the
-    ``household_id`` indexes (an ``ORDER BY`` could make PostgreSQL walk a whole
-    table in that order instead).
+
+def round_statements(ids: Sequence[int]) -> tuple:
+    """The queries of the current codes and the events of the households ``ids``.
+
+    The ids are named (not a join or a subquery), so the database goes straight to the
+    ``household_id`` indexes whatever its statistics say; rows are sorted here.
     """
-    h = households
-    mine = _mine(batch_id, volunteer)
-    current = select(codes.c.household_id, codes.c.code, codes.c.issued_at) \
-        .select_from(h.join(codes, codes.c.household_id == h.c.id)) \
-        .where(and_(mine, codes.c.revoked_at.is_(None)))
-    evs = select(events).select_from(h.join(events, events.c.household_id == h.c.id)).where(mine)
-    return round_select(batch_id, volunteer), current, evs
+    current = select(codes.c.household_id, codes.c.code, codes.c.issued_at).where(
+        and_(codes.c.household_id.in_(list(ids)), codes.c.revoked_at.is_(None)))
+    evs = select(events).where(events.c.household_id.in_(list(ids)))
+    return current, evs
 
 
 def round_views(conn: Connection, batch_id: int, volunteer: str) -> List[HouseholdView]:
     """The households of one volunteer of a batch (not withdrawn) in walking order.
 
-    Three queries, each through an index (``ix_households_round``, the
-    ``household_id`` indexes of codes and events), so the time follows the
-    size of the round, not the size of the ledger.
+    Each query goes through an index (``ix_households_round``, then the
+    ``household_id`` indexes of codes and events), so the time follows the size
+    of the round, not the size of the ledger.
     """
-    rows_q, codes_q, events_q = round_statements(batch_id, volunteer)
-    rows = conn.execute(rows_q).all()
-    if not rows:
-        return []
+    rows = conn.execute(round_select(batch_id, volunteer)).all()
+    code_rows: list = []
+    event_rows: list = []
+    for start in range(0, len(rows), ROUND_CHUNK):
+        codes_q, events_q = round_statements([r.id for r in rows[start:start + ROUND_CHUNK]])
+        code_rows += conn.execute(codes_q).all()
+        event_rows += conn.execute(events_q).all()
     current: Dict[int, str] = {}
-    for r in sorted(conn.execute(codes_q).all(), key=lambda r: r.issued_at):
+    for r in sorted(code_rows, key=lambda r: r.issued_at):
         current[r.household_id] = r.code
     by_household: Dict[int, list] = {}
-    for r in sorted(conn.execute(events_q).all(), key=lambda r: r.id):
+    for r in sorted(event_rows, key=lambda r: r.id):
         by_household.setdefault(r.household_id, []).append(r)
     return [view(r, current.get(r.id, ""), with_undone(by_household.get(r.id, ())))
             for r in rows]

@@ -77,8 +77,13 @@ def _row(hv, words: Dict[str, str]) -> dict:
 
 
 def round_context(vol: auth.VolunteerLogin) -> dict:
-    """Template values of the round list for ``vol``."""
-    households = _ledger().round(vol.batch_id, vol.name)
+    """Template values of the round list for ``vol`` (one transaction: batch and households)."""
+    try:
+        batch, households = _ledger().round_page(vol.batch_id, vol.name)
+    except LedgerError as exc:
+        if exc.code != "unknown_batch":
+            raise
+        batch, households = None, []
     words = {key: _t(key) for key in (
         *("state." + s for s in ("outstanding", "delivered", "failed", "withdrawn")),
         *("history." + o for o in OUTCOMES))}
@@ -92,7 +97,8 @@ def round_context(vol: auth.VolunteerLogin) -> dict:
               "failed": sum(r["state"] == "failed" for r in todo),
               "outstanding": sum(r["state"] == "outstanding" for r in todo)}
     upcoming = next((r for r in todo if r["path"]), None)
-    return {"todo": todo, "done": done, "counts": counts, "next": upcoming,
+    return {"title": batch.title if batch else "", "todo": todo, "done": done,
+            "counts": counts, "next": upcoming,
             "no_code": _t("round_no_code"), "phone_word": _t("phone")}
 
 
