@@ -30,7 +30,6 @@ from typing import Dict, List, Optional
 from flask import (
     Blueprint,
     current_app,
-    g,
     jsonify,
     render_template,
     request,
@@ -41,6 +40,7 @@ from flask import (
 
 from letterpress.choices import OUTCOMES
 from letterpress.errors import LedgerError
+from letterpress.i18n import _
 from letterpress.ledger import codes as codes_mod
 from letterpress.server import auth, i18n
 from letterpress.server.api import _event_fields
@@ -56,23 +56,21 @@ def _ledger():
     return current_app.extensions["letterpress"].ledger
 
 
-def _t(key: str, **values) -> str:
-    return i18n.translate(g.lang, key, **values)
-
 
 def _row(hv, words: Dict[str, str]) -> dict:
-    """What the list shows of one household (``words``: this page's translations)."""
+    """What the list shows of one household (``words``: this page's labels, looked up once)."""
     last = ""
     if hv.state == "failed" and hv.last_outcome:
-        last = words["history." + hv.last_outcome] + " " + local_time(hv.last_at)
+        last = words.get("history." + hv.last_outcome, hv.last_outcome) + " " + \
+            local_time(hv.last_at)
     elif hv.state == "delivered":
         last = local_time(hv.last_at)
     path = codes_mod.normalise(hv.code) if hv.code else ""
-    label = words["state." + hv.state]
+    label = words.get("state." + hv.state, hv.state)
     return {"seq": hv.seq, "name": hv.name, "honorific": hv.honorific, "address": hv.address,
             "state": hv.state, "label": f"{label} · {last}" if last.strip() else label,
-            "notes": _t("round_door_notes", notes=hv.notes) if hv.notes else "",
-            "phones": [(_t("call", phone=shown), dial) for shown, dial in phones(hv.phone)],
+            "notes": _("At the door: %(notes)s", notes=hv.notes) if hv.notes else "",
+            "phones": [(_("Call %(phone)s", phone=shown), dial) for shown, dial in phones(hv.phone)],
             "path": path, "href": f"/H/{path}?via=list" if path else ""}
 
 
@@ -84,9 +82,9 @@ def round_context(vol: auth.VolunteerLogin) -> dict:
         if exc.code != "unknown_batch":
             raise
         batch, households = None, []
-    words = {key: _t(key) for key in (
-        *("state." + s for s in ("outstanding", "delivered", "failed", "withdrawn")),
-        *("history." + o for o in OUTCOMES))}
+    words = {f"state.{s}": i18n.label("state", s)
+             for s in ("outstanding", "delivered", "failed", "withdrawn")}
+    words.update({f"history.{o}": i18n.label("history", o) for o in OUTCOMES})
     todo: List[dict] = []
     done: List[dict] = []
     for hv in households:
@@ -98,8 +96,7 @@ def round_context(vol: auth.VolunteerLogin) -> dict:
               "outstanding": sum(r["state"] == "outstanding" for r in todo)}
     upcoming = next((r for r in todo if r["path"]), None)
     return {"title": batch.title if batch else "", "todo": todo, "done": done,
-            "counts": counts, "next": upcoming,
-            "no_code": _t("round_no_code"), "phone_word": _t("phone")}
+            "counts": counts, "next": upcoming}
 
 
 def round_urls(vol: auth.VolunteerLogin) -> List[str]:
@@ -136,7 +133,7 @@ def _sync_one(vol: auth.VolunteerLogin, item) -> Dict[str, object]:
     nonce = item.get("nonce") if isinstance(item, dict) else None
     if problem is not None:
         return {"nonce": nonce, "status": "error", "error": problem[1],
-                "message": _t("sync_failed", what=problem[2])}
+                "message": _("A record could not be sent (%(what)s).", what=problem[2])}
     source = "list" if item.get("via") == "list" else "web"
     try:
         res = _ledger().record(fields["code"], fields["outcome"], vol.name, at=fields["at"],
@@ -146,17 +143,19 @@ def _sync_one(vol: auth.VolunteerLogin, item) -> Dict[str, object]:
         if exc.code in ("ledger_busy", "ledger_unreachable"):
             raise
         return {"nonce": nonce, "status": "error", "error": exc.code,
-                "message": _t("sync_refused." + exc.code if i18n.has(
-                    "sync_refused." + exc.code) else "sync_refused", code=fields["code"])}
+                "message": i18n.label("sync_refused", exc.code, code=fields["code"])
+                if exc.code in ("revoked_code", "withdrawn", "not_authorised", "note_required")
+                else _("The record for code %(code)s was not accepted; tell staff.",
+                       code=fields["code"])}
     hv = res.household
     out: Dict[str, object] = {"nonce": nonce, "status": res.status, "seq": hv.seq,
                               "state": hv.state}
-    what = _t("outcome." + res.event.outcome)
+    what = i18n.label("outcome", res.event.outcome)
     if res.status == "already_delivered":
-        out["message"] = _t("sync_conflict", seq=hv.seq, what=what, time=local_time(hv.last_at),
-                            name=hv.last_by or _t("unassigned"))
+        out["message"] = _("No. %(seq)s was already delivered at %(time)s by %(name)s. Your record (%(what)s) was kept for staff review.", seq=hv.seq, what=what, time=local_time(hv.last_at),
+                            name=hv.last_by or _("unassigned"))
     else:
-        out["message"] = _t("sync_saved", seq=hv.seq, what=what)
+        out["message"] = _("No. %(seq)s: %(what)s, sent.", seq=hv.seq, what=what)
     return out
 
 
@@ -192,4 +191,4 @@ def sync_texts() -> Optional[dict]:
     """The sentences ``round.js`` shows, for the page's ``data-`` attributes."""
     keys = ("waiting", "sent", "saved_copy", "revoked", "offline_now", "sending",
             "logout_waiting", "queued_here")
-    return {k: _t("phone." + k) for k in keys}
+    return {k: i18n.label("phone", k, n="{n}", what="{what}") for k in keys}

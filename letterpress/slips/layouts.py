@@ -16,6 +16,7 @@ from reportlab.lib.units import mm
 from reportlab.pdfgen.canvas import Canvas
 
 from letterpress.errors import ConfigError
+from letterpress.i18n import _
 from letterpress.models import BatchInfo
 from letterpress.slips.fonts import FontSet
 
@@ -89,8 +90,8 @@ def get(name: str) -> Layout:
     try:
         return LAYOUTS[name]
     except KeyError:
-        raise ConfigError(f"unknown slip layout {name!r}", code="bad_layout",
-                          hint="use one of " + ", ".join(LAYOUTS)) from None
+        raise ConfigError(_("unknown slip layout %(name)r", name=name), code="bad_layout",
+                          hint=_("use one of %(choices)s", choices=", ".join(LAYOUTS))) from None
 
 
 def draw_cut_marks(canvas, layout: Layout) -> None:
