@@ -63,7 +63,10 @@ def phone(profile: Path):
 
 
 def shot(drv, path: Path, height=None) -> None:
-    full = drv.execute_script("return document.documentElement.scrollHeight")
+    drv.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+        "width": WIDTH, "height": 844, "deviceScaleFactor": 1, "mobile": False})
+    full = drv.execute_script("return Math.max(document.documentElement.scrollHeight, "
+                              "document.body.scrollHeight)") + 16
     drv.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
         "width": WIDTH, "height": height or full, "deviceScaleFactor": 1, "mobile": False})
     drv.save_screenshot(str(path))
