@@ -178,6 +178,8 @@ def main(argv=None) -> int:
           f"max {max(times) * 1000:.1f} ms; CPU time of this process (the database's own "
           f"work not included) p50 {percentile(cpu, 50) * 1000:.1f} ms, "
           f"p99 {percentile(cpu, 99) * 1000:.1f} ms")
+    slow = sum(t > 0.1 for t in times)
+    print(f"requests over 100 ms: {slow} of {len(times)} ({100 * slow / len(times):.1f} %)")
     naive_ms = statistics.median(naive) * 1000
     print(f"naive way (read the whole batch, filter by volunteer; no page rendered): "
           f"median {naive_ms:.0f} ms = {naive_ms / p50:.0f}x the /home page")
