@@ -425,6 +425,11 @@ class Ledger:
         with self.transaction() as conn:
             return V.round_views(conn, batch_id, volunteer)
 
+    def round_page(self, batch_id: int, volunteer: str) -> Tuple[BatchRecord, List[HouseholdView]]:
+        """The batch and :meth:`round`, in one transaction (the volunteer's list page)."""
+        with self.transaction() as conn:
+            return V.get_batch(conn, batch_id), V.round_views(conn, batch_id, volunteer)
+
     def households_in_state(self, batch_id: int, state: str,
                             limit: Optional[int] = None) -> List[HouseholdView]:
         """The batch's households in ``state`` (e.g. ``failed``) in delivery order, the
