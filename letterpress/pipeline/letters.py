@@ -29,6 +29,7 @@ from typing import (
 from letterpress.errors import Problem, Where, error, warning
 from letterpress.files import safe_filename, staged_dir
 from letterpress.models import CANONICAL_FIELDS, Household, Recipient
+from letterpress.pipeline import reuse
 
 #: Values every letter gets besides the recipient's own fields.
 BATCH_FIELDS = ("seq", "total", "batch", "org", "date", "items", "lang")
@@ -163,9 +164,11 @@ _RECIPIENT_FIELDS = operator.attrgetter(*CANONICAL_FIELDS)
 
 
 def _init_worker(options: LetterOptions, staging: str,
-                 households: Optional[Sequence[Household]] = None) -> None:
+                 households: Optional[Sequence[Household]] = None,
+                 previous: Optional[reuse.Index] = None, old_dir: str = "") -> None:
     """What rendering needs, once per process: (template, options, context, folder,
-    households). A forked worker finds it made already, before the fork."""
+    households, the previous build's letter index, its letters folder). A forked
+    worker finds it made already, before the fork."""
     global _worker_state
     if households is None and _worker_state is not None \
             and _worker_state[1:4:2] == (options, staging):
@@ -173,7 +176,7 @@ def _init_worker(options: LetterOptions, staging: str,
     from letterpress.docx.template import CompiledTemplate
 
     _worker_state = (CompiledTemplate.from_file(options.template), options,
-                     options.base_context(), staging, households)
+                     options.base_context(), staging, households, previous or {}, old_dir)
 
 
 @functools.lru_cache(maxsize=256)
@@ -209,11 +212,16 @@ def _qr_image(tpl, url: str, width_mm: float):
 def _render_one(household: Household):
     from letterpress.docx.template import write_file
 
-    tpl, options, base, staging, _ = _worker_state
+    tpl, options, base, staging, _, previous, old_dir = _worker_state
     letter = tpl.render(household_context(tpl, options, base, household))
     name = letter_filename(household, options.total)
-    write_file(os.path.join(staging, name), letter.to_bytes(tpl))
-    return name, letter
+    target = os.path.join(staging, name)
+    fp = reuse.fingerprint(tpl.key, options, household)
+    entry = reuse.keep(previous, old_dir, name, fp, target) if previous else None
+    if entry is None:     # new or changed: written (an unchanged one is linked, not written)
+        write_file(target, letter.to_bytes(tpl))
+        entry = reuse.noted(fp, target)
+    return name, letter, entry
 
 
 def _render_block(start: int, stop: int) -> List[tuple]:
@@ -227,6 +235,7 @@ class LettersResult:
     letters_dir: Path
     merged: Path
     files: Tuple[str, ...]     # relative to the output folder, in delivery order
+    kept: int = 0              # letters of the previous build kept as they were
 
 
 def render_letters(households: Sequence[Household], options: LetterOptions, out_dir: Path,
@@ -241,17 +250,24 @@ def render_letters(households: Sequence[Household], options: LetterOptions, out_
 
     files: List[str] = []
     total = len(households)
-    with staged_dir(out_dir / "letters") as staging:
-        _init_worker(options, str(staging), households)
+    old_dir = out_dir / "letters"
+    previous = reuse.read_index(out_dir) if old_dir.is_dir() else {}
+    entries: reuse.Index = {}
+    with staged_dir(old_dir) as staging:
+        _init_worker(options, str(staging), households, previous, str(old_dir))
         tpl = _worker_state[0]
         with MergedDocument(tpl, out_dir / "letters.docx") as merged:
-            for done, (name, letter) in enumerate(
+            for done, (name, letter, entry) in enumerate(
                     _render_all(households, options, staging, jobs), start=1):
                 merged.add(letter)
                 files.append(f"letters/{name}")
+                entries[name] = entry
                 if progress:
                     progress("letters", done, total)
-    return LettersResult(len(files), out_dir / "letters", out_dir / "letters.docx", tuple(files))
+    kept = sum(1 for name, entry in entries.items() if previous.get(name) == entry)
+    reuse.write_index(out_dir, entries)
+    return LettersResult(len(files), out_dir / "letters", out_dir / "letters.docx", tuple(files),
+                         kept)
 
 
 def _render_all(households: Sequence[Household], options: LetterOptions, staging: Path,
@@ -272,7 +288,9 @@ def _render_all(households: Sequence[Household], options: LetterOptions, staging
     blocks = [(start, min(start + size, n)) for start in range(0, n, size)]
     mine = 2 * jobs - 1
     theirs = iter([b for k, b in enumerate(blocks) if k % mine != mine - 1])
-    args = (options, str(staging)) + ((tuple(households),) if method == "spawn" else ())
+    state = _worker_state
+    args = (options, str(staging)) + ((tuple(households), state[5], state[6])
+                                      if method == "spawn" else ())
     with multiprocessing.get_context(method).Pool(jobs - 1, _init_worker, args) as pool:
         ahead: collections.deque = collections.deque()
         for k, (start, stop) in enumerate(blocks):
