@@ -1,17 +1,17 @@
 # Two commands do everything on a fresh machine with Python 3.10+ and make:
 #   make demo   set up .venv and build the demo batch into output/demo/
-#   make test   set up .venv and run the whole test suite
+#   make test   set up .venv, lint (ruff, mypy), then run the whole test suite
 PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 
-.PHONY: demo test install bench clean
+.PHONY: demo test lint install bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,postgres]'
+	$(BIN)/python -m pip install --quiet -e '.[test,postgres,lint]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -19,7 +19,11 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/letterpress demo
 
-test: $(STAMP)
+lint: $(STAMP)
+	$(BIN)/ruff check letterpress tests benchmarks
+	$(BIN)/mypy letterpress
+
+test: lint
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)

@@ -29,6 +29,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping, Optional, Tuple
 
+from letterpress.choices import DEFAULT_LANG, DEFAULT_LAYOUT, LANGS, LAYOUTS
 from letterpress.errors import ConfigError, Where
 from letterpress.models import CANONICAL_FIELDS
 
@@ -38,8 +39,6 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 DEFAULT_PORT = 8470
-LAYOUTS = ("a4-8", "a4-4", "label-100x150")
-LANGS = ("zh", "en")
 
 
 @dataclass(frozen=True)
@@ -53,14 +52,14 @@ class Settings:
     org: str = ""
     date: Optional[_dt.date] = None
     package: str = ""
-    lang: str = "zh"
+    lang: str = DEFAULT_LANG
     jobs: int = 1
     encoding: Optional[str] = None
     sheet: Optional[str] = None
     columns: Mapping[str, Tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}))
     context: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     base_url: Optional[str] = None
-    layout: str = "a4-8"
+    layout: Optional[str] = None            # None: not given (see slip_layout)
     db: Optional[str] = None
     font: Optional[Path] = None
     slip_fields: Tuple[str, ...] = ()
@@ -72,6 +71,11 @@ class Settings:
 
     def with_(self, **changes: Any) -> "Settings":
         return replace(self, **changes)
+
+    @property
+    def slip_layout(self) -> str:
+        """The slip layout to use: the one given, else the default."""
+        return self.layout or DEFAULT_LAYOUT
 
     @property
     def batch_date(self) -> _dt.date:
@@ -181,11 +185,12 @@ def _build(values: dict) -> Settings:
         kwargs["template"] = str(kwargs["template"])
     if "lang" not in kwargs and kwargs.get("template") in LANGS:
         kwargs["lang"] = kwargs["template"]     # the built-in English letter speaks English
-    lang = kwargs.get("lang", "zh")
+    lang = kwargs.get("lang", DEFAULT_LANG)
     if lang not in LANGS:
-        raise ConfigError(f"unknown language {lang!r}", where=where, hint="use zh or en")
-    layout = kwargs.get("layout", "a4-8")
-    if layout not in LAYOUTS:
+        raise ConfigError(f"unknown language {lang!r}", where=where,
+                          hint="use " + " or ".join(LANGS))
+    layout = kwargs.get("layout")
+    if layout is not None and layout not in LAYOUTS:
         raise ConfigError(f"unknown slip layout {layout!r}", where=where,
                           hint="use one of " + ", ".join(LAYOUTS))
     try:

@@ -13,6 +13,49 @@ from typing import IO, Iterable, Iterator, Sequence, Union
 
 PathLike = Union[str, "os.PathLike[str]"]
 
+#: Modes of what letterpress writes: it holds names, addresses, phones and secrets.
+PRIVATE_FILE = 0o600
+PRIVATE_DIR = 0o700
+
+
+def private_dir(path: PathLike) -> Path:
+    """Make ``path`` and any missing parents, each owner-only (0700); return it."""
+    path = Path(path)
+    missing = []
+    for folder in (path, *path.parents):
+        if folder.is_dir():
+            break
+        missing.append(folder)
+    for folder in reversed(missing):
+        try:
+            folder.mkdir(mode=PRIVATE_DIR)
+        except FileExistsError:
+            if not folder.is_dir():
+                raise
+        else:
+            os.chmod(folder, PRIVATE_DIR)   # whatever the umask
+    return path
+
+
+def make_private(path: PathLike) -> None:
+    """Take group and others' access away from a file or folder of ours (0600 / 0700)."""
+    try:
+        st = os.stat(path)
+        if hasattr(os, "geteuid") and st.st_uid != os.geteuid():
+            return
+        if st.st_mode & 0o077:
+            os.chmod(path, st.st_mode & 0o700)
+    except OSError:
+        pass
+
+
+def open_private(path: PathLike, mode: str = "a", **kwargs) -> IO:
+    """``open()`` for appending to or creating a file only its owner can read (0600)."""
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if "a" in mode else os.O_TRUNC)
+    fd = os.open(path, flags | getattr(os, "O_CLOEXEC", 0), PRIVATE_FILE)
+    make_private(path)
+    return os.fdopen(fd, mode, **kwargs)
+
 
 @contextlib.contextmanager
 def atomic_path(path: PathLike) -> Iterator[Path]:
@@ -21,7 +64,7 @@ def atomic_path(path: PathLike) -> Iterator[Path]:
     On any exception the temporary file is removed and ``path`` is untouched.
     """
     final = Path(path)
-    final.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(final.parent)
     fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".part", dir=final.parent)
     os.close(fd)
     tmp_path = Path(tmp)
@@ -81,7 +124,7 @@ def staged_dir(path: PathLike) -> Iterator[Path]:
     On any exception the staging folder is removed and ``path`` keeps what it had.
     """
     final = Path(path)
-    final.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(final.parent)
     staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".partial", dir=final.parent))
     try:
         yield staging

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as _dt
 from dataclasses import dataclass, field, replace
-from typing import Mapping, Optional, Tuple
+from typing import Callable, Mapping, Optional, Tuple
 
 #: Canonical recipient fields, in the order a manifest or report lists them.
 CANONICAL_FIELDS: Tuple[str, ...] = (
@@ -16,14 +16,9 @@ CANONICAL_FIELDS: Tuple[str, ...] = (
     "phone", "category", "grid", "volunteer", "package", "notes",
 )
 
-#: Outcomes a volunteer (or staff) can record for a household.
-OUTCOMES: Tuple[str, ...] = ("delivered", "not-home", "refused", "proxy", "hospital", "other")
-#: Outcomes that count as the package having reached the household.
-DELIVERED_OUTCOMES = frozenset({"delivered", "proxy"})
-#: Outcomes that mean the household still needs a visit.
-FAILED_OUTCOMES = frozenset({"not-home", "refused", "hospital", "other"})
-#: Outcomes that need a note.
-NOTE_REQUIRED = frozenset({"proxy", "other"})
+#: A progress callback: ``progress(stage, done, total)``, e.g. ``("letters", 40, 210)``.
+#: Library functions call it; the CLI draws a bar, the server and tests may ignore it.
+Progress = Callable[[str, int, int], None]
 
 #: Derived household states.
 STATES: Tuple[str, ...] = ("outstanding", "delivered", "failed", "withdrawn")

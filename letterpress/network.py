@@ -36,7 +36,7 @@ def lan_address() -> Optional[str]:
     except OSError:
         infos = []
     for info in infos:
-        addr = info[4][0]
+        addr = str(info[4][0])
         if _usable(addr):
             return addr
     return None

@@ -115,6 +115,35 @@ def _click(drv, element) -> None:
         lambda d: d.execute_script("return document.readyState") == "complete")
 
 
+def _css_rgb(value: str):
+    """``rgb(r, g, b)`` or ``rgba(r, g, b, a)`` -> (r, g, b)."""
+    return tuple(int(float(x)) for x in value[value.index("(") + 1:-1].split(",")[:3])
+
+
+def assert_screenshot_shows(drv, shot: Path, button) -> None:
+    """The screenshot is the whole phone-sized page, not blank, with ``button`` painted in
+    its own colour where the page says it is."""
+    from PIL import Image
+
+    width, height, ratio = drv.execute_script(
+        "return [window.innerWidth, window.innerHeight, window.devicePixelRatio]")
+    image = Image.open(shot).convert("RGB")
+    assert image.size == (round(width * ratio), round(height * ratio))
+    assert width <= PHONE[0]
+    colours = image.getcolors(maxcolors=image.width * image.height)
+    background = max(colours)[1]
+    painted = sum(n for n, colour in colours if colour != background)
+    assert painted > 0.05 * image.width * image.height          # text, buttons: not blank
+    assert len(colours) > 50                                    # anti-aliased text
+    fill = _css_rgb(button.value_of_css_property("background-color"))
+    assert fill != background
+    x = (button.location["x"] + 6) * ratio                      # inside, left of the label
+    y = (button.location["y"] + button.size["height"] / 2) * ratio
+    scroll = drv.execute_script("return window.scrollY") * ratio
+    sample = image.getpixel((round(x), round(y - scroll)))
+    assert max(abs(a - b) for a, b in zip(sample, fill)) <= 8, (sample, fill)
+
+
 def test_volunteer_records_delivery_and_staff_sees_it(driver, site, tmp_path):
     from selenium.webdriver.common.by import By
 
@@ -137,10 +166,10 @@ def test_volunteer_records_delivery_and_staff_sees_it(driver, site, tmp_path):
     driver.set_window_size(*PHONE)
     shot = tmp_path / "volunteer-page.png"
     driver.save_screenshot(str(shot))
-    assert shot.stat().st_size > 5000
     # The stylesheet is applied (CSP allows /static) and the main button is big enough to tap.
     button = driver.find_element(By.CSS_SELECTOR, "button[value=delivered]")
     assert button.size["height"] >= 48 and button.size["width"] >= 250
+    assert_screenshot_shows(driver, shot, button)
 
     _click(driver, button)
     assert driver.current_url == slip_url.replace(server.url.upper(), server.url)

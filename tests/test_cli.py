@@ -5,6 +5,7 @@ import csv
 import json
 from pathlib import Path
 
+import openpyxl
 import pytest
 from click.testing import CliRunner
 from clitools import manifest, run
@@ -91,10 +92,12 @@ def test_invalid_jinja_says_where_and_writes_nothing(tmp_path):
     (["check", "-r", str(FIXTURES / "qingyuzui.xlsx"), "-t", str(FIXTURES / "qingyuzui.xlsx")],
      "docx"),
     (["status", "--db", "sqlite:///does/not/exist.db"], "no ledger"),
-    (["serve", "--db", "sqlite:///does/not/exist.db"], "no ledger"),
+    # serve creates a missing ledger, but not where a file stands in for a folder
+    (["serve", "--db", "sqlite:///plain.txt/x.db", "--port", "1"], "cannot make a ledger"),
 ])
 def test_mistakes_get_a_message_not_a_traceback(tmp_path, monkeypatch, args, words):
     monkeypatch.chdir(tmp_path)
+    (tmp_path / "plain.txt").write_text("not a folder")
     result = run(*args, ok=False)
     assert result.exit_code == 1
     assert words in (result.output + result.stderr).lower()
@@ -139,7 +142,7 @@ def test_letters_jobs_2_gives_the_same_letters(tmp_path):
 
 
 def test_config_file_supplies_options_and_flags_win(tmp_path):
-    lst = small_list(tmp_path)
+    small_list(tmp_path)
     (tmp_path / "letterpress.toml").write_text(
         '[batch]\ntitle = "配置批次"\norg = "配置单位"\ndate = 2020-02-24\n'
         'recipients = "list.csv"\ntemplate = "en"\n', encoding="utf-8")
@@ -217,7 +220,11 @@ def test_confirm_report_and_reprint(built, tmp_path):
     lines = manifest(report)
     assert len(lines) == 40 and lines[0]["状态"] == "已送达"
     run("report", "--db", db, "-o", tmp_path / "report.xlsx")
-    assert (tmp_path / "report.xlsx").stat().st_size > 0
+    sheet = openpyxl.load_workbook(tmp_path / "report.xlsx").worksheets[0]
+    cells = [["" if v is None else str(v) for v in row] for row in sheet.iter_rows(values_only=True)]
+    assert cells[0] == list(lines[0])                        # the CSV's columns, in order
+    assert cells[1:] == [list(line.values()) for line in lines]
+    assert cells[1][cells[0].index("状态")] == "已送达"
     r = run("reprint", "--db", db, "--outstanding", "-q")
     assert "Reprinted 37 households" in r.output
     new_rows = manifest(out / "manifest.csv")
@@ -333,3 +340,36 @@ def test_build_with_two_jobs_writes_run_sheets_beside_the_slips(tmp_path):
     mine = [r for r in rows if r["volunteer"] == "李明"]
     assert len(mine) == 105 and all(r["name"] in text for r in mine)
     assert len(pypdf.PdfReader(str(out / "slips.pdf")).pages) == 27      # 210 slips, 8 a page
+
+
+def slips_per_page(out: Path, codes) -> list:
+    """How many of ``codes`` each page of slips.pdf shows."""
+    import pypdf
+
+    pages = pypdf.PdfReader(str(out / "slips.pdf")).pages
+    return [sum(code in page.extract_text() for code in codes) for page in pages]
+
+
+def test_a_layout_given_to_slips_wins_over_the_one_the_batch_was_built_with(tmp_path):
+    lst, out, db = small_list(tmp_path, n=16), tmp_path / "out", f"sqlite:///{tmp_path / 'l.db'}"
+    run("build", "-r", lst, "-t", "zh", "-o", out, "--db", db, "--layout", "a4-4", "-q")
+    codes = [r["code"] for r in manifest(out / "manifest.csv")]
+    assert slips_per_page(out, codes) == [4, 4, 4, 4]
+    run("slips", "--db", db, "--layout", "a4-8", "-q")             # the default, given
+    assert slips_per_page(out, codes) == [8, 8]
+    run("slips", "--db", db, "--layout", "label-100x150", "-q")
+    assert slips_per_page(out, codes) == [1] * 16
+    run("slips", "--db", db, "--layout", "a4-8", "-q")             # back from labels
+    assert slips_per_page(out, codes) == [8, 8]
+    run("slips", "--db", db, "--layout", "a4-4", "-q")
+    run("slips", "--db", db, "-q")                                 # not given: the last one
+    assert slips_per_page(out, codes) == [4, 4, 4, 4]
+
+
+def test_a_build_without_layout_uses_the_default_and_slips_keep_it(tmp_path):
+    lst, out, db = small_list(tmp_path, n=10), tmp_path / "out", f"sqlite:///{tmp_path / 'l.db'}"
+    run("build", "-r", lst, "-t", "zh", "-o", out, "--db", db, "-q")
+    codes = [r["code"] for r in manifest(out / "manifest.csv")]
+    assert slips_per_page(out, codes) == [8, 2]
+    run("slips", "--db", db, "-q")
+    assert slips_per_page(out, codes) == [8, 2]

@@ -27,11 +27,12 @@ from ledger_fixtures import (  # noqa: F401
 )
 from sqlalchemy import create_engine, inspect, select, text
 
+from letterpress.choices import DELIVERED_OUTCOMES, NOTE_REQUIRED, OUTCOMES
 from letterpress.errors import LedgerError
 from letterpress.ledger import BadgeRefused, Ledger, RecordError, default_url
 from letterpress.ledger import codes as codes_mod
 from letterpress.ledger import schema as S
-from letterpress.models import DELIVERED_OUTCOMES, NOTE_REQUIRED, OUTCOMES, BatchInfo
+from letterpress.models import BatchInfo
 
 UTC = dt.timezone.utc
 TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -656,7 +657,9 @@ def test_version_1_ledger_is_migrated_with_its_data(db_url):
     old = _build_v1(db_url)
     with Ledger.open(db_url) as led:                    # create=False: it exists, it is migrated
         with led.transaction() as conn:
-            assert S.read_version(conn) == S.SCHEMA_VERSION == 2
+            assert S.read_version(conn) == S.SCHEMA_VERSION == 3
+            assert "ix_households_round" in {
+                ix["name"] for ix in inspect(conn).get_indexes("households")}
             assert conn.execute(select(S.events.c.source)).scalars().all() == ["cli"]
             assert conn.execute(select(S.batches.c.purged_at)).scalars().all() == [None]
         assert led.secret() == bytes.fromhex(V1_SECRET)
@@ -823,6 +826,36 @@ def test_purge_removes_personal_data_and_keeps_counts(ledger):
     assert ledger.purge(reg.batch_id) == 6                          # twice is harmless
 
 
+def test_a_volunteers_round_is_theirs_only_in_walking_order(ledger):
+    reg = register(ledger, PEOPLE)
+    batch_id = reg.batch_id
+    codes = {h.recipient.id: h.code for h in reg.households}
+    ledger.record(codes["2"], "delivered", "林小舟", source="list")
+    ledger.record(codes["6"], "not-home", "林小舟")
+    mine = ledger.round(batch_id, "林小舟")
+    assert [(h.key, h.state) for h in mine] == [("1", "outstanding"), ("2", "delivered"),
+                                                ("6", "failed")]
+    assert [h.seq for h in mine] == sorted(h.seq for h in mine)
+    assert mine[2].last_outcome == "not-home" and mine[0].code == codes["1"]
+    assert ledger.events_for(mine[1].id)[0].source == "list"
+    assert [h.key for h in ledger.round(batch_id, "高山青")] == ["3", "5"]
+    assert ledger.round(batch_id, "nobody") == []
+    register(ledger, [p for p in PEOPLE if p[0] != "6"])    # withdrawn: off the round
+    assert [h.key for h in ledger.round(batch_id, "林小舟")] == ["1", "2"]
+
+
+def test_version_2_ledger_gets_the_round_index(db_url):
+    with Ledger.open(db_url, create=True) as led:
+        register(led, PEOPLE)
+        with led.transaction(write=True) as conn:
+            conn.execute(text("DROP INDEX ix_households_round"))
+            conn.execute(S.meta.update().where(S.meta.c.key == "schema_version").values(value="2"))
+    with Ledger.open(db_url) as led:
+        with led.transaction() as conn:
+            assert S.read_version(conn) == 3
+            assert "ix_households_round" in {
+                ix["name"] for ix in inspect(conn).get_indexes("households")}
+        assert led.status()["batches"][0]["households"] == len(PEOPLE)
 def test_states_counted_by_the_database_follow_derive_state(ledger):
     """status, the dashboard's per-compound counts and the lists by state come from SQL:
     they equal what derive_state makes of every household's events, through undos,

@@ -8,9 +8,15 @@ def test_loopback_detection():
     assert not network.is_loopback_url("https://delivery.example.org")
 
 
-def test_default_base_url_has_port_and_no_loopback_unless_nothing_else():
+def test_default_base_url_has_port_and_no_loopback_unless_nothing_else(monkeypatch):
+    monkeypatch.setattr(network, "lan_address", lambda: "192.168.1.20")
     url = network.default_base_url()
-    assert url.startswith("http://") and url.endswith(":8470")
+    assert url == "http://192.168.1.20:8470" and not network.is_loopback_url(url)
+    monkeypatch.setattr(network, "lan_address", lambda: None)
+    url = network.default_base_url()
+    assert url == "http://127.0.0.1:8470" and network.is_loopback_url(url)
+
+
+def test_lan_address_is_an_ipv4_address_or_none():
     addr = network.lan_address()
-    if addr:
-        assert addr in url and not network.is_loopback_url(url)
+    assert addr is None or (len(addr.split(".")) == 4 and not addr.startswith("127."))

@@ -31,6 +31,7 @@ from letterpress.errors import (
     LetterpressError,
     MissingToolError,
 )
+from letterpress.files import numbered_filename
 from letterpress.printing import libreoffice as pdf
 from letterpress.printing import packs as printpack
 
@@ -218,8 +219,8 @@ def test_duplex_pads_each_letter_to_an_even_page_count(converted, tmp_path):
     assert [page for _, _, page in outline] == [r.start for r in ranges]
     for name, r in zip(NAMES, ranges):
         assert name in reader.pages[r.start].extract_text()
-        if name != LONG:
-            assert reader.pages[r.start + 1].extract_text().strip() == ""
+        blank = reader.pages[r.start + 1].extract_text().strip() == ""
+        assert blank == (name != LONG)          # a blank back page, except after a 2-page letter
     check_clean(tmp_path / "letters.pdf")
 
 
@@ -243,16 +244,16 @@ def test_print_packs_hold_letters_then_slips_then_run_sheet(converted, tmp_path)
     sheet_b = marked_pdf(tmp_path / "run-b.pdf", ["RUNSHEET-B"])
     route_a, route_b = [2, 0, 1], [3, 4, 5, 6]      # volunteer A walks 张, 王, 李
     packs = [
-        printpack.Pack(tmp_path / "print" / printpack.pack_filename(1, "李明"),
+        printpack.Pack(tmp_path / "print" / numbered_filename(1, "李明", "unassigned"),
                        printpack.volunteer_sections(
                            letters_pdf, [ranges[i] for i in route_a], [NAMES[i] for i in route_a],
                            printpack.Section(printpack.section_title("slips"), slips, [range(0, 1)]),
                            sheet_a), title="李明"),
-        printpack.Pack(tmp_path / "print" / printpack.pack_filename(2, "周芳"),
+        printpack.Pack(tmp_path / "print" / numbered_filename(2, "周芳", "unassigned"),
                        printpack.volunteer_sections(
                            letters_pdf, [ranges[i] for i in route_b], [NAMES[i] for i in route_b],
                            None, sheet_b, lang="en")),
-        printpack.Pack(tmp_path / "print" / printpack.pack_filename(2, "周芳", labels=True),
+        printpack.Pack(tmp_path / "print" / numbered_filename(2, "周芳", "unassigned", suffix="-labels.pdf"),
                        [printpack.Section("Slips", slips, [range(1, 2)])]),
     ]
     seen = []

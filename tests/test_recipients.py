@@ -124,7 +124,7 @@ def test_encoding_override(tmp_path):
 
 def test_utf16_text_falls_back_to_detector(tmp_path):
     path = tmp_path / "list.txt"
-    path.write_bytes("\r\n".join(l.replace(",", "\t") for l in ROWS).encode("utf-16"))
+    path.write_bytes("\r\n".join(line.replace(",", "\t") for line in ROWS).encode("utf-16"))
     rl = load(path)
     assert rl.encoding.replace("-", "_").lower().startswith("utf_16")
     assert rl.recipients[0].name == "吴秀兰"

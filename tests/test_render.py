@@ -52,7 +52,7 @@ def build_letter_template(path: Path) -> Path:
     doc.add_heading("爱不隔离 抗疫必胜", 1)
     _split_run_paragraph(doc, "尊敬的{{ na", "me }}", "{{ honorific }}:")
     doc.add_paragraph("您的地址:{{ address }}。备注:{{ notes }}")
-    for i in range(6):
+    for _ in range(6):
         doc.add_paragraph("省直机关全体党员干部始终牵挂着社区的每一位居民,与一线的社区工作者"
                           "并肩作战,努力帮助大家解决生活中的困难,守护大家的身体健康。" * 2)
     doc.add_paragraph("{%p if ill %}")
@@ -173,6 +173,7 @@ def assert_valid_docx(data: bytes) -> zipfile.ZipFile:
     for info in zf.infolist():
         if info.filename.endswith((".xml", ".rels")):
             etree.fromstring(zf.read(info))  # well-formed
+        assert info.compress_type in (zipfile.ZIP_DEFLATED, zipfile.ZIP_STORED), info.filename
         if info.compress_type == zipfile.ZIP_DEFLATED:   # a complete deflate stream, nothing after
             at = info.header_offset
             name_len, extra_len = struct.unpack("<HH", data[at + 26:at + 30])

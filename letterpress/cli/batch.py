@@ -5,6 +5,7 @@ import sys
 
 import click
 
+from letterpress.choices import LAYOUTS
 from letterpress.cli.common import (
     Progress,
     _echo_err,
@@ -127,7 +128,7 @@ def demo(out, base_url, pdf, duplex, db, jobs, quiet):
 
 @main.command()
 @batch_option
-@click.option("--layout", type=click.Choice(["a4-8", "a4-4", "label-100x150"]),
+@click.option("--layout", type=click.Choice(LAYOUTS),
               help="Slip layout (default: the one the batch was built with).")
 @click.option("--font", type=click.Path(dir_okay=False), help="CJK TrueType font.")
 @click.option("--slip-fields", help="Extra fields printed on slips: category, phone.")

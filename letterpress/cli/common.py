@@ -5,21 +5,25 @@ Click lives in this package and nowhere else.
 from __future__ import annotations
 
 import datetime as _dt
+import os
 import sys
 import traceback
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import click
 
 from letterpress import __version__
-from letterpress.errors import CheckFailed, ExitStatus, LetterpressError
+from letterpress.choices import DEFAULT_LAYOUT, LANGS, LAYOUTS
+from letterpress.errors import CheckFailed, ExitStatus, LetterpressError, mask_secrets
+from letterpress.files import open_private, private_dir
 
 # ---------------------------------------------------------------------------
 # Output helpers
 
 
 def _echo_err(text: str = "", **style) -> None:
+    text = mask_secrets(text)
     click.echo(click.style(text, **style) if style else text, err=True)
 
 
@@ -29,7 +33,8 @@ def show_problems(problems, *, out_err: bool = True) -> None:
         label = click.style("error  ", fg="red", bold=True) if p.is_error else \
             click.style("warning", fg="yellow")
         where = str(p.where)
-        click.echo(f"{label} {where + ': ' if where else ''}{p.message}", err=out_err)
+        click.echo(mask_secrets(f"{label} {where + ': ' if where else ''}{p.message}"),
+                   err=out_err)
         if p.hint:
             click.echo(f"        how to fix: {p.hint}", err=out_err)
 
@@ -39,8 +44,9 @@ class Progress:
 
     def __init__(self, quiet: bool) -> None:
         self.enabled = not quiet and sys.stderr.isatty()
-        self.bar = None
-        self.stage = None
+        self.bar: Optional[Any] = None        # a click progress bar while a stage runs
+        self.stage: Optional[str] = None
+        self.done = 0
 
     def __call__(self, stage: str, done: int, total: int) -> None:
         if not self.enabled or total < 20:
@@ -48,10 +54,11 @@ class Progress:
         if stage != self.stage:
             self.close()
             self.stage = stage
-            self.bar = click.progressbar(length=total, label=f"{stage:<11}", file=sys.stderr,
-                                         show_pos=True)
-            self.bar.__enter__()
+            self.bar = bar = click.progressbar(length=total, label=f"{stage:<11}",
+                                               file=sys.stderr, show_pos=True)
+            bar.__enter__()
             self.done = 0
+        assert self.bar is not None
         self.bar.update(done - self.done)
         self.done = done
 
@@ -65,6 +72,15 @@ class LetterpressGroup(click.Group):
     """Turns library errors into messages and exit statuses: never a traceback for a mistake."""
 
     def invoke(self, ctx):
+        # What letterpress writes holds personal data: owner-only, also what LibreOffice,
+        # SQLite or openpyxl create for it (the library sets modes itself as well).
+        umask = os.umask(0o077)
+        try:
+            return self._invoke(ctx)
+        finally:
+            os.umask(umask)
+
+    def _invoke(self, ctx):
         try:
             return super().invoke(ctx)
         except CheckFailed as exc:
@@ -72,7 +88,7 @@ class LetterpressGroup(click.Group):
             _echo_err(f"{exc.message} {exc.hint[0].upper() + exc.hint[1:]}.", fg="red")
             ctx.exit(int(ExitStatus.ERROR))
         except LetterpressError as exc:
-            _echo_err(f"Error: {exc}", fg="red")
+            _echo_err(mask_secrets(f"Error: {exc}"), fg="red")
             ctx.exit(int(exc.exit_status))
         except KeyboardInterrupt:
             _echo_err("Interrupted. Files being written were not put in place; run the "
@@ -83,16 +99,17 @@ class LetterpressGroup(click.Group):
         except Exception:  # a bug, not a user mistake: keep the details out of the way
             log = Path("output") / "letterpress-error.log"
             try:
-                log.parent.mkdir(parents=True, exist_ok=True)
-                with open(log, "a", encoding="utf-8") as fh:
-                    fh.write(f"--- {_dt.datetime.now().isoformat()} letterpress {__version__} "
-                             f"{' '.join(sys.argv[1:])}\n{traceback.format_exc()}\n")
+                private_dir(log.parent)
+                with open_private(log, "a", encoding="utf-8") as fh:   # owner-only
+                    fh.write(mask_secrets(
+                        f"--- {_dt.datetime.now().isoformat()} letterpress {__version__} "
+                        f"{' '.join(sys.argv[1:])}\n{traceback.format_exc()}\n"))
                 where = f"; details were written to {log}"
             except OSError:
                 where = ""
-            _echo_err(f"Internal error: {sys.exc_info()[1]!r}{where}. This is a bug in "
-                      "letterpress, not a mistake of yours; please report it with that file.",
-                      fg="red")
+            _echo_err(mask_secrets(f"Internal error: {sys.exc_info()[1]!r}{where}. This is a bug "
+                                   "in letterpress, not a mistake of yours; please report it "
+                                   "with that file."), fg="red")
             ctx.exit(int(ExitStatus.ERROR))
 
 
@@ -118,7 +135,7 @@ def list_options(func):
         click.option("--date", help="Date of the round, YYYY-MM-DD (default today)."),
         click.option("--package", help="Package contents when the list has no package column, "
                                        "e.g. \"肉制品、蔬菜\"."),
-        click.option("--lang", type=click.Choice(["zh", "en"]), help="Language of dates and labels."),
+        click.option("--lang", type=click.Choice(LANGS), help="Language of dates and labels."),
         click.option("--encoding", help="CSV encoding, when detection guesses wrong (e.g. gbk)."),
         click.option("--sheet", help="Worksheet of an .xlsx (default: the first)."),
         click.option("--config", "-c", type=click.Path(dir_okay=False),
@@ -133,8 +150,8 @@ def build_options(func):
     opts = [
         click.option("--base-url", help="Address phones use to reach `letterpress serve` "
                                         "(default http://<this machine's LAN address>:8470)."),
-        click.option("--layout", type=click.Choice(["a4-8", "a4-4", "label-100x150"]),
-                     help="Slip layout (default a4-8)."),
+        click.option("--layout", type=click.Choice(LAYOUTS),
+                     help=f"Slip layout (default {DEFAULT_LAYOUT})."),
         click.option("--font", type=click.Path(dir_okay=False),
                      help="CJK TrueType font for slips and run sheets."),
         click.option("--slip-fields", help="Extra fields printed on slips: category, phone."),

@@ -4,9 +4,11 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Dict
 
 import click
 
+from letterpress.choices import OUTCOMES
 from letterpress.cli.common import (
     Progress,
     _echo_err,
@@ -50,7 +52,7 @@ def status(title, as_json, db):
 
 def _show_confirmations(described, results) -> None:
     _echo_err(f"Ledger: {described}")
-    counts = {}
+    counts: Dict[str, int] = {}
     for r in results:
         counts[r.status] = counts.get(r.status, 0) + 1
         line = f"line {r.line}: " if r.line else ""
@@ -70,7 +72,7 @@ def _show_confirmations(described, results) -> None:
         sys.exit(int(ExitStatus.ERROR))
 
 
-OUTCOME_CHOICE = click.Choice(["delivered", "not-home", "refused", "proxy", "hospital", "other"])
+OUTCOME_CHOICE = click.Choice(OUTCOMES)
 
 
 @main.command()

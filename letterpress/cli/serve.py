@@ -21,10 +21,16 @@ from letterpress.cli.common import (
 @click.option("--behind-proxy", is_flag=True,
               help="Trust X-Forwarded-For/-Proto from a reverse proxy (nginx, Caddy).")
 @click.option("--threads", type=click.IntRange(1, 64), default=8, show_default=True)
-def serve(db, host, port, lan, behind_proxy, threads):
-    """Serve the pages volunteers' phones open when they scan a slip, and the staff dashboard."""
+@click.option("--rounds-dir", type=click.Path(file_okay=False), default=None,
+              help="Folder of the rounds made in the staff console (default: rounds/ beside "
+                   "the ledger file).")
+@click.option("--upload-limit", type=click.IntRange(1, 2048), default=20, show_default=True,
+              help="Largest upload to the staff console, in MB.")
+def serve(db, host, port, lan, behind_proxy, threads, rounds_dir, upload_limit):
+    """Serve the pages volunteers' phones open when they scan a slip, the staff dashboard and
+    the staff console (/staff). Makes the ledger when there is none yet."""
     from letterpress import network
-    from letterpress.server import close_app, create_app, ledger_of, staff_link
+    from letterpress.server import close_app, create_app, ledger_of, setup_link, staff_link
     from letterpress.server.run import serve as run_server
     from letterpress.slips import qr
 
@@ -37,7 +43,8 @@ def serve(db, host, port, lan, behind_proxy, threads):
             raise click.UsageError("this computer has no LAN address: connect it to the "
                                    "volunteers' Wi-Fi, or use --host")
     host = host or "127.0.0.1"
-    app = create_app(settings.db, behind_proxy=behind_proxy)
+    app = create_app(settings.db, behind_proxy=behind_proxy, create=True, rounds_dir=rounds_dir,
+                     upload_limit=upload_limit * 1024 * 1024)
     try:
         shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
         base = f"http://{shown}:{port}"
@@ -55,6 +62,12 @@ def serve(db, host, port, lan, behind_proxy, threads):
                           "reach this server. Serve at that address, or build again with "
                           f"--base-url {base}")
         click.echo(f"Staff dashboard (one-time link, 12 hours): {staff_link(app, base)}")
+        first = setup_link(app, base)
+        if first:
+            click.echo(f"Staff console: no staff account yet; make the first one here (one-time "
+                       f"link): {first}")
+        else:
+            click.echo(f"Staff console: {base}/staff")
         run_server(app, host, port, threads=threads)
     finally:
         close_app(app)

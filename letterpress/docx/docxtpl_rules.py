@@ -66,7 +66,7 @@ def _from_source() -> Optional[Dict[str, Callable]]:
     if "\nclass DocxTemplate(" not in source:
         return None
     namespace = _Globals(_GLOBALS, __name__="docxtpl.template", __builtins__=builtins)
-    out = {}
+    out: Dict[str, Callable] = {}
     for name in _METHODS:
         code = _method_code(source, name, path)
         if code is None:

@@ -144,9 +144,8 @@ class MergedDocument:
     def __enter__(self) -> "MergedDocument":
         return self
 
-    def __exit__(self, exc_type, exc, tb) -> bool:
+    def __exit__(self, exc_type, exc, tb) -> None:
         self.close() if exc_type is None else self.abort()
-        return False
 
     def __len__(self) -> int:
         return self._count

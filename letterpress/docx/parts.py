@@ -33,7 +33,7 @@ _BODY_SPECIAL = SPECIAL + ("docPr",)
 _PLAIN = frozenset({str, int, float, bool, type(None)})
 _STORED = struct.Struct("<BHH")   # a deflate "stored" block's header: not final, length
 #: The escaping inside ``markupsafe.escape`` (None: leave Jinja's escaping as it is).
-_escape_inner = getattr(markupsafe, "_escape_inner", None)
+_escape_inner: Any = getattr(markupsafe, "_escape_inner", None)
 _PACK_FROM = 200     # constant pieces this long or longer are deflated once; shorter ones join text
 
 
@@ -78,7 +78,7 @@ class Part:
         self._texts: List[str] = []
         self._items: List[tuple] = []
         self._kinds: List[int] = []
-        self._special = SPECIAL
+        self._special: Tuple[str, ...] = SPECIAL
         self.has_docpr = "docPr" in source   # a picture: its drawing id numbered per copy
         self._last: Optional[tuple] = None
         self._marks: Optional[list] = None   # paragraph numbers by line (render_locate)
@@ -124,7 +124,7 @@ class Part:
         found = {id(s): s for code in codes for s in strings(code)}
         order = {s: i for i, s in enumerate(sorted(set(found.values())))}  # same in every process
         special_marks = _BODY_SPECIAL if self.is_body else SPECIAL
-        for s in sorted(order, key=order.get):
+        for s in sorted(order, key=order.__getitem__):
             text = s.replace("\n<w:p ", "<w:p ").replace("\n<w:p>", "<w:p>")
             special, plain = any(x in text for x in special_marks), text.encode("utf-8")
             packed = dz.precompress(plain, level) if len(plain) >= _PACK_FROM and not special \
@@ -197,7 +197,7 @@ class Part:
         texts = self._texts
         return "".join([texts[p] if p.__class__ is int else p for p in pieces])
 
-    def member(self, pieces: tuple, level: int, stamp,
+    def member(self, pieces: tuple, level: int, stamp: Tuple[int, int],
                name: Optional[str] = None) -> Tuple[dz.Member, bytes]:
         """The zip member of a rendering (named ``name``, by default the part's own): its
         ready pieces joined, or its text compressed."""

@@ -47,8 +47,9 @@ import re
 import weakref
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
 
-from jinja2 import Environment, StrictUndefined, UndefinedError
+from jinja2 import StrictUndefined, UndefinedError
 
+from letterpress.docx import sandbox
 from letterpress.docx import zipwriter as dz
 from letterpress.docx.images import RenderingPart, Sink
 from letterpress.docx.load import load
@@ -64,6 +65,8 @@ __all__ = ["CompiledTemplate", "RenderedLetter", "MergedDocument"]
 _LIVE: "weakref.WeakValueDictionary[str, CompiledTemplate]" = weakref.WeakValueDictionary()
 _RECENT: Dict[tuple, "CompiledTemplate"] = {}   # the last templates read from files, kept
 _KEEP = 2
+UNSAFE_HINT = ("a template is a letter, not a program: it may use the fields (columns and "
+               "settings) and simple tags, not Python's internals; remove that tag")
 DEFAULT_LEVEL = 1   # zlib level for the parts written per letter: fastest, a little larger
 
 
@@ -113,7 +116,7 @@ class RenderedLetter:
 def write_file(path: PathLike, data: bytes) -> None:
     """Write ``data`` to a new or truncated file with as few system calls as may be."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0)
-                 | getattr(os, "O_CLOEXEC", 0), 0o666)
+                 | getattr(os, "O_CLOEXEC", 0), 0o600)   # owner-only: it holds personal data
     try:
         view, done = memoryview(data), 0
         while done < len(data):
@@ -133,7 +136,8 @@ class CompiledTemplate:
 
     def __init__(self, source: Union[PathLike, bytes], *, name: Optional[str] = None,
                  compresslevel: int = DEFAULT_LEVEL,
-                 filters: Optional[Mapping[str, Callable]] = None) -> None:
+                 filters: Optional[Mapping[str, Callable]] = None,
+                 limits: Optional[sandbox.Limits] = None) -> None:
         if isinstance(source, (bytes, bytearray)):
             data, self.name = bytes(source), name or "template.docx"
         else:
@@ -153,8 +157,10 @@ class CompiledTemplate:
         self.compresslevel = compresslevel
         self.current_rendering_part: Optional[RenderingPart] = None
         self._urls: Dict[str, str] = {}
-        self._env = Environment(autoescape=True, undefined=StrictUndefined, finalize=finalize)
-        self._prop_env = Environment(undefined=StrictUndefined, finalize=finalize)
+        self._env = sandbox.environment(autoescape=True, undefined=StrictUndefined,
+                                        finalize=finalize, limits=limits)
+        self._prop_env = sandbox.environment(undefined=StrictUndefined, finalize=finalize,
+                                             limits=limits)
         self._env.filters.update(self._filters)
         self._prop_env.filters.update(self._filters)
         self._written: Dict[str, tuple] = {}   # part -> (pieces, member) of the last letter
@@ -165,7 +171,7 @@ class CompiledTemplate:
                              where=Where(file=self.name), hint=exc.hint) from None
         self._by_name = {p.name: p for p in self._parts}
         _LIVE[self.key] = self
-        if not self._filters and compresslevel == DEFAULT_LEVEL:
+        if not self._filters and compresslevel == DEFAULT_LEVEL and limits is None:
             _RECENT.pop((self.key, self.name), None)
             _RECENT[(self.key, self.name)] = self
             while len(_RECENT) > _KEEP:
@@ -185,7 +191,8 @@ class CompiledTemplate:
         return found if found is not None else cls(data, name=name)
 
     def __reduce__(self):   # for worker processes: compiled again on the other side
-        return (_rebuild, (self._data, self.name, self.compresslevel, self._filters))
+        return (_rebuild, (self._data, self.name, self.compresslevel, self._filters,
+                           self._env.limits))
 
     # -- public API -----------------------------------------------------------------------
     def build_url_id(self, url: str) -> str:
@@ -202,6 +209,18 @@ class CompiledTemplate:
         """
         return variables(self._env, self._parts, self._prop_env, self._core)
 
+    def unsafe_places(self) -> List[Tuple[str, str]]:
+        """(place, tag) for each tag that reaches for what templates may not use (found
+        without rendering): ``[("paragraph 4 (“{{ cycler.__init__… }}”)", ".__init__")]``."""
+        found = []
+        for part in (p for p in self._parts if p.dynamic):
+            for lineno, what in sandbox.unsafe_uses(part.parsed(self._env)):
+                place, text = part.describe(lineno, _bare_name(what))
+                found.append((f"{place} (“{text}”)" if text else place, what))
+        for _, label, _, text in self._core[2] if self._core else ():
+            found += [(label, what) for _, what in sandbox.unsafe_uses(self._prop_env.parse(text))]
+        return found
+
     def uses(self, name: str) -> bool:
         """Whether the template uses the field ``name`` (worked out once per template)."""
         names = self.__dict__.get("_used_names")
@@ -210,7 +229,12 @@ class CompiledTemplate:
         return name in names
 
     def render(self, context: Mapping[str, Any]) -> RenderedLetter:
-        """Render one letter from ``context`` (field name -> value)."""
+        """Render one letter from ``context`` (field name -> value), within the work one
+        letter may do (:class:`letterpress.docx.sandbox.Limits`)."""
+        with sandbox.limits(self._env.limits):
+            return self._render(context)
+
+    def _render(self, context: Mapping[str, Any]) -> RenderedLetter:
         ctx, sink = dict(self._env.globals), Sink()   # a shared context: no copy per part
         ctx.update(context)
         body = self._body
@@ -255,7 +279,18 @@ class CompiledTemplate:
         self.current_rendering_part = RenderingPart(part, sink)
         try:
             try:
-                return list(template.root_render_func(template.new_context(ctx, True)))
+                out, count = [], sandbox.current().output
+                pieces = template.root_render_func(template.new_context(ctx, True))
+                for piece in pieces:
+                    out.append(piece)
+                    count(len(piece))
+                return out
+            except sandbox.TemplateLimit as exc:
+                frame = pieces.gi_frame   # still there: the letter grew too long at this piece
+                if frame is None:
+                    template.environment.handle_exception()
+                line = template.get_corresponding_lineno(frame.f_lineno)
+                raise self._problem("template_limit", part, line, exc.message, exc.hint) from None
             except Exception:  # noqa: BLE001 - Jinja rewrites the traceback to template lines
                 template.environment.handle_exception()
         except UndefinedError as exc:
@@ -269,6 +304,13 @@ class CompiledTemplate:
                 "recipient list, or a setting), or correct the name in the template", field)
             error.field = field
             raise error from exc
+        except sandbox.SecurityError as exc:
+            raise self._problem("template_unsafe", part, template_line(exc),
+                                f"the template reaches for something templates may not use "
+                                f"({exc})", UNSAFE_HINT) from None
+        except sandbox.TemplateLimit as exc:
+            raise self._problem("template_limit", part, template_line(exc), exc.message,
+                                exc.hint) from None
         except LetterpressError:
             raise
         except Exception as exc:  # noqa: BLE001 - e.g. an image that cannot be read
@@ -294,6 +336,14 @@ class CompiledTemplate:
                     f"a field has no value for this letter ({exc.message})", code="undefined_field",
                     where=Where(file=self.name, part=label),
                     hint="give every letter that value, or edit the document properties") from exc
+            except sandbox.SecurityError as exc:
+                raise TemplateProblemError(
+                    f"the template reaches for something templates may not use ({exc})",
+                    code="template_unsafe", where=Where(file=self.name, part=label),
+                    hint=UNSAFE_HINT) from None
+            except sandbox.TemplateLimit as exc:
+                raise TemplateProblemError(exc.message, code="template_limit", hint=exc.hint,
+                                           where=Where(file=self.name, part=label)) from None
             xml = xml.replace(marker, dz.xml_escape(value))
         return name, (xml,)
 
@@ -339,5 +389,11 @@ class CompiledTemplate:
         return dz.zip_pieces(self._head, self._head_cd, len(self._static), members)
 
 
-def _rebuild(data: bytes, name: str, level: int, filters: dict) -> CompiledTemplate:
-    return CompiledTemplate(data, name=name, compresslevel=level, filters=filters)
+def _rebuild(data: bytes, name: str, level: int, filters: dict,
+             limits: Optional[sandbox.Limits] = None) -> CompiledTemplate:
+    return CompiledTemplate(data, name=name, compresslevel=level, filters=filters, limits=limits)
+
+
+def _bare_name(what: str) -> str:
+    """``__class__`` of ``.__class__``, ``['__class__']`` or ``attr('__class__')``."""
+    return re.sub(r"^(?:attr\(|[.\[(])+['\"]?|['\"]?[\])]+$", "", what)

@@ -15,20 +15,21 @@ a new one. The ledger keeps only a SHA-256 of each token to find it.
 """
 from __future__ import annotations
 
-import base64
 import contextlib
 import datetime as _dt
-import hmac
 import json
+import os
 import secrets as _secrets
 import threading
+from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
-from sqlalchemy import and_, bindparam, inspect, select
+from sqlalchemy import and_, inspect, select
 from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.exc import DatabaseError, OperationalError
 
 from letterpress.errors import BadgeRefused, LedgerError, RecordError
+from letterpress.files import PRIVATE_FILE, make_private, private_dir
 from letterpress.ledger import admin as A
 from letterpress.ledger import badges
 from letterpress.ledger import codes as codes_mod
@@ -92,7 +93,17 @@ class Ledger:
                 if not create:
                     raise LedgerError(f"there is no ledger at {path}", code="no_ledger",
                                       hint=missing_hint)
-                path.parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    private_dir(path.parent)
+                    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, PRIVATE_FILE))  # owner-only
+                except OSError as exc:
+                    raise LedgerError(f"cannot make a ledger at {path}: {exc.strerror}",
+                                      code="no_ledger",
+                                      hint="give --db a path in a folder you can write to "
+                                           "(sqlite:///PATH), or check that no file stands "
+                                           "where a folder is needed") from None
+            for name in (path, Path(f"{path}-wal"), Path(f"{path}-shm"), Path(f"{path}-journal")):
+                make_private(name)    # SQLite gives -wal and -shm the mode of the ledger
         elif parsed.get_backend_name() == "sqlite" and not create:
             raise LedgerError("an in-memory ledger is always empty", code="no_ledger",
                               hint=missing_hint)
@@ -348,6 +359,11 @@ class Ledger:
         with self.transaction() as conn:
             rows = V.household_views(conn, batch_id)
         return iter(rows)
+
+    def round(self, batch_id: int, volunteer: str) -> List[HouseholdView]:
+        """A volunteer's households (not withdrawn) in walking order, with their states."""
+        with self.transaction() as conn:
+            return V.round_views(conn, batch_id, volunteer)
 
     def households_in_state(self, batch_id: int, state: str,
                             limit: Optional[int] = None) -> List[HouseholdView]:

@@ -6,7 +6,7 @@ opens; both only append or overwrite, never delete.
 from __future__ import annotations
 
 import hashlib
-from typing import Callable, Dict, List
+from typing import Callable, Dict, List, Optional
 
 from sqlalchemy import and_, bindparam, select, update
 from sqlalchemy.engine import Connection
@@ -80,7 +80,12 @@ def purge(conn: Connection, batch_id: int, token: Callable[[int, str, int], str]
     for name in sorted({r.volunteer for r in house_rows} | {r.volunteer for r in event_rows}):
         if name and name not in names:
             names.setdefault(name, f"volunteer {len(names) + 1}")
-    alias = lambda name: names.get(name, name) if name else ""  # noqa: E731
+
+    def alias(name: Optional[str]) -> str:
+        if not name:
+            return ""
+        return names.get(name, name)
+
     if house_rows:
         conn.execute(update(h_t).where(h_t.c.id == bindparam("b_id")).values(
             household_key="", volunteer=bindparam("b_volunteer"), updated_at=now,

@@ -25,8 +25,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from sqlalchemy import and_, case, func, select
 from sqlalchemy.engine import Connection
 
+from letterpress.choices import DELIVERED_OUTCOMES
 from letterpress.ledger.schema import events, households
-from letterpress.models import DELIVERED_OUTCOMES
 
 STATES = ("delivered", "failed", "outstanding", "withdrawn")
 

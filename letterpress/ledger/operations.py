@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, List, Optional, Sequence, Tuple
 
+from letterpress.choices import OUTCOMES
 from letterpress.errors import InputError, LetterpressError, Where
 from letterpress.files import atomic_path, spreadsheet_safe, write_csv
 from letterpress.ledger import codes
-from letterpress.models import OUTCOMES
 
 # ---------------------------------------------------------------------------
 # Times

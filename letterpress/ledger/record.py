@@ -7,7 +7,7 @@ or deleted. Modelled on a check-in service: every refusal is a
 
 ``unknown_code``   malformed, wrong check symbol, or not in the ledger
 ``revoked_code``   the slip was reprinted; its new code works
-``bad_outcome``    not one of :data:`letterpress.models.OUTCOMES`
+``bad_outcome``    not one of :data:`letterpress.choices.OUTCOMES`
 ``note_required``  ``proxy`` and ``other`` need a note
 ``not_authorised`` the code belongs to another batch than the volunteer's (or, as
                    :class:`BadgeRefused`, the badge token is not accepted)
@@ -49,6 +49,7 @@ from typing import TYPE_CHECKING, Callable, Optional
 from sqlalchemy import bindparam, or_, select
 from sqlalchemy.exc import IntegrityError
 
+from letterpress.choices import NOTE_REQUIRED, OUTCOMES
 from letterpress.errors import RecordError
 from letterpress.ledger import badges
 from letterpress.ledger import codes as codes_mod
@@ -75,7 +76,6 @@ from letterpress.ledger.views import (
     view,
     with_undone,
 )
-from letterpress.models import NOTE_REQUIRED, OUTCOMES
 
 if TYPE_CHECKING:  # pragma: no cover
     from letterpress.ledger import Ledger

@@ -11,6 +11,10 @@ Schema versions
    ``cli`` or ``import``; version 1 events came from the command line),
    ``batches.purged_at`` (personal data removed) and the ``staff_tokens``
    table (one-time staff login links of ``letterpress serve``).
+3. Adds the index ``ix_households_round`` on ``households (batch_id,
+   volunteer, seq)``, so a volunteer's round is read without scanning a
+   district's households; events may come from the source ``list`` (recorded
+   from the volunteer's round list, for a household whose slip was lost).
 
 An older ledger is migrated step by step by :data:`MIGRATIONS`, in one
 transaction; nothing is ever dropped or recreated. A ledger written by a newer
@@ -50,7 +54,7 @@ from sqlalchemy.types import TypeDecorator
 from letterpress.errors import LedgerError
 
 #: The schema version this letterpress writes.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 #: Default ledger, relative to the current folder.
 DEFAULT_URL = "sqlite:///output/letterpress.db"
 #: How long a SQLite writer waits for another one to finish (seconds).
@@ -136,6 +140,7 @@ households = Table(
     Column("updated_at", UTCDateTime, nullable=False),
     Column("withdrawn_at", UTCDateTime, nullable=True),
     Index("ix_households_batch_key", "batch_id", "household_key"),
+    Index("ix_households_round", "batch_id", "volunteer", "seq"),         # version 3
 )
 
 codes = Table(
@@ -160,8 +165,8 @@ volunteers = Table(
     UniqueConstraint("batch_id", "name", name="uq_volunteers_batch_name"),
 )
 
-#: Where an event came from.
-SOURCES = ("web", "api", "cli", "import")
+#: Where an event came from (``list``: from the volunteer's round list, slip lost; version 3).
+SOURCES = ("web", "api", "cli", "import", "list")
 #: Longest nonce accepted.
 MAX_NONCE = 200
 
@@ -214,9 +219,16 @@ def _v1_to_v2(conn: Connection) -> None:
     v2.create_all(conn)
 
 
+def _v2_to_v3(conn: Connection) -> None:
+    """Version 2 -> 3: the index of volunteers' rounds (``source`` is free text: ``list``
+    needs no change of the table)."""
+    conn.execute(text("CREATE INDEX ix_households_round ON households (batch_id, volunteer, seq)"))
+
+
 #: ``MIGRATIONS[n]`` turns a version ``n`` ledger into version ``n + 1``.
 MIGRATIONS: Dict[int, Callable[[Connection], None]] = {
     1: _v1_to_v2,
+    2: _v2_to_v3,
 }
 
 
@@ -305,7 +317,9 @@ class Prepared:
         params = params or {}
         values = [(name, proc(params[name]) if proc else params[name]) for name, proc in binds]
         dbapi = conn.dialect.loaded_dbapi
-        cursor = conn.connection.dbapi_connection.cursor()
+        raw = conn.connection.dbapi_connection
+        assert raw is not None, "a connection in use has its DBAPI connection"
+        cursor = raw.cursor()
         try:
             cursor.execute(sql, tuple(v for _, v in values) if positional else dict(values))
             if row is None:

@@ -20,10 +20,10 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 from sqlalchemy import and_, select
 from sqlalchemy.engine import Connection
 
+from letterpress.choices import DELIVERED_OUTCOMES
 from letterpress.errors import LedgerError
 from letterpress.ledger import counts as C
 from letterpress.ledger.schema import batches, codes, events, households
-from letterpress.models import DELIVERED_OUTCOMES
 
 
 @dataclass(frozen=True)
@@ -230,6 +230,32 @@ def household_views(conn: Connection, batch_id: int) -> List[HouseholdView]:
     for r in conn.execute(
             select(events).join(households, households.c.id == events.c.household_id)
             .where(households.c.batch_id == batch_id).order_by(events.c.id)).all():
+        by_household.setdefault(r.household_id, []).append(r)
+    return [view(r, current.get(r.id, ""), with_undone(by_household.get(r.id, ())))
+            for r in rows]
+
+
+def round_views(conn: Connection, batch_id: int, volunteer: str) -> List[HouseholdView]:
+    """The households of one volunteer of a batch (not withdrawn) in walking order.
+
+    Three queries, each through an index (``ix_households_round``, the
+    ``household_id`` indexes of codes and events), so the time follows the
+    size of the round, not the size of the ledger.
+    """
+    h = households
+    mine = and_(h.c.batch_id == batch_id, h.c.volunteer == volunteer, h.c.withdrawn_at.is_(None))
+    rows = conn.execute(select(h).where(mine).order_by(h.c.seq, h.c.id)).all()
+    if not rows:
+        return []
+    ids = select(h.c.id).where(mine).scalar_subquery()
+    current: Dict[int, str] = {}
+    for r in conn.execute(select(codes.c.household_id, codes.c.code)
+                          .where(and_(codes.c.household_id.in_(ids), codes.c.revoked_at.is_(None)))
+                          .order_by(codes.c.issued_at)).all():
+        current[r.household_id] = r.code
+    by_household: Dict[int, list] = {}
+    for r in conn.execute(select(events).where(events.c.household_id.in_(ids))
+                          .order_by(events.c.id)).all():
         by_household.setdefault(r.household_id, []).append(r)
     return [view(r, current.get(r.id, ""), with_undone(by_household.get(r.id, ())))
             for r in rows]

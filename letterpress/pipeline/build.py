@@ -8,16 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from letterpress.config import Settings
 from letterpress.errors import CheckFailed, InputError, Problem, Where, warning
 from letterpress.files import numbered_filename, safe_filename, staged_dir, write_csv
-from letterpress.models import BatchInfo, Household, Volunteer
+from letterpress.models import BatchInfo, Household, Progress, Volunteer
 from letterpress.pipeline import letters as letters_mod
 from letterpress.resources import resolve_template
-
-Progress = Callable[[str, int, int], None]
 
 
 @dataclass(frozen=True)
@@ -95,6 +93,9 @@ def check(settings: Settings, *, with_codes: bool = False) -> Checked:
         problems += _font_problems(settings, rl.recipients, rl.source)
     ordered = recipients.delivery_order(rl.recipients)
     households = tuple(Household(seq=i, recipient=r) for i, r in enumerate(ordered, start=1))
+    sample = households[0] if households and not any(p.is_error for p in problems) else None
+    problems += letters_mod.check_safety(tpl, _options(settings, template_path, len(households)),
+                                         sample, template_path.name)
     return Checked(settings, households, tuple(rl.headers), template_path, tuple(problems),
                    rl.source, getattr(rl, "encoding", None))
 
@@ -138,11 +139,14 @@ def _checked_or_fail(settings: Settings, with_codes: bool) -> Checked:
 
 
 def _letter_options(settings: Settings, checked: Checked) -> letters_mod.LetterOptions:
+    return _options(settings, checked.template_path, len(checked.households))
+
+
+def _options(settings: Settings, template: Path, total: int) -> letters_mod.LetterOptions:
     return letters_mod.LetterOptions(
-        template=str(checked.template_path), batch=batch_title(settings), org=settings.org,
+        template=str(template), batch=batch_title(settings), org=settings.org,
         date=settings.batch_date, lang=settings.lang, package=settings.package,
-        total=len(checked.households), extra=tuple(settings.context.items()),
-        qr_width_mm=settings.qr_width_mm)
+        total=total, extra=tuple(settings.context.items()), qr_width_mm=settings.qr_width_mm)
 
 
 def letters(settings: Settings, progress: Optional[Progress] = None) -> BuildResult:
@@ -210,7 +214,7 @@ def print_pdfs(settings: Settings, info: BatchInfo, households: Sequence[Househo
     from letterpress.slips import fonts
 
     return printing.make_pdfs(
-        out, households, letter_files, volunteers_of(households), info, layout=settings.layout,
+        out, households, letter_files, volunteers_of(households), info, layout=settings.slip_layout,
         fonts=fonts.find_font(settings.font), package=settings.package,
         slip_fields=settings.slip_fields, jobs=settings.jobs, duplex=settings.duplex,
         progress=progress)
@@ -262,7 +266,7 @@ def write_slips(settings: Settings, info: BatchInfo, households: Sequence[Househ
 
         def write_all_slips() -> None:
             slips.write_slips(households, out / "slips.pdf", info=info, total=total,
-                              layout=settings.layout, fonts=choice, package=settings.package,
+                              layout=settings.slip_layout, fonts=choice, package=settings.package,
                               slip_fields=settings.slip_fields, progress=progress)
 
         if settings.jobs > 1 and total >= 200:
@@ -311,7 +315,7 @@ def build_record(settings: Settings, out: Path, template: Path, base_url: str) -
     return {
         "out": str(Path(out).resolve()), "template": str(Path(template).resolve()),
         "org": settings.org, "package": settings.package, "lang": settings.lang,
-        "context": dict(settings.context), "layout": settings.layout,
+        "context": dict(settings.context), "layout": settings.slip_layout,
         "slip_fields": list(settings.slip_fields),
         "font": str(settings.font) if settings.font else None,
         "qr_width_mm": settings.qr_width_mm, "base_url": base_url,

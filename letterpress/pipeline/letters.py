@@ -16,7 +16,6 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import (
-    Callable,
     Iterable,
     Iterator,
     List,
@@ -26,9 +25,9 @@ from typing import (
     Tuple,
 )
 
-from letterpress.errors import Problem, Where, error, warning
+from letterpress.errors import LetterpressError, Problem, TemplateProblemError, Where, error, warning
 from letterpress.files import safe_filename, staged_dir
-from letterpress.models import CANONICAL_FIELDS, Household, Recipient
+from letterpress.models import CANONICAL_FIELDS, Household, Progress, Recipient
 from letterpress.pipeline import reuse
 
 #: Values every letter gets besides the recipient's own fields.
@@ -36,14 +35,12 @@ BATCH_FIELDS = ("seq", "total", "batch", "org", "date", "items", "lang")
 #: Values that exist once the batch is registered in the ledger (``letterpress build``).
 LEDGER_FIELDS = ("code", "url", "qr")
 #: Names Jinja itself provides.
-_JINJA_GLOBALS = {"range", "dict", "lipsum", "cycler", "joiner", "namespace", "loop", "true",
+_JINJA_GLOBALS = {"range", "dict", "cycler", "joiner", "namespace", "loop", "true",
                   "false", "none", "True", "False", "None"}
 
 _MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
            "September", "October", "November", "December")
 _ITEM_SPLIT = re.compile(r"\s*[、,，;；]\s*")
-
-Progress = Callable[[str, int, int], None]
 
 
 def format_date(date: _dt.date, lang: str) -> str:
@@ -150,6 +147,36 @@ def check_template(variables: Mapping[str, Sequence[str]], recipients: Sequence[
     return problems
 
 
+UNSAFE_HINT = ("a template is a letter, not a program: it may use the fields (columns and "
+               "settings) and simple tags, not Python's internals; remove that tag")
+
+
+def check_safety(tpl, options: "LetterOptions", sample: Optional[Household],
+                 template_name: str) -> List[Problem]:
+    """Tags that reach for Python's internals (found without running the template), then
+    one trial letter for ``sample``: a tag the sandbox refuses or work past the limits
+    (a huge repeat, loops inside loops) is reported with its place, before anything is
+    written. Other failures of the trial are left to the checks that name them."""
+    problems = [error("template_unsafe", f"the template uses {what}, which reaches into "
+                      "Python's internals; templates may not", Where(file=template_name,
+                                                                    part=place), UNSAFE_HINT)
+                for place, what in tpl.unsafe_places()]
+    if problems or sample is None:
+        return problems
+    ctx = household_context(tpl, options, options.base_context(), sample)
+    for name in LEDGER_FIELDS:
+        ctx.setdefault(name, "")
+    try:
+        tpl.render(ctx)
+    except TemplateProblemError as exc:
+        if exc.code in ("template_unsafe", "template_limit"):
+            problems.append(error(exc.code, exc.message,
+                                  Where(file=template_name, part=exc.where.part), exc.hint))
+    except LetterpressError:
+        pass
+    return problems
+
+
 def _quote_place(place: str) -> str:
     """``paragraph 3: 尊敬的{{ nmae }}`` -> ``paragraph 3 (“尊敬的{{ nmae }}”)``."""
     where, sep, text = place.partition(": ")
@@ -177,6 +204,11 @@ def _init_worker(options: LetterOptions, staging: str,
 
     _worker_state = (CompiledTemplate.from_file(options.template), options,
                      options.base_context(), staging, households, previous or {}, old_dir)
+
+
+def _state() -> tuple:
+    assert _worker_state is not None, "_init_worker runs first"
+    return _worker_state
 
 
 @functools.lru_cache(maxsize=256)
@@ -212,7 +244,7 @@ def _qr_image(tpl, url: str, width_mm: float):
 def _render_one(household: Household):
     from letterpress.docx.template import write_file
 
-    tpl, options, base, staging, _, previous, old_dir = _worker_state
+    tpl, options, base, staging, _, previous, old_dir = _state()
     letter = tpl.render(household_context(tpl, options, base, household))
     name = letter_filename(household, options.total)
     target = os.path.join(staging, name)
@@ -226,7 +258,7 @@ def _render_one(household: Household):
 
 def _render_block(start: int, stop: int) -> List[tuple]:
     """A worker's letters: households are not sent to workers, only their places."""
-    return [_render_one(_worker_state[4][index]) for index in range(start, stop)]
+    return [_render_one(_state()[4][index]) for index in range(start, stop)]
 
 
 @dataclass(frozen=True)
@@ -255,7 +287,7 @@ def render_letters(households: Sequence[Household], options: LetterOptions, out_
     entries: reuse.Index = {}
     with staged_dir(old_dir) as staging:
         _init_worker(options, str(staging), households, previous, str(old_dir))
-        tpl = _worker_state[0]
+        tpl = _state()[0]
         with MergedDocument(tpl, out_dir / "letters.docx") as merged:
             for done, (name, letter, entry) in enumerate(
                     _render_all(households, options, staging, jobs), start=1):
@@ -288,7 +320,7 @@ def _render_all(households: Sequence[Household], options: LetterOptions, staging
     blocks = [(start, min(start + size, n)) for start in range(0, n, size)]
     mine = 2 * jobs - 1
     theirs = iter([b for k, b in enumerate(blocks) if k % mine != mine - 1])
-    state = _worker_state
+    state = _state()
     args = (options, str(staging)) + ((tuple(households), state[5], state[6])
                                       if method == "spawn" else ())
     with multiprocessing.get_context(method).Pool(jobs - 1, _init_worker, args) as pool:

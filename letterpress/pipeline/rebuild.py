@@ -35,6 +35,12 @@ class Stored:
     households: Tuple[Household, ...]
     volunteers: Tuple[Volunteer, ...]
 
+    @property
+    def out(self) -> Path:
+        """The batch's folder: the one given now, else the one it was built in."""
+        assert self.settings.out is not None, "stored_batch always sets it"
+        return self.settings.out
+
 
 def stored_batch(ledger, title: Optional[str], overrides: Settings) -> Stored:
     """Load a built batch: its households (not withdrawn, delivery order) with their codes.
@@ -54,8 +60,7 @@ def stored_batch(ledger, title: Optional[str], overrides: Settings) -> Stored:
     settings = overrides.with_(
         title=batch.title, org=rec.get("org", ""), date=batch.date, lang=rec.get("lang", "zh"),
         package=rec.get("package", ""), template=rec.get("template"),
-        out=overrides.out or Path(rec["out"]), layout=overrides.layout
-        if overrides.layout != "a4-8" else rec.get("layout", "a4-8"),
+        out=overrides.out or Path(rec["out"]), layout=overrides.layout or rec.get("layout"),
         slip_fields=overrides.slip_fields or tuple(rec.get("slip_fields", ())),
         font=overrides.font or (Path(rec["font"]) if rec.get("font") else None),
         context=dict(rec.get("context", {})), qr_width_mm=rec.get("qr_width_mm", 25.0),
@@ -88,11 +93,12 @@ def slips_again(settings: Settings, title: Optional[str],
 
     with Ledger.open(settings.db, create=False) as ledger:
         stored = stored_batch(ledger, title, settings)
-        out = stored.settings.out
+        out = stored.out
         files = write_slips(stored.settings, stored.info, stored.households, stored.volunteers,
                             out, progress)
         record = ledger.build_settings(stored.batch_id)
-        record.update(layout=stored.settings.layout, slip_fields=list(stored.settings.slip_fields),
+        record.update(layout=stored.settings.slip_layout,
+                      slip_fields=list(stored.settings.slip_fields),
                       font=str(stored.settings.font) if stored.settings.font else None)
         ledger.save_build_settings(stored.batch_id, record)
         described = ledger.describe()
@@ -143,15 +149,15 @@ def reprint(settings: Settings, title: Optional[str], *, outstanding: bool = Fal
         if not targets:
             return ReprintResult(batch.title, 0, None, False, Path("."), ledger.describe())
         template = ledger.build_settings(batch.id).get("template")
-        uses_codes = bool(template) and template_uses_codes(template)
+        uses_codes = bool(template and template_uses_codes(template))
         new = ledger.reissue_codes(batch.id, targets)
         stored = stored_batch(ledger, batch.title, settings)
         described = ledger.describe()
-    s, out = stored.settings, stored.settings.out
+    s, out = stored.settings, stored.out
     files = [f"letters/{letters_mod.letter_filename(h, len(stored.households))}"
              for h in stored.households]
     options = letters_mod.LetterOptions(
-        template=s.template, batch=stored.info.title, org=s.org, date=s.batch_date, lang=s.lang,
+        template=s.template or "", batch=stored.info.title, org=s.org, date=s.batch_date, lang=s.lang,
         package=s.package, total=len(stored.households), extra=tuple(s.context.items()),
         qr_width_mm=s.qr_width_mm)
     if uses_codes:
@@ -165,7 +171,7 @@ def reprint(settings: Settings, title: Optional[str], *, outstanding: bool = Fal
 
     with staged_dir(folder) as staging:
         slips.write_slips(again, staging / "slips.pdf", info=stored.info,
-                          total=len(stored.households), layout=s.layout,
+                          total=len(stored.households), layout=s.slip_layout,
                           fonts=fonts.find_font(s.font), package=s.package,
                           slip_fields=s.slip_fields)
         if uses_codes:
@@ -184,7 +190,7 @@ def pdf_again(settings: Settings, title: Optional[str],
     with Ledger.open(settings.db, create=False) as ledger:
         stored = stored_batch(ledger, title, settings)
         described = ledger.describe()
-    s, out = stored.settings, stored.settings.out
+    s, out = stored.settings, stored.out
     files = [f"letters/{letters_mod.letter_filename(h, len(stored.households))}"
              for h in stored.households]
     missing = [f for f in files if not (out / f).is_file()]

@@ -14,12 +14,10 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, Optional, Sequence, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 from letterpress.files import numbered_filename, staged_dir
-from letterpress.models import BatchInfo, Household
-
-Progress = Callable[[str, int, int], None]
+from letterpress.models import BatchInfo, Household, Progress
 
 
 @dataclass(frozen=True)

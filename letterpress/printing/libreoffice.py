@@ -23,17 +23,15 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from letterpress.errors import (
-    ExitStatus,
     InputError,
     LetterpressError,
     MissingToolError,
     Where,
 )
-
-Progress = Callable[[str, int, int], None]
+from letterpress.models import Progress
 
 #: Names looked up on PATH, then the places the official installers use.
 SOFFICE_NAMES = ("soffice", "libreoffice")
@@ -84,8 +82,7 @@ def require_soffice() -> str:
 class ConversionFailed(LetterpressError):
     """Some letters could not be converted; the others were."""
 
-    code = "pdf_failed"
-    exit_status = ExitStatus.PARTIAL
+    code = "pdf_failed"          # exit status PARTIAL (see the catalogue)
 
 
 @dataclass(frozen=True)
@@ -216,8 +213,10 @@ class _Worker:
         """Wait for the process; hand over letters as they finish; stop it when it stalls."""
         deadline = time.monotonic() + job.timeout + min(job.timeout, STARTUP_SECONDS)
         latest = -1
+        proc = self.proc
+        assert proc is not None, "the process is started before it is watched"
         while True:
-            rc = self.proc.poll()
+            rc = proc.poll()
             now = time.monotonic()
             newest = _latest_output(out, task.indices)
             if newest > latest:
@@ -357,8 +356,8 @@ class ConversionPool:
         todo = [i for i in range(len(paths)) if i not in outcome]
         if todo:
             self._run(paths, todo, out_dir, outcome, progress)
-        pdfs = {paths[i]: outcome[i] for i in range(len(paths)) if isinstance(outcome[i], Path)}
-        failed = [(paths[i], outcome[i]) for i in range(len(paths)) if isinstance(outcome[i], str)]
+        pdfs = {paths[i]: r for i in range(len(paths)) for r in [outcome[i]] if isinstance(r, Path)}
+        failed = [(paths[i], r) for i in range(len(paths)) for r in [outcome[i]] if isinstance(r, str)]
         for path, _ in failed:   # never leave an old PDF where a failed letter's would be
             stale = out_dir / path.with_suffix(".pdf").name
             if stale.exists():

@@ -18,15 +18,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
 from pypdf import PdfReader, PdfWriter
 from pypdf.errors import PdfReadError
 
 from letterpress.errors import LetterpressError, Where
-from letterpress.files import atomic_path, safe_filename
-
-Progress = Callable[[str, int, int], None]
+from letterpress.files import atomic_path
+from letterpress.models import Progress
 
 #: Bookmark titles of the sections of a print pack.
 SECTION_TITLES: Dict[str, Dict[str, str]] = {
@@ -43,12 +42,6 @@ def section_title(kind: str, lang: str = "zh") -> str:
 def letter_title(seq: int, name: str, width: int = 4) -> str:
     """The bookmark of one letter: ``0001 王秀英``."""
     return f"{seq:0{width}d} {name}".strip()
-
-
-def pack_filename(index: int, volunteer: str, *, labels: bool = False) -> str:
-    """``01-李明.pdf`` (or ``01-李明-labels.pdf``); ``unassigned`` for no volunteer."""
-    name = safe_filename(volunteer, "unassigned") if volunteer else "unassigned"
-    return f"{index:02d}-{name}{'-labels' if labels else ''}.pdf"
 
 
 @dataclass(frozen=True)
@@ -85,11 +78,6 @@ def open_pdf(path: Path) -> PdfReader:
         raise LetterpressError(f"cannot read this PDF: {exc}", code="bad_pdf",
                                where=Where(file=str(path)),
                                hint="make it again (letterpress build --pdf)") from exc
-
-
-def page_count(path: Path) -> int:
-    """Number of pages of a PDF."""
-    return len(open_pdf(path).pages)
 
 
 def merge_letters(pdfs: Sequence[Path], titles: Sequence[str], out: Path, *,

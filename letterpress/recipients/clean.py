@@ -19,7 +19,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 from letterpress.errors import Problem, Where, error, warning
 from letterpress.models import CANONICAL_FIELDS, Recipient
@@ -135,10 +135,10 @@ def _alias_table(aliases: Optional[AliasMap]) -> Dict[str, Tuple[int, str]]:
     for name, names in HEADER_ALIASES.items():
         for alias in (name,) + tuple(names):
             table.setdefault(header_key(alias), (1, name))
-    for name, names in (aliases or {}).items():
+    for name, given in (aliases or {}).items():
         if name not in CANONICAL_FIELDS:
             raise ValueError(f"{name!r} is not a recipient field")
-        for alias in ([names] if isinstance(names, str) else names):
+        for alias in ([given] if isinstance(given, str) else given):
             if header_key(alias):
                 table[header_key(alias)] = (0, name)
     return table
@@ -185,7 +185,7 @@ def load(path, *, encoding: Optional[str] = None, sheet: Optional[str] = None,
         return sum(1 for c in cells if header_key(c) in table)
 
     data = sheets.read(path, encoding=encoding, sheet=sheet, header_score=score)
-    found = dict(source=source, encoding=data.encoding, sheet=data.sheet)
+    found: Dict[str, Any] = dict(source=source, encoding=data.encoding, sheet=data.sheet)
     if not data.rows:
         return RecipientList(**found, problems=[error(
             "empty_list", "the file is empty", Where(file=source),

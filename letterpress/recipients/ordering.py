@@ -45,7 +45,7 @@ def natural_key(text: str) -> Tuple[tuple, ...]:
     """
     text = unicodedata.normalize("NFKC", text or "").strip()
     text = _CN_NUMBER.sub(lambda m: str(_chinese_number(m.group())), text)
-    key = []
+    key: List[tuple] = []
     for chunk in _CHUNK.findall(text):
         if chunk.isdigit():
             key.append((0, int(chunk), len(chunk)))

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from typing import List, Optional, Sequence, Tuple
+from typing import List, NamedTuple, Optional, Sequence
 
 _SCIENTIFIC = re.compile(r"^[+-]?\d+(?:[.,]\d+)?[eE][+-]?\d+$")
 _MOBILE = re.compile(r"1[3-9]\d{9}")
@@ -36,7 +36,15 @@ def _is_phone_number(text: str) -> bool:
     return bool(_LANDLINE.fullmatch(digits))
 
 
-def check_phone(value: str) -> Optional[Tuple[str, str, str]]:
+class Finding(NamedTuple):
+    """A problem with one cell: its code (see letterpress.errors.CATALOGUE), message and hint."""
+
+    code: str
+    message: str
+    hint: str
+
+
+def check_phone(value: str) -> Optional[Finding]:
     """``None`` for a good phone cell, else ``(code, message, hint)``.
 
     A cell may hold several numbers separated by ``/``, ``、``, ``,`` or ``;``.
@@ -44,15 +52,16 @@ def check_phone(value: str) -> Optional[Tuple[str, str, str]]:
     """
     text = unicodedata.normalize("NFKC", value).strip()
     if _SCIENTIFIC.match(text.replace(" ", "")):
-        return ("phone_scientific",
-                f"the phone {value!r} is in scientific notation: Excel has cut the number short",
-                "the lost digits cannot be recovered from this file; copy the numbers from the "
-                "original workbook, or format the column as Text and type them again")
+        return Finding(
+            code="phone_scientific",
+            message=f"the phone {value!r} is in scientific notation: Excel has cut the number short",
+            hint="the lost digits cannot be recovered from this file; copy the numbers from the "
+                 "original workbook, or format the column as Text and type them again")
     parts = [p for p in _NUMBER_SEPARATORS.split(text) if p.strip()]
     if parts and all(_is_phone_number(p) for p in parts):
         return None
-    return ("bad_phone", f"the phone {value!r} is neither a mobile nor a landline number",
-            PHONE_HINT)
+    return Finding(code="bad_phone", hint=PHONE_HINT,
+                   message=f"the phone {value!r} is neither a mobile nor a landline number")
 
 
 def is_summary_row(value: str) -> bool:

@@ -11,7 +11,9 @@ Routes (paths are case-insensitive in their first letter: ``/H/`` and ``/h/``):
 =============================  =====================================================
 ``GET /``                      start page (logged-in volunteers go to ``/home``)
 ``GET /V/<token>``             badge link: log the phone in; 302 to ``/home``, 401
-``GET /home``                  the volunteer's page; 302 to ``/`` when not logged in
+``GET /home``                  the volunteer's round list; 302 to ``/`` when not logged in
+``/home/round.json``, ``POST /home/sync``, ``/offline``, ``/sw.js``: the phone's offline
+                               copy (:mod:`letterpress.server.round`)
 ``GET /go?code=``              a typed code: 302 to ``/H/<code>``, 404
 ``POST /logout``               CSRF; 302 to ``/``
 ``GET /H/<code>``              a slip: full for a volunteer of its batch, masked for
@@ -36,6 +38,7 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from flask import Flask, g, jsonify, render_template, request
+from flask.json.provider import DefaultJSONProvider
 from flask.sessions import SecureCookieSessionInterface
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -45,8 +48,13 @@ from letterpress.server import i18n
 from letterpress.server.auth import csrf_token, derive_key, is_staff
 from letterpress.server.ratelimit import DEFAULT_LIMIT, DEFAULT_WINDOW, FailureLimiter
 
-#: Content-Security-Policy of every response: no script at all, CSS only from /static.
-CSP = ("default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+#: Largest upload the staff console accepts by default, in bytes.
+DEFAULT_UPLOAD_LIMIT = 20 * 1024 * 1024
+
+#: Content-Security-Policy of every response: scripts, styles and the service worker only
+#: from the app itself (no inline script, no other site).
+CSP = ("default-src 'none'; script-src 'self'; worker-src 'self'; connect-src 'self'; "
+       "style-src 'self'; img-src 'self'; manifest-src 'self'; form-action 'self'; "
        "frame-ancestors 'none'; base-uri 'none'")
 #: Headers of every response.
 SECURITY_HEADERS = (("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "no-referrer"),
@@ -85,7 +93,9 @@ class _SessionInterface(SecureCookieSessionInterface):
 
 def create_app(ledger_url: Optional[str], *, behind_proxy: bool = False,
                secure_cookies: Optional[bool] = None, rate_limit: int = DEFAULT_LIMIT,
-               rate_window: float = DEFAULT_WINDOW, ledger: Any = None) -> Flask:
+               rate_window: float = DEFAULT_WINDOW, ledger: Any = None,
+               rounds_dir: Optional[str] = None, upload_limit: Optional[int] = None,
+               create: bool = False) -> Flask:
     """The web app over the ledger at ``ledger_url`` (which must exist).
 
     ``behind_proxy`` trusts one reverse proxy's ``X-Forwarded-For`` and
@@ -93,13 +103,16 @@ def create_app(ledger_url: Optional[str], *, behind_proxy: bool = False,
     the request came over https, True or False forces it. ``rate_limit``
     failed attempts per ``rate_window`` seconds are allowed per anonymous
     client. An open ``ledger`` may be passed instead of a URL (it is then not
-    closed by :func:`close_app`). Raises :class:`letterpress.errors.LedgerError`
+    closed by :func:`close_app`); ``create`` makes a missing ledger. The staff
+    console keeps each round's uploads and files under ``rounds_dir`` (default:
+    ``rounds/`` beside a SQLite ledger, else ``output/rounds``); uploads larger
+    than ``upload_limit`` bytes (default 20 MB) are refused with 413. Raises :class:`letterpress.errors.LedgerError`
     (``no_ledger``...) when the ledger cannot be opened.
     """
     owns = ledger is None
     if ledger is None:
         from letterpress.ledger import Ledger
-        ledger = Ledger.open(ledger_url, create=False)
+        ledger = Ledger.open(ledger_url, create=create)
     try:
         secret = ledger.secret()
     except BaseException:
@@ -119,29 +132,59 @@ def create_app(ledger_url: Optional[str], *, behind_proxy: bool = False,
         SEND_FILE_MAX_AGE_DEFAULT=3600,
         LETTERPRESS_SECURE_COOKIES=secure_cookies,
         LETTERPRESS_BEHIND_PROXY=behind_proxy,
+        LETTERPRESS_ROUNDS_DIR=rounds_dir or _default_rounds_dir(ledger),
+        LETTERPRESS_UPLOAD_LIMIT=upload_limit or DEFAULT_UPLOAD_LIMIT,
     )
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True
+    assert isinstance(app.json, DefaultJSONProvider)
     app.json.ensure_ascii = False
     app.json.sort_keys = False
     app.session_interface = _SessionInterface()
     app.extensions["letterpress"] = ServerState(
         ledger, secret, FailureLimiter(rate_limit, rate_window), owns)
+    from letterpress.server.jobs import JobQueue
+    app.extensions["letterpress_jobs"] = JobQueue()
     # Volunteers' event posts take a light path past Flask's request machinery; anything
     # unusual about a post is handed on to the Flask view below it.
     from letterpress.server.fastpath import EventPosts
-    app.wsgi_app = EventPosts(app, app.wsgi_app)
+    app.wsgi_app = EventPosts(app, app.wsgi_app)  # type: ignore[method-assign]
     if behind_proxy:
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=1, x_proto=1, x_host=1)
 
+    from letterpress.server.accounts import bp as accounts_bp
     from letterpress.server.api import bp as api_bp
+    from letterpress.server.api_rounds import bp as api_rounds_bp
+    from letterpress.server.console import bp as console_bp
+    from letterpress.server.console_round import bp as console_round_bp
+    from letterpress.server.round import bp as round_bp
     from letterpress.server.staff import bp as staff_bp
     from letterpress.server.views import bp as pages_bp
-    app.register_blueprint(pages_bp)
-    app.register_blueprint(staff_bp)
-    app.register_blueprint(api_bp)
+    for blueprint in (pages_bp, staff_bp, api_bp, accounts_bp, console_bp, console_round_bp,
+                      api_rounds_bp, round_bp):
+        app.register_blueprint(blueprint)
     _install_hooks(app)
     return app
+
+
+def _default_rounds_dir(ledger: Any) -> str:
+    from pathlib import Path
+
+    from letterpress.ledger.schema import sqlite_path
+
+    path = sqlite_path(ledger.url)
+    return str(path.parent / "rounds") if path is not None else str(Path("output") / "rounds")
+
+
+def setup_link(app: Flask, base_url: str) -> Optional[str]:
+    """The one-time first-setup link when the ledger has no staff account yet, else None."""
+    from letterpress.ledger import accounts
+
+    ledger = app.extensions["letterpress"].ledger
+    if accounts.staff_names(ledger):
+        return None
+    return f"{base_url.rstrip('/')}/staff/join/{accounts.new_invite(ledger, '')}"
 
 
 def close_app(app: Flask) -> None:
@@ -199,7 +242,10 @@ def _install_hooks(app: Flask) -> None:
                                                                           "bad_request")
         if request.path.startswith("/api/"):
             name = (exc.name or "error").lower().replace(" ", "_")
-            return jsonify(error=name, message=exc.description or exc.name), exc.code
+            if exc.code == 413:
+                name = "too_large"
+            return jsonify(error=name, message=exc.description or exc.name,
+                           problems=[]), exc.code
         if (exc.code or 500) >= 500:
             key = "server"
         return message_page(exc.code or 500, key)

@@ -111,13 +111,17 @@ def is_staff() -> bool:
     return isinstance(since, (int, float)) and 0 <= time.time() - since < STAFF_SESSION_TTL
 
 
-def log_in_staff() -> None:
+def log_in_staff(name: str = "") -> None:
+    """Log staff in for :data:`STAFF_SESSION_TTL`; ``name`` is the account ("" for a
+    one-time link made by ``serve``)."""
     session["st"] = int(time.time())
+    session["sn"] = name
     session.permanent = True
 
 
 def log_out_staff() -> None:
     session.pop("st", None)
+    session.pop("sn", None)
 
 
 def staff_api_token(secret: bytes) -> str:

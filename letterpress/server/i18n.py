@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Dict, Optional
 
-LANGS = ("zh", "en")
-DEFAULT_LANG = "zh"
+from letterpress.choices import DEFAULT_LANG, LANGS
+
 #: Name of the cookie that remembers the language switch.
 LANG_COOKIE = "lang"
 
@@ -197,6 +197,64 @@ TEXT: Dict[str, Dict[str, str]] = {
         "en": "For GET /api/batches/{id}/status with the header Authorization: Bearer TOKEN."},
     "batch_id": {"zh": "批次编号 {id}", "en": "Batch number {id}"},
     "more_rows": {"zh": "另有 {n} 条未显示。", "en": "{n} more not shown."},
+    # --- the round on the phone (round list, offline) -------------------------------------------
+    "round_next": {"zh": "下一户：第 {seq} 户 {name}", "en": "Next: No. {seq} {name}"},
+    "round_todo": {"zh": "待上门（{n}）", "en": "To visit ({n})"},
+    "round_done": {"zh": "已送达（{n}）", "en": "Delivered ({n})"},
+    "round_empty": {"zh": "您的名单上没有住户。", "en": "There are no households on your list."},
+    "round_all_done": {"zh": "全部送达，辛苦了！", "en": "All delivered. Thank you!"},
+    "round_lost_slip": {
+        "zh": "取件单丢了或扫不出？点名单中的一户，或输入编码，即可登记。",
+        "en": "Slip lost or unreadable? Tap the household in the list, or type its code, to "
+              "record."},
+    "round_door_notes": {"zh": "上门提示：{notes}", "en": "At the door: {notes}"},
+    "round_no_code": {"zh": "无有效编码，请联系工作人员", "en": "no valid code; ask staff"},
+    "from_list": {"zh": "从名单登记（取件单丢失或扫不出）。",
+                  "en": "Recording from your list (slip lost or unreadable)."},
+    "back_to_round": {"zh": "返回我的派送名单", "en": "Back to my round"},
+    "offline_title": {"zh": "没有网络", "en": "No connection"},
+    "offline_body": {
+        "zh": "这一页没有保存在本机。本机保存了您的派送名单和名单上各户的页面；联网后再试。",
+        "en": "This page is not saved on this phone. The phone keeps your round list and the "
+              "page of each household on it; try again when the connection returns."},
+    "phone.waiting": {"zh": "已保存在本机，{n} 条待发送。", "en": "Saved on this phone, {n} "
+                                                           "waiting to send."},
+    "phone.sent": {"zh": "已发送。", "en": "Sent."},
+    "phone.sending": {"zh": "正在发送…", "en": "Sending…"},
+    "phone.saved_copy": {"zh": "没有网络：这是保存在本机的页面。登记会先存在本机，联网后自动发送。",
+                         "en": "No connection: this is the copy kept on this phone. Records are "
+                               "saved on the phone and sent when the connection returns."},
+    "phone.offline_now": {"zh": "没有网络。登记会先存在本机，联网后自动发送。",
+                          "en": "No connection. Records are saved on this phone and sent when "
+                                "the connection returns."},
+    "phone.revoked": {"zh": "您的登录已失效，本机保存的派送名单已删除。请向工作人员索取新的任务单。",
+                      "en": "Your login is no longer valid; the round kept on this phone was "
+                            "removed. Ask staff for a new run sheet."},
+    "phone.logout_waiting": {"zh": "还有 {n} 条登记未发送，退出会丢失它们。仍要退出吗？",
+                             "en": "{n} records are not sent yet and would be lost. Log out "
+                                   "anyway?"},
+    "sync_saved": {"zh": "第 {seq} 户：{what}，已发送。", "en": "No. {seq}: {what}, sent."},
+    "sync_conflict": {
+        "zh": "第 {seq} 户已于 {time} 由 {name} 签收。您的登记（{what}）已保存，待工作人员核查。",
+        "en": "No. {seq} was already delivered at {time} by {name}. Your record ({what}) was "
+              "kept for staff review."},
+    "sync_failed": {"zh": "一条登记无法发送（{what}）。", "en": "A record could not be sent "
+                                                          "({what})."},
+    "sync_refused": {"zh": "编码 {code} 的登记未被接受，请告知工作人员。",
+                     "en": "The record for code {code} was not accepted; tell staff."},
+    "sync_refused.revoked_code": {
+        "zh": "编码 {code} 的取件单已重印，登记未保存。请从名单或新取件单再登记一次。",
+        "en": "The slip with code {code} was reprinted; the record was not saved. Record it "
+              "again from your list or the new slip."},
+    "sync_refused.withdrawn": {"zh": "编码 {code} 的住户已从名单撤出，无需派送。",
+                               "en": "The household of code {code} was taken off the list: no "
+                                     "delivery."},
+    "sync_refused.not_authorised": {"zh": "编码 {code} 不属于您这一轮派送，登记未保存。",
+                                    "en": "Code {code} is not in your round; the record was not "
+                                          "saved."},
+    "sync_refused.note_required": {"zh": "编码 {code} 的登记须填写备注，请再登记一次。",
+                                   "en": "The record for code {code} needs a note; record it "
+                                         "again."},
 }
 
 
@@ -210,6 +268,11 @@ def pick_lang(arg: Optional[str], cookie: Optional[str], accept) -> str:
         if best:
             return best
     return DEFAULT_LANG
+
+
+def has(key: str) -> bool:
+    """True when the table has ``key``."""
+    return key in TEXT
 
 
 def translate(lang: str, key: str, **values) -> str:

@@ -82,7 +82,3 @@ class FailureLimiter:
                 times.popleft()
             while len(self._failures) > self.max_clients:
                 self._failures.popitem(last=False)
-
-    def reset(self) -> None:
-        with self._lock:
-            self._failures.clear()

@@ -1,4 +1,5 @@
-"""Volunteer pages: badge login, the slip page, recording an outcome (HTML, no JavaScript)."""
+"""Volunteer pages: badge login, the round list, the slip page, recording an outcome (HTML,
+no JavaScript needed; see :mod:`letterpress.server.round` for what the phone keeps offline)."""
 from __future__ import annotations
 
 from typing import Optional
@@ -15,16 +16,19 @@ from flask import (
     url_for,
 )
 
+from letterpress.choices import DELIVERED_OUTCOMES, OUTCOMES
 from letterpress.errors import LedgerError
 from letterpress.ledger import codes as codes_mod
 from letterpress.server import auth, i18n, message_page
 from letterpress.server.present import local_time, mask_name, masked_place, phones
+from letterpress.server.round import round_context, sync_texts
 
 bp = Blueprint("pages", __name__)
 
 #: Outcome buttons in the order shown, and the style of each.
-BUTTONS = (("delivered", "ok"), ("proxy", "ok"), ("not-home", "fail"), ("refused", "fail"),
-           ("hospital", "fail"), ("other", "fail"))
+#: Delivered outcomes first, in green; the others after them.
+BUTTONS = tuple((o, "ok" if o in DELIVERED_OUTCOMES else "fail")
+                for o in sorted(OUTCOMES, key=lambda o: o not in DELIVERED_OUTCOMES))
 
 
 def _ledger():
@@ -80,14 +84,8 @@ def home():
     vol = auth.session_volunteer()
     if vol is None:
         return redirect(url_for("pages.index"))
-    title = _batch_title(vol.batch_id)
-    mine = None
-    if title:
-        batches = _ledger().status(title)["batches"]
-        for entry in batches[0]["volunteers"] if batches else ():
-            if entry["name"] == vol.name:
-                mine = entry
-    return render_template("home.html", vol=vol, title=title, mine=mine,
+    return render_template("home.html", vol=vol, title=_batch_title(vol.batch_id),
+                           phone_texts=sync_texts(), **round_context(vol),
                            banners=get_flashed_messages(with_categories=True))
 
 
@@ -103,7 +101,12 @@ def go():
         canonical = codes_mod.normalise(request.args.get("code", ""))
     except ValueError:
         return _bad_code(anonymous)
-    return redirect(url_for("pages.household", code=canonical))
+    return redirect(url_for("pages.household", code=canonical, via=_via()))
+
+
+def _via() -> Optional[str]:
+    """``list`` when the volunteer came from the round list (the slip was lost), else None."""
+    return "list" if (request.values.get("via") == "list") else None
 
 
 @bp.post("/logout")
@@ -173,7 +176,8 @@ def household(code: str):
     return render_template(
         "household.html", hv=hv, vol=vol, code=codes_mod.printed(code),
         path_code=codes_mod.normalise(code), buttons=BUTTONS,
-        history=_history(hv.id), nonce=auth.new_nonce(), phones=phones(hv.phone),
+        history=_history(hv.id), nonce=auth.new_nonce(), phones=phones(hv.phone), via=_via(),
+        phone_texts=sync_texts(),
         delivered_at=local_time(hv.last_at) if hv.state == "delivered" else "",
         banners=get_flashed_messages(with_categories=True))
 
@@ -190,7 +194,7 @@ def household_record(code: str):
     outcome = request.form.get("outcome", "")
     try:
         res = _ledger().record(code, outcome, vol.name, nonce=request.form.get("nonce") or None,
-                               note=request.form.get("note", "")[:2000], source="web",
+                               note=request.form.get("note", "")[:2000], source=_via() or "web",
                                batch_id=vol.batch_id)
     except LedgerError as exc:
         if exc.code in ("unknown_code", "revoked_code"):
@@ -209,7 +213,7 @@ def household_record(code: str):
             flash(_t("form_expired"), "error")
         else:
             raise
-        return redirect(url_for("pages.household", code=codes_mod.normalise(code)))
+        return redirect(url_for("pages.household", code=codes_mod.normalise(code), via=_via()))
     what = _t("outcome." + res.event.outcome)
     if res.status == "already_delivered":
         hv = res.household
@@ -219,5 +223,7 @@ def household_record(code: str):
         flash(_t("saved_repeated", what=what), "ok")
     else:
         flash(_t("saved", what=what), "ok")
+    if _via():      # from the round list: back to it, where the next household is
+        return redirect(url_for("pages.home"))
     return redirect(url_for("pages.household", code=codes_mod.normalise(code)))
 

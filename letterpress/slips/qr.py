@@ -87,7 +87,7 @@ def runs(mat: Sequence[Sequence[int]]) -> List[tuple]:
         return [(r, m.start(), m.end() - m.start())
                 for r, row in enumerate(rows) for m in _DARK_RUN.finditer(row)]
     # One search over all rows, a light module between them: runs never join across rows.
-    out = []
+    out: List[tuple] = []
     for m in _DARK_RUN.finditer(b"\0".join(rows)):
         r, c = divmod(m.start(), width)
         out.append((r, c, m.end() - m.start()))
@@ -135,12 +135,13 @@ def png(payload: str, width_px: int = 400) -> bytes:
     side = side_modules(mat)
     image = Image.new("1", (side, side), 1)
     pixels = image.load()
+    assert pixels is not None
     for r, row in enumerate(mat):
         for c, dark in enumerate(row):
             if dark:
                 pixels[c + QUIET, r + QUIET] = 0
     scale = max(1, int(width_px) // side)
-    image = image.resize((side * scale, side * scale), Image.NEAREST)
+    image = image.resize((side * scale, side * scale), Image.Resampling.NEAREST)
     out = io.BytesIO()
     image.save(out, format="PNG", optimize=True)
     return out.getvalue()
@@ -158,7 +159,7 @@ def terminal(payload: str, *, invert: bool = False) -> str:
     grid = [[False] * side for _ in range(side)]
     for r, row in enumerate(mat):
         for c, dark in enumerate(row):
-            grid[r + QUIET][c + QUIET] = dark
+            grid[r + QUIET][c + QUIET] = bool(dark)
     chars = {(True, True): "\u2588", (True, False): "\u2580",
              (False, True): "\u2584", (False, False): " "}
     lines = []

@@ -14,15 +14,16 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import Callable, Dict, FrozenSet, Iterable, List, Optional, Sequence, Tuple
+from typing import Dict, FrozenSet, Iterable, List, Optional, Sequence, Tuple
 
 from reportlab.lib.units import mm
 from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfgen.canvas import Canvas
 
+from letterpress.choices import DEFAULT_LAYOUT
 from letterpress.errors import ConfigError, InputError, Where
 from letterpress.files import atomic_path
-from letterpress.models import BatchInfo, Household
+from letterpress.models import BatchInfo, Household, Progress
 from letterpress.slips import qr
 from letterpress.slips.fonts import FontChoice, FontSet, register
 from letterpress.slips.layouts import (
@@ -44,8 +45,6 @@ from letterpress.slips.textfit import (
     fit_block,
     width,
 )
-
-Progress = Callable[[str, int, int], None]
 
 #: Fields that may be added to slips with ``slip_fields`` (personal data, off by default).
 OPTIONAL_FIELDS = ("category", "phone")
@@ -313,7 +312,7 @@ def check_fields(slip_fields: Iterable[str]) -> FrozenSet[str]:
 
 
 def write_slips(households: Iterable[Household], path, *, info: BatchInfo, total: int,
-                layout: str = "a4-8", fonts: FontChoice, package: str = "",
+                layout: str = DEFAULT_LAYOUT, fonts: FontChoice, package: str = "",
                 slip_fields: Sequence[str] = (), new_sheet_per_volunteer: bool = False,
                 progress: Optional[Progress] = None) -> int:
     """Write the slips of ``households`` (in the order given) to ``path``; return the pages.

@@ -283,16 +283,3 @@ def draw_lines(canvas, fs: FontSet, x: float, top: float, lines: Sequence[Line])
                     current = (font, span.size)
                 text.textOut(part)
     canvas.drawText(text)
-
-
-def draw_text(canvas, fs: FontSet, x: float, y: float, text: str, size: float,
-              gray: float = 0.0, align: str = "left") -> float:
-    """One line of text at baseline ``y`` (``align`` left, right or centre); returns its width."""
-    w = width(fs, text, size)
-    if align == "right":
-        x -= w
-    elif align == "centre":
-        x -= w / 2
-    draw_lines(canvas, fs, x, y + size * ASCENT, [Line(0.0, size * ASCENT,
-                                                      (Span(text, size, gray),))])
-    return w

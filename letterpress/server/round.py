@@ -1,0 +1,181 @@
+"""The volunteer's round on the phone: the list on ``/home``, and what the phone needs offline.
+
+``/home`` lists the logged-in volunteer's own households in walking order
+(outstanding and failed first, a "next" button, delivered ones folded away);
+tapping a row opens the household's page with ``?via=list``, and an outcome
+recorded from there is kept with the source ``list`` (the slip was lost or
+would not scan). Works without JavaScript.
+
+Where the browser allows service workers (https, or localhost), the pages
+also load ``/static/round.js``, which registers ``/sw.js`` (served from the
+app, under the CSP ``script-src 'self'``). The worker keeps this volunteer's
+round for offline use and queues outcomes recorded without a connection,
+sending them here later:
+
+===========================  ==========================================================
+``GET /home/round.json``     the pages to keep on the phone: ``{"key", "urls"}``; 401
+``POST /home/sync``          queued outcomes ``{"events": [{code, outcome, nonce, note,
+                             at, via}]}`` with the header ``X-CSRF-Token``: 200 with a
+                             result per event, 401 (not logged in or badge revoked: the
+                             phone drops its copy), 400 bad CSRF or body
+``GET /offline``             the page shown offline for a page the phone does not keep
+``GET /sw.js``               the service worker (scope ``/``)
+===========================  ==========================================================
+"""
+from __future__ import annotations
+
+import hmac
+from typing import Dict, List, Optional
+
+from flask import (
+    Blueprint,
+    current_app,
+    g,
+    jsonify,
+    render_template,
+    request,
+    send_from_directory,
+    session,
+    url_for,
+)
+
+from letterpress.errors import LedgerError
+from letterpress.ledger import codes as codes_mod
+from letterpress.server import auth, i18n
+from letterpress.server.api import _event_fields
+from letterpress.server.present import local_time, phones
+
+bp = Blueprint("round", __name__)
+
+#: Most events one sync may carry (a phone sends its queue in batches of this size).
+MAX_SYNC = 50
+
+
+def _ledger():
+    return current_app.extensions["letterpress"].ledger
+
+
+def _t(key: str, **values) -> str:
+    return i18n.translate(g.lang, key, **values)
+
+
+def _row(hv) -> dict:
+    """What the list shows of one household."""
+    last = ""
+    if hv.state == "failed" and hv.last_outcome:
+        last = _t("history." + hv.last_outcome) + " " + local_time(hv.last_at)
+    elif hv.state == "delivered":
+        last = local_time(hv.last_at)
+    return {"seq": hv.seq, "name": hv.name, "honorific": hv.honorific, "address": hv.address,
+            "state": hv.state, "last": last.strip(), "notes": hv.notes,
+            "phones": phones(hv.phone),
+            "path": codes_mod.normalise(hv.code) if hv.code else ""}
+
+
+def round_context(vol: auth.VolunteerLogin) -> dict:
+    """Template values of the round list for ``vol``."""
+    households = _ledger().round(vol.batch_id, vol.name)
+    todo: List[dict] = []
+    done: List[dict] = []
+    for hv in households:
+        (done if hv.state == "delivered" else todo).append(_row(hv))
+    # Outstanding first (walking order), then the failed ones to visit again.
+    todo.sort(key=lambda r: (r["state"] != "outstanding", r["seq"]))
+    counts = {"households": len(households), "delivered": len(done),
+              "failed": sum(r["state"] == "failed" for r in todo),
+              "outstanding": sum(r["state"] == "outstanding" for r in todo)}
+    upcoming = next((r for r in todo if r["path"]), None)
+    return {"todo": todo, "done": done, "counts": counts, "next": upcoming}
+
+
+def round_urls(vol: auth.VolunteerLogin) -> List[str]:
+    """The pages the phone keeps for ``vol``: the list, the offline page and each slip page."""
+    urls = [url_for("pages.home"), url_for("round.offline")]
+    for hv in _ledger().round(vol.batch_id, vol.name):
+        if hv.code:
+            urls.append(url_for("pages.household", code=codes_mod.normalise(hv.code)))
+    return urls
+
+
+def _not_logged_in():
+    return jsonify(error="not_authorised", message="log in with the volunteer badge"), 401
+
+
+@bp.get("/home/round.json")
+def round_json():
+    vol = auth.session_volunteer()
+    if vol is None:
+        return _not_logged_in()
+    return jsonify(key=vol.key.partition(":")[2], urls=round_urls(vol))
+
+
+def _csrf_header_ok() -> bool:
+    sent = request.headers.get("X-CSRF-Token", "")
+    expected = session.get("csrf")
+    return bool(sent) and isinstance(expected, str) and hmac.compare_digest(
+        sent.encode(), expected.encode())
+
+
+def _sync_one(vol: auth.VolunteerLogin, item) -> Dict[str, object]:
+    """Record one queued event; the answer the phone shows (status and a sentence)."""
+    fields, problem = _event_fields(item)
+    nonce = item.get("nonce") if isinstance(item, dict) else None
+    if problem is not None:
+        return {"nonce": nonce, "status": "error", "error": problem[1],
+                "message": _t("sync_failed", what=problem[2])}
+    source = "list" if item.get("via") == "list" else "web"
+    try:
+        res = _ledger().record(fields["code"], fields["outcome"], vol.name, at=fields["at"],
+                               nonce=fields["nonce"], note=fields.get("note", "")[:2000],
+                               source=source, batch_id=vol.batch_id)
+    except LedgerError as exc:
+        if exc.code in ("ledger_busy", "ledger_unreachable"):
+            raise
+        return {"nonce": nonce, "status": "error", "error": exc.code,
+                "message": _t("sync_refused." + exc.code if i18n.has(
+                    "sync_refused." + exc.code) else "sync_refused", code=fields["code"])}
+    hv = res.household
+    out: Dict[str, object] = {"nonce": nonce, "status": res.status, "seq": hv.seq,
+                              "state": hv.state}
+    what = _t("outcome." + res.event.outcome)
+    if res.status == "already_delivered":
+        out["message"] = _t("sync_conflict", seq=hv.seq, what=what, time=local_time(hv.last_at),
+                            name=hv.last_by or _t("unassigned"))
+    else:
+        out["message"] = _t("sync_saved", seq=hv.seq, what=what)
+    return out
+
+
+@bp.post("/home/sync")
+def sync():
+    vol = auth.session_volunteer()
+    if vol is None:
+        return _not_logged_in()
+    if not _csrf_header_ok():
+        return jsonify(error="csrf", message="send the page's CSRF token as X-CSRF-Token"), 400
+    body = request.get_json(silent=True)
+    items = body.get("events") if isinstance(body, dict) else None
+    if not isinstance(items, list) or len(items) > MAX_SYNC:
+        return jsonify(error="bad_request",
+                       message=f"send {{\"events\": [...]}} with at most {MAX_SYNC} events"), 400
+    return jsonify(results=[_sync_one(vol, item) for item in items])
+
+
+@bp.get("/offline")
+def offline():
+    return render_template("offline.html", vol=auth.session_volunteer())
+
+
+@bp.get("/sw.js")
+def service_worker():
+    response = send_from_directory(current_app.static_folder or "static", "sw.js",
+                                   mimetype="text/javascript", max_age=0)
+    response.headers["Service-Worker-Allowed"] = "/"
+    return response
+
+
+def sync_texts() -> Optional[dict]:
+    """The sentences ``round.js`` shows, for the page's ``data-`` attributes."""
+    keys = ("waiting", "sent", "saved_copy", "revoked", "offline_now", "sending",
+            "logout_waiting")
+    return {k: _t("phone." + k) for k in keys}

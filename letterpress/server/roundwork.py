@@ -1,0 +1,230 @@
+"""What the console does to a round, over the same library calls as the CLI.
+
+Check, preview, build, reprint, report and purge a round whose files all live
+in its own folder (``ROUNDS/<id>/``: ``uploads/``, ``preview/``, ``out/``).
+No Flask here: the JSON API and the HTML pages both call these functions.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import shutil
+import subprocess
+import zipfile
+from pathlib import Path
+from typing import Callable, List, Optional
+
+from letterpress.config import Settings, parse_date
+from letterpress.errors import LetterpressError, Problem
+from letterpress.ledger import rounds
+
+#: Files a built round offers for download (path inside ``out/``), in this order.
+DOWNLOADS = ("letters.docx", "letters.pdf", "slips.pdf", "runsheets.zip", "manifest.csv")
+REPORTS = ("report.xlsx", "report.csv")
+
+
+def folder_of(rounds_dir: Path, rid: int) -> Path:
+    return (Path(rounds_dir) / str(int(rid))).resolve()
+
+
+def db_url(ledger) -> str:
+    return ledger.url.render_as_string(hide_password=False)
+
+
+def settings_for(ledger, rnd: dict, folder: Path, pdf: bool = False) -> Settings:
+    template = (str(folder / rnd["template_file"]) if rnd.get("template_file")
+                else rnd.get("template_name") or rnd.get("lang") or "zh")
+    return Settings(
+        recipients=folder / rnd["recipients_file"] if rnd.get("recipients_file") else None,
+        template=template, out=folder / "out", title=rnd["title"], org=rnd.get("org", ""),
+        date=parse_date(rnd["date"]) if rnd.get("date") else None,
+        package=rnd.get("package", ""), lang=rnd.get("lang", "zh"),
+        base_url=rnd.get("base_url") or None, layout=rnd.get("layout", "a4-8"),
+        db=db_url(ledger), pdf=pdf)
+
+
+def problem_json(p: Problem) -> dict:
+    return {"severity": p.severity, "code": p.code, "message": p.message, "row": p.where.row,
+            "column": p.where.column, "hint": p.hint}
+
+
+def error_problem(exc: LetterpressError) -> dict:
+    return {"severity": "error", "code": exc.code, "message": exc.message, "row": exc.where.row,
+            "column": exc.where.column, "hint": exc.hint}
+
+
+def check(ledger, rnd: dict, folder: Path) -> dict:
+    """Check the round's list and letter; keep the findings on the round and return it.
+
+    A list that cannot be read at all raises (the caller answers 400).
+    """
+    from letterpress.pipeline import build
+
+    checked = build.check(settings_for(ledger, rnd, folder), with_codes=True)
+    problems = sorted(checked.problems, key=lambda p: (not p.is_error,
+                                                       p.where.row or 0))
+    hs = checked.households
+    summary = {"households": len(hs), "volunteers": len(build.volunteers_of(hs)),
+               "compounds": len({h.recipient.compound for h in hs if h.recipient.compound})}
+    found = {"problems": [problem_json(p) for p in problems], "summary": summary,
+             "can_build": not checked.errors,
+             "checked": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
+    try:
+        _previews(checked, folder)
+    except (LetterpressError, OSError) as exc:     # a preview is a help, never a blocker
+        found["preview_error"] = str(exc)
+    return rounds.update(ledger, rnd["id"], check=found)
+
+
+def _pdf_page_png(pdf: Path, png: Path, width: int = 900) -> bool:
+    """Page 1 of ``pdf`` as ``png`` (poppler's pdftoppm, else pypdfium2); False when neither."""
+    if shutil.which("pdftoppm"):
+        subprocess.run(["pdftoppm", "-png", "-singlefile", "-f", "1", "-l", "1",
+                        "-scale-to-x", str(width), "-scale-to-y", "-1", str(pdf),
+                        str(png.with_suffix(""))], check=True, capture_output=True, timeout=60)
+        return png.is_file()
+    try:
+        import pypdfium2 as pdfium  # type: ignore[import-untyped]
+    except ImportError:
+        return False
+    page = pdfium.PdfDocument(str(pdf))[0]
+    page.render(scale=width / page.get_width()).to_pil().save(png)
+    return True
+
+
+def _previews(checked, folder: Path) -> None:
+    """``preview/letter.docx`` + ``letter.txt`` and ``preview/slips.png`` from the first households
+    (sample codes); the letter's picture is made later by :func:`letter_picture`."""
+    from letterpress.ledger import codes
+    from letterpress.models import BatchInfo
+    from letterpress.pipeline import build
+    from letterpress.pipeline import letters as letters_mod
+    from letterpress.slips import fonts, slips
+
+    s = checked.settings
+    sample = []
+    for h in checked.households[:8]:
+        code = codes.printed(codes.new_code())
+        sample.append(h.with_code(code, codes.url_for(s.base_url or "http://127.0.0.1:8470",
+                                                      code)))
+    if not sample:
+        return
+    pdir = folder / "preview"
+    shutil.rmtree(pdir, ignore_errors=True)
+    pdir.mkdir(parents=True)
+    options = build._letter_options(s, checked)
+    made = letters_mod.render_letters(sample[:1], options, pdir / "letter", jobs=1)
+    first = pdir / "letter" / made.files[0]
+    shutil.copyfile(first, pdir / "letter.docx")
+    (pdir / "letter.txt").write_text(_docx_text(first), encoding="utf-8")
+    info = BatchInfo(title=build.batch_title(s), org=s.org, date=s.batch_date, lang=s.lang)
+    slips.write_slips(sample, pdir / "slips.pdf", info=info, total=len(checked.households),
+                      layout=s.layout, fonts=fonts.find_font(s.font), package=s.package,
+                      slip_fields=s.slip_fields)
+    _pdf_page_png(pdir / "slips.pdf", pdir / "slips.png")
+
+
+def _docx_text(path: Path) -> str:
+    import docx
+
+    return "\n".join(p.text for p in docx.Document(str(path)).paragraphs)
+
+
+def letter_picture(folder: Path, progress: Callable) -> None:
+    """Page 1 of the preview letter as ``preview/letter.png`` (needs LibreOffice)."""
+    from letterpress.printing import libreoffice
+
+    pdir = folder / "preview"
+    if libreoffice.find_soffice() is None or not (pdir / "letter.docx").is_file():
+        return
+    progress("preview", 0, 1)
+    libreoffice.convert([pdir / "letter.docx"], pdir, jobs=1, timeout=120)
+    if (pdir / "letter.pdf").is_file():
+        _pdf_page_png(pdir / "letter.pdf", pdir / "letter.png")
+    progress("preview", 1, 1)
+
+
+def build_round(ledger, rid: int, folder: Path, pdf: bool, who: str,
+                progress: Callable) -> None:
+    """Build the round (the job's work): ledger, letters, slips, run sheets, PDFs, zip."""
+    from letterpress.ledger import accounts
+    from letterpress.pipeline import build
+
+    rnd = rounds.get(ledger, rid)
+    result = build.build(settings_for(ledger, rnd, folder, pdf=pdf), progress)
+    zip_runsheets(folder / "out")
+    batch = ledger.find_batch(rnd["title"])
+    rounds.update(ledger, rid, batch_id=batch.id, built=_dt.datetime.now(
+        _dt.timezone.utc).isoformat(timespec="seconds"), built_by=who,
+        pdf_error=str(result.pdf_error) if result.pdf_error else None)
+    accounts.log_action(ledger, who, "build", rnd["title"],
+                        f"{result.households} households, pdf={pdf}")
+
+
+def zip_runsheets(out: Path) -> None:
+    sheets = sorted((out / "runsheets").glob("*.pdf"))
+    packs = sorted((out / "print").glob("*.pdf")) if (out / "print").is_dir() else []
+    tmp = out / "runsheets.zip.part"
+    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
+        for p in sheets:
+            zf.write(p, f"runsheets/{p.name}")
+        for p in packs:
+            zf.write(p, f"print/{p.name}")
+    tmp.replace(out / "runsheets.zip")
+
+
+def files(rnd: dict, folder: Path) -> List[dict]:
+    """The round's downloads: ``{"name", "bytes"}`` with ``name`` inside ``out/``."""
+    if rnd.get("purged") or not rnd.get("batch_id"):
+        return []
+    out = folder / "out"
+    found = [{"name": n, "bytes": (out / n).stat().st_size} for n in DOWNLOADS
+             if (out / n).is_file()]
+    if (out / "print").is_dir():
+        found += [{"name": f"print/{p.name}", "bytes": p.stat().st_size}
+                  for p in sorted((out / "print").glob("*.pdf"))]
+    found += [{"name": n, "bytes": None} for n in REPORTS]
+    return found
+
+
+def file_path(rnd: dict, folder: Path, name: str) -> Optional[Path]:
+    """The file a download name stands for, only if it is one of the round's files."""
+    if name not in {f["name"] for f in files(rnd, folder)}:
+        return None
+    path = (folder / "out" / name).resolve()
+    if not path.is_relative_to((folder / "out").resolve()):
+        return None
+    return path
+
+
+def make_report(ledger, rnd: dict, folder: Path, name: str) -> Path:
+    from letterpress.ledger import operations
+
+    path = folder / "out" / name
+    operations.report(db_url(ledger), rnd["title"], name.rsplit(".", 1)[1], path)
+    return path
+
+
+def reprint(ledger, rid: int, folder: Path, who: str, progress: Callable) -> int:
+    """New codes for every household not yet delivered; the downloads are made again."""
+    from letterpress.ledger import accounts
+    from letterpress.pipeline import rebuild
+
+    rnd = rounds.get(ledger, rid)
+    result = rebuild.reprint(Settings(db=db_url(ledger)), rnd["title"], outstanding=True,
+                             progress=progress)
+    zip_runsheets(folder / "out")
+    accounts.log_action(ledger, who, "reprint", rnd["title"], f"{result.count} new codes")
+    return result.count
+
+
+def purge(ledger, rid: int, folder: Path, who: str) -> None:
+    """Personal data out of the ledger, and every file of the round deleted; counts stay."""
+    from letterpress.ledger import accounts, operations
+
+    rnd = rounds.get(ledger, rid)
+    if rnd.get("batch_id"):
+        operations.purge(db_url(ledger), operations.purge_plan(db_url(ledger), rnd["title"]))
+    for sub in ("uploads", "preview", "out"):
+        shutil.rmtree(folder / sub, ignore_errors=True)
+    rounds.update(ledger, rid, purged=True, check=None, recipients_file=None)
+    accounts.log_action(ledger, who, "purge", rnd["title"])
