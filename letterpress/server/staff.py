@@ -60,11 +60,6 @@ def _bar(name: str, counts: dict) -> dict:
     return dict(counts, name=name, wd=d, wf=f, wo=o)
 
 
-def _compounds(batch_id: int) -> List[dict]:
-    return [_bar(name or _t("no_compound"), c)
-            for name, c in _state().ledger.counts_by(batch_id, "compound")]
-
-
 def _events(batch_id: int) -> List:
     """Recent outcome events of a batch, newest first, and every flagged duplicate."""
     evs = _state().ledger.events_for_batch(batch_id)
@@ -90,17 +85,17 @@ def _household_row(hv) -> dict:
 def _batch_view(batch) -> dict:
     """One batch on the dashboard: counts from the database, and only the households shown."""
     ledger = _state().ledger
-    entry = ledger.status(batch.title)["batches"][0]
+    entry, compounds = ledger.dashboard_counts(batch.id)
     events = _events(batch.id)
     shown = [e for e in events if e.duplicate and not e.undone] + events[:MAX_EVENTS]
     by_id = {r.id: r for r in ledger.households_by_id([e.household_id for e in shown])}
-    failed = ledger.households_in_state(batch.id, "failed", MAX_ROWS)
-    outstanding = ledger.households_in_state(batch.id, "outstanding", MAX_ROWS)
+    lists = ledger.first_in_states(batch.id, ("failed", "outstanding"), MAX_ROWS)
+    failed, outstanding = lists["failed"], lists["outstanding"]
     return {
         "id": batch.id, "title": batch.title, "date": entry["date"], "entry": entry,
         "total": _bar("", entry),
         "volunteers": [_bar(v["name"] or _t("unassigned"), v) for v in entry["volunteers"]],
-        "compounds": _compounds(batch.id),
+        "compounds": [_bar(name or _t("no_compound"), c) for name, c in compounds],
         "failed": [_household_row(r) for r in failed],
         "failed_more": max(0, entry["failed"] - len(failed)),
         "outstanding": [_household_row(r) for r in outstanding],
