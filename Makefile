@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 
-.PHONY: demo test lint install bench clean
+.PHONY: demo test lint install bench clean catalogues
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,12 @@ test: lint
 bench: $(STAMP)
 	$(BIN)/python benchmarks/letters.py
 	$(BIN)/python benchmarks/slips.py
+
+# Extract the messages of the code and pages into letterpress/locale/*/LC_MESSAGES/letterpress.po
+# (new ones come in empty, gone ones leave), then list what still needs a translation.
+catalogues: $(STAMP)
+	$(BIN)/python tools/catalogues.py update
+	$(BIN)/python tools/catalogues.py check
 
 clean:
 	rm -rf $(VENV) output/demo

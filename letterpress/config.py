@@ -31,6 +31,7 @@ from typing import Any, Mapping, Optional, Tuple
 
 from letterpress.choices import DEFAULT_LANG, DEFAULT_LAYOUT, LANGS, LAYOUTS
 from letterpress.errors import ConfigError, Where
+from letterpress.i18n import _
 from letterpress.models import CANONICAL_FIELDS
 
 if sys.version_info >= (3, 11):
@@ -100,8 +101,8 @@ def parse_date(value: Any, where: Where = Where()) -> _dt.date:
         return _dt.date.fromisoformat(str(value).strip())
     except ValueError:
         raise ConfigError(
-            f"{value!r} is not a date", code="bad_date", where=where,
-            hint="write the date as YYYY-MM-DD, for example 2020-02-24",
+            _("%(value)r is not a date", value=value), code="bad_date", where=where,
+            hint=_("write the date as YYYY-MM-DD, for example 2020-02-24"),
         ) from None
 
 
@@ -127,24 +128,24 @@ def _read_file(path: Path) -> dict:
         with open(path, "rb") as fh:
             data = tomllib.load(fh)
     except FileNotFoundError:
-        raise ConfigError(f"config file {path} does not exist", code="no_config", where=where,
-                          hint="check the path given to --config") from None
+        raise ConfigError(_("config file %(path)s does not exist", path=path), code="no_config", where=where,
+                          hint=_("check the path given to --config")) from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"this is not valid TOML: {exc}", where=where,
-                          hint="compare with examples/letterpress.toml") from None
+        raise ConfigError(_("this is not valid TOML: %(exc)s", exc=exc), where=where,
+                          hint=_("compare with examples/letterpress.toml")) from None
     base = path.resolve().parent
     out: dict = {}
     unknown_tables = set(data) - {"batch", "columns", "context"}
     if unknown_tables:
         raise ConfigError(
-            f"unknown table(s) {', '.join(sorted(unknown_tables))}", where=where,
-            hint="letterpress.toml has the tables [batch], [columns] and [context]",
+            _("unknown table(s) %(join)s", join=', '.join(sorted(unknown_tables))), where=where,
+            hint=_("letterpress.toml has the tables [batch], [columns] and [context]"),
         )
     batch = data.get("batch", {})
     for key, value in batch.items():
         if key not in _BATCH_KEYS:
             raise ConfigError(
-                f"unknown key {key!r} in [batch]", where=where,
+                _("unknown key %(key)r in [batch]", key=key), where=where,
                 hint="known keys: " + ", ".join(sorted(_BATCH_KEYS)),
             )
         if key in _PATH_KEYS:
@@ -156,7 +157,7 @@ def _read_file(path: Path) -> dict:
     for key, value in data.get("columns", {}).items():
         if key not in CANONICAL_FIELDS:
             raise ConfigError(
-                f"[columns] names {key!r}, which is not a field", where=where,
+                _("[columns] names %(key)r, which is not a field", key=key), where=where,
                 hint="fields: " + ", ".join(CANONICAL_FIELDS),
             )
         aliases = [value] if isinstance(value, str) else list(value)
@@ -187,16 +188,16 @@ def _build(values: dict) -> Settings:
         kwargs["lang"] = kwargs["template"]     # the built-in English letter speaks English
     lang = kwargs.get("lang", DEFAULT_LANG)
     if lang not in LANGS:
-        raise ConfigError(f"unknown language {lang!r}", where=where,
-                          hint="use " + " or ".join(LANGS))
+        raise ConfigError(_("unknown language %(lang)r", lang=lang), where=where,
+                          hint=_("use one of %(choices)s", choices=", ".join(LANGS)))
     layout = kwargs.get("layout")
     if layout is not None and layout not in LAYOUTS:
-        raise ConfigError(f"unknown slip layout {layout!r}", where=where,
-                          hint="use one of " + ", ".join(LAYOUTS))
+        raise ConfigError(_("unknown slip layout %(layout)r", layout=layout), where=where,
+                          hint=_("use one of %(choices)s", choices=", ".join(LAYOUTS)))
     try:
         jobs = int(kwargs.get("jobs", 1))
     except (TypeError, ValueError):
-        raise ConfigError("jobs must be a whole number", where=where) from None
+        raise ConfigError(_("jobs must be a whole number"), where=where) from None
     kwargs["jobs"] = max(1, jobs)
     if "slip_fields" in kwargs:
         sf = kwargs["slip_fields"]

@@ -17,6 +17,8 @@ import re
 from dataclasses import dataclass
 from typing import Dict, Iterable, NamedTuple, Optional
 
+from letterpress.i18n import _, ngettext
+
 
 class ExitStatus(enum.IntEnum):
     """Exit statuses of the ``letterpress`` command, in one place."""
@@ -199,12 +201,13 @@ class Where:
         if self.file:
             bits.append(self.file)
         if self.row is not None:
-            bits.append(f"row {self.row}")
+            bits.append(_("row %(row)s", row=self.row))
         if self.column:
-            bits.append(f"column {self.column!r}")
+            bits.append(_("column '%(column)s'", column=self.column) if "'" not in self.column
+                        else _("column %(column)r", column=self.column))
         if self.part:
             bits.append(self.part)
-        return ", ".join(bits)
+        return _(", ").join(bits)
 
 
 @dataclass(frozen=True)
@@ -223,9 +226,10 @@ class Problem:
 
     def __str__(self) -> str:
         where = str(self.where)
-        text = f"{where}: {self.message}" if where else self.message
+        text = _("%(where)s: %(message)s", where=where, message=self.message) if where \
+            else self.message
         if self.hint:
-            text += f" ({self.hint})"
+            text += _(" (%(hint)s)", hint=self.hint)
         return text
 
 
@@ -273,9 +277,10 @@ class LetterpressError(Exception):
 
     def __str__(self) -> str:
         where = str(self.where)
-        text = f"{where}: {self.message}" if where else self.message
+        text = _("%(where)s: %(message)s", where=where, message=self.message) if where \
+            else self.message
         if self.hint:
-            text += f"\n  How to fix: {self.hint}"
+            text += "\n  " + _("How to fix: %(hint)s", hint=self.hint)
         return text
 
 
@@ -327,8 +332,9 @@ class CheckFailed(LetterpressError):
         self.problems = list(problems)
         errors = [p for p in self.problems if p.is_error]
         super().__init__(
-            f"{len(errors)} error(s) found; nothing was written.",
-            hint="fix the rows and template places listed above, then run the command again",
+            ngettext("%(num)d error found; nothing was written.",
+                     "%(num)d errors found; nothing was written.", len(errors)),
+            hint=_("fix the rows and template places listed above, then run the command again"),
         )
 
 

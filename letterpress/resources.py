@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from letterpress.errors import InputError
+from letterpress.i18n import _
 
 _HERE = Path(__file__).resolve().parent
 BUILTIN_TEMPLATES = {"zh": "letter-zh.docx", "en": "letter-en.docx"}
@@ -32,8 +33,8 @@ def resolve_template(name_or_path: str | None, lang: str = "zh") -> Path:
     path = Path(name_or_path).expanduser()
     if not path.is_file():
         raise InputError(
-            f"template {name_or_path} does not exist", code="no_template",
-            hint="give the path of a .docx file, or a built-in template: "
-                 + ", ".join(BUILTIN_TEMPLATES),
+            _("template %(name)s does not exist", name=name_or_path), code="no_template",
+            hint=_("give the path of a .docx file, or a built-in template: %(names)s",
+                   names=", ".join(BUILTIN_TEMPLATES)),
         )
     return path

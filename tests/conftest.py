@@ -14,6 +14,10 @@ from pathlib import Path
 
 import pytest
 
+# Tests assert English output unless they choose Chinese themselves (LETTERPRESS_LANG=zh or
+# letterpress.i18n.using("zh")): a machine with a Chinese locale must not change that.
+os.environ["LETTERPRESS_LANG"] = "en"
+
 FIXTURES = Path(__file__).parent / "fixtures"
 ROOT = Path(__file__).parent.parent
 
@@ -55,6 +59,22 @@ def require_program(name: str, package: str) -> str:
     path = shutil.which(name)
     require(path is not None, f"{name} is not installed (Debian package {package})")
     return path
+
+
+def assert_screenshot(path: Path, drv) -> None:
+    """A screenshot shows the whole window (its size in pixels) and a page, not a blank:
+    much of it painted apart from the background, in many colours (anti-aliased text)."""
+    from PIL import Image
+
+    width, height, ratio = drv.execute_script(
+        "return [window.innerWidth, window.innerHeight, window.devicePixelRatio]")
+    image = Image.open(path).convert("RGB")
+    assert image.size == (round(width * ratio), round(height * ratio))
+    colours = image.getcolors(maxcolors=image.width * image.height)
+    background = max(colours)[1]
+    painted = sum(n for n, colour in colours if colour != background)
+    assert painted > 0.03 * image.width * image.height, f"{path.name} is nearly blank"
+    assert len(colours) > 50, f"{path.name} shows no text"
 
 
 @pytest.fixture

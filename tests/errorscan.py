@@ -5,7 +5,8 @@ A code is found where the source names it literally:
 - ``SomeError(..., code="x")`` and any other call with a ``code="x"`` keyword;
 - ``SomeError(...)`` without ``code=`` where ``SomeError`` is a LetterpressError subclass:
   the class's own ``code = "x"`` (inherited from its nearest base that sets one);
-- ``error("x", ...)``, ``warning("x", ...)``, ``problem(file, "x", ...)`` and
+- ``error("x", ...)``, ``warning("x", ...)``, ``Problem(severity, "x", ...)``,
+  ``problem(file, "x", ...)`` and
   ``self._problem("x", ...)``, the helpers that make :class:`Problem` records and template errors.
 
 Places that pass on a code they were given (``code=code``) are listed in ``PASS_THROUGH``;
@@ -22,11 +23,9 @@ PACKAGE = Path(__file__).resolve().parent.parent / "letterpress"
 
 #: Functions that only pass on a code given to them by their caller (which the scan sees).
 PASS_THROUGH = {
-    ("errors.py", "__init__"), ("errors.py", "error"), ("errors.py", "warning"),
-    ("ledger/codes.py", "__init__"),           # CodeError(message, code=...)
     ("docx/locate.py", "problem"),             # problem(file, code, ...)
     ("docx/template.py", "_problem"),          # self._problem(code, ...)
-    ("recipients/clean.py", "_row_problems"),  # error(*check_phone(...))
+    ("recipients/clean.py", "_row_problems"),  # error(code, ...) with check_phone()'s code
     ("pipeline/letters.py", "check_safety"),   # error(exc.code, ...) of a sandbox problem
 }
 
@@ -86,8 +85,10 @@ def error_classes(modules) -> Dict[str, Optional[str]]:
     return {name: default(name) for name in bases if is_error(name)}
 
 
-def scan() -> Tuple[List[Use], List[str]]:
-    """``(uses, unknown)``: every literal code and where; places whose code is not a literal."""
+def scan(pass_through=None) -> Tuple[List[Use], List[str]]:
+    """``(uses, unknown)``: every literal code and where; places whose code is not a literal
+    (other than those of ``pass_through``, by default :data:`PASS_THROUGH`)."""
+    allowed = PASS_THROUGH if pass_through is None else pass_through
     modules = _modules()
     classes = error_classes(modules)
     uses: List[Use] = []
@@ -100,7 +101,7 @@ def scan() -> Tuple[List[Use], List[str]]:
                 n for n in tree.body if not isinstance(n, (ast.FunctionDef, ast.ClassDef))]
             for stmt in body:
                 for call in _calls(stmt):
-                    _scan_call(call, file, owner, classes, helpers, uses, unknown)
+                    _scan_call(call, file, owner, classes, helpers, uses, unknown, allowed)
     return uses, unknown
 
 
@@ -117,14 +118,14 @@ def _calls(stmt: ast.AST):
 
 
 def _helpers(tree: ast.Module) -> Dict[str, int]:
-    """The Problem helpers this module uses: its own import of ``error``/``warning`` from
-    letterpress.errors (the server's JSON ``error()`` is another function), ``problem``
+    """The Problem helpers this module uses: its own import of ``error``, ``warning`` or
+    ``Problem`` from letterpress.errors (the server's JSON ``error()`` is another function), ``problem``
     and ``self._problem``."""
     names = {"problem": 1, "_problem": 0}
     for node in tree.body:
         if isinstance(node, ast.ImportFrom) and node.module == "letterpress.errors":
-            names.update({a.asname or a.name: 0 for a in node.names
-                          if a.name in ("error", "warning")})
+            names.update({a.asname or a.name: 1 if a.name == "Problem" else 0
+                          for a in node.names if a.name in ("error", "warning", "Problem")})
     return names
 
 
@@ -137,7 +138,8 @@ def _literals(node: Optional[ast.expr]) -> Optional[List[str]]:
     return [text] if text is not None else None
 
 
-def _scan_call(call: ast.Call, file: str, owner: str, classes, helpers, uses, unknown) -> None:
+def _scan_call(call: ast.Call, file: str, owner: str, classes, helpers, uses, unknown,
+               allowed) -> None:
     name = _name(call.func)
     if isinstance(call.func, ast.Attribute) and name != "_problem":
         name = None if name not in classes else name     # logger.warning(...) is no helper
@@ -159,7 +161,7 @@ def _scan_call(call: ast.Call, file: str, owner: str, classes, helpers, uses, un
     found = _literals(keyword)
     if found is not None:
         uses += [Use(code, file, call.lineno) for code in found]
-    elif (file, owner) not in PASS_THROUGH:
+    elif (file, owner) not in allowed:
         unknown.append(where)
 
 

@@ -5,6 +5,7 @@ import click
 import pytest
 
 from letterpress import choices, config
+from letterpress import i18n as core_i18n
 from letterpress.cli import main
 from letterpress.errors import ConfigError
 from letterpress.server import i18n
@@ -38,10 +39,25 @@ def test_cli_outcome_choices():
 def test_server_buttons_and_labels_cover_every_outcome():
     assert sorted(o for o, _ in BUTTONS) == sorted(choices.OUTCOMES)
     assert {o for o, style in BUTTONS if style == "ok"} == choices.DELIVERED_OUTCOMES
+    from letterpress import i18n as core
+
     for outcome in choices.OUTCOMES:
+        for group in ("outcome", "history"):
+            with core.using("en"):
+                english = i18n.label(group, outcome)
+            with core.using("zh"):
+                chinese = i18n.label(group, outcome)
+            assert english and english != outcome and chinese and chinese != english
+    assert core.LANGS == choices.LANGS
+
+
+def test_the_console_names_every_layout():
+    from letterpress.server.i18n import label
+
+    for layout in choices.LAYOUTS:
         for lang in choices.LANGS:
-            assert i18n.TEXT["outcome." + outcome][lang]
-    assert i18n.LANGS == choices.LANGS and i18n.DEFAULT_LANG == choices.DEFAULT_LANG
+            with core_i18n.using(lang):
+                assert label("c.layout", layout) != layout
 
 
 def test_outcome_sets_split_the_outcomes():

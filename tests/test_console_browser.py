@@ -14,7 +14,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import require_program
+from conftest import assert_screenshot, require_program
 from consoletools import BAD_ROW, write_demo
 from test_browser import _click, _decode_pdf_qrs, _text, driver  # noqa: F401  (fixture)
 
@@ -52,7 +52,7 @@ def _shot(drv, name: str, width: int, folder: Path) -> Path:
     time.sleep(0.3)
     path = folder / f"{name}-{width}.png"
     drv.save_screenshot(str(path))
-    assert path.stat().st_size > 10_000
+    assert_screenshot(path, drv)
     return path
 
 

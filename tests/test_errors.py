@@ -26,6 +26,12 @@ def test_every_code_raised_is_in_the_catalogue():
     assert unknown == [], "a code that is not a literal: name it, or list the place in PASS_THROUGH"
 
 
+def test_every_pass_through_place_is_needed():
+    for place in sorted(errorscan.PASS_THROUGH):
+        _, unknown = errorscan.scan(errorscan.PASS_THROUGH - {place})
+        assert len(unknown) == 1 and unknown[0].startswith(place[0]), place
+
+
 def test_every_catalogue_entry_is_raised_somewhere():
     assert sorted(set(CATALOGUE) - errorscan.codes()) == []
 

@@ -641,8 +641,9 @@ def test_merged_letter_from_another_template_is_refused(tmp_path, letter_templat
 
 
 def test_merged_letters_start_on_new_pages_in_libreoffice(letter_template, png, tmp_path):
+    import pypdf
+
     soffice = require_program("soffice", "libreoffice-writer")
-    pypdf = pytest.importorskip("pypdf")
     tpl = CompiledTemplate(letter_template)
     single = tmp_path / "single.docx"
     tpl.render_to(letter_context(tpl, 1, png), single)

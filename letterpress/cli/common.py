@@ -13,10 +13,12 @@ from typing import Any, Optional
 
 import click
 
-from letterpress import __version__
-from letterpress.choices import DEFAULT_LAYOUT, LANGS, LAYOUTS
+from letterpress import __version__, i18n
+from letterpress.choices import LANGS, LAYOUTS
+from letterpress.cli.clicktext import translate_click, translate_help
 from letterpress.errors import CheckFailed, ExitStatus, LetterpressError, mask_secrets
 from letterpress.files import open_private, private_dir
+from letterpress.i18n import N_, _, ngettext
 
 # ---------------------------------------------------------------------------
 # Output helpers
@@ -29,14 +31,24 @@ def _echo_err(text: str = "", **style) -> None:
 
 def show_problems(problems, *, out_err: bool = True) -> None:
     """Errors first, then warnings, each with where and how to fix."""
+    error, warning = _("error"), _("warning")
+    width = max(click.unstyle(error).__len__(), len(warning))
     for p in sorted(problems, key=lambda p: (not p.is_error,)):
-        label = click.style("error  ", fg="red", bold=True) if p.is_error else \
-            click.style("warning", fg="yellow")
+        label = click.style(error.ljust(width), fg="red", bold=True) if p.is_error else \
+            click.style(warning.ljust(width), fg="yellow")
         where = str(p.where)
-        click.echo(mask_secrets(f"{label} {where + ': ' if where else ''}{p.message}"),
-                   err=out_err)
+        text = _("%(where)s: %(message)s", where=where, message=p.message) if where \
+            else p.message
+        click.echo(mask_secrets(f"{label} {text}"), err=out_err)
         if p.hint:
-            click.echo(f"        how to fix: {p.hint}", err=out_err)
+            click.echo(" " * (width + 1) + _("how to fix: %(hint)s", hint=p.hint), err=out_err)
+
+
+def stage_label(stage: str) -> str:
+    """A progress stage as the user reads it (the stage names are the library's)."""
+    labels = {"letters": _("letters"), "slips": _("slips"), "run sheets": _("run sheets"),
+              "print packs": _("print packs"), "pdf": _("PDF")}
+    return labels.get(stage, stage)
 
 
 class Progress:
@@ -54,7 +66,9 @@ class Progress:
         if stage != self.stage:
             self.close()
             self.stage = stage
-            self.bar = bar = click.progressbar(length=total, label=f"{stage:<11}",
+            label = stage_label(stage)
+            pad = 11 - len(label) - sum(1 for ch in label if ord(ch) > 0x2e80)
+            self.bar = bar = click.progressbar(length=total, label=label + " " * max(pad, 0),
                                                file=sys.stderr, show_pos=True)
             bar.__enter__()
             self.done = 0
@@ -71,6 +85,16 @@ class Progress:
 class LetterpressGroup(click.Group):
     """Turns library errors into messages and exit statuses: never a traceback for a mistake."""
 
+    def main(self, *args, **kwargs):
+        """Speak the environment's language (``LETTERPRESS_LANG``, else the locale) throughout."""
+        token = i18n.set_lang(i18n.lang_from_env())
+        translate_click()
+        translate_help(self)
+        try:
+            return super().main(*args, **kwargs)
+        finally:
+            i18n.reset_lang(token)
+
     def invoke(self, ctx):
         # What letterpress writes holds personal data: owner-only, also what LibreOffice,
         # SQLite or openpyxl create for it (the library sets modes itself as well).
@@ -85,14 +109,15 @@ class LetterpressGroup(click.Group):
             return super().invoke(ctx)
         except CheckFailed as exc:
             show_problems(exc.problems)
-            _echo_err(f"{exc.message} {exc.hint[0].upper() + exc.hint[1:]}.", fg="red")
+            _echo_err(_("%(message)s Fix the rows and template places listed above, then run "
+                        "the command again.", message=exc.message), fg="red")
             ctx.exit(int(ExitStatus.ERROR))
         except LetterpressError as exc:
-            _echo_err(mask_secrets(f"Error: {exc}"), fg="red")
+            _echo_err(mask_secrets(_("Error: %(error)s", error=exc)), fg="red")
             ctx.exit(int(exc.exit_status))
         except KeyboardInterrupt:
-            _echo_err("Interrupted. Files being written were not put in place; run the "
-                      "command again to finish.", fg="red")
+            _echo_err(_("Interrupted. Files being written were not put in place; run the "
+                        "command again to finish."), fg="red")
             ctx.exit(int(ExitStatus.INTERRUPTED))
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
@@ -104,12 +129,14 @@ class LetterpressGroup(click.Group):
                     fh.write(mask_secrets(
                         f"--- {_dt.datetime.now().isoformat()} letterpress {__version__} "
                         f"{' '.join(sys.argv[1:])}\n{traceback.format_exc()}\n"))
-                where = f"; details were written to {log}"
+                _echo_err(mask_secrets(_(
+                    "Internal error: %(error)s; details were written to %(log)s. This is a bug "
+                    "in letterpress, not a mistake of yours; please report it with that file.",
+                    error=repr(sys.exc_info()[1]), log=log)), fg="red")
             except OSError:
-                where = ""
-            _echo_err(mask_secrets(f"Internal error: {sys.exc_info()[1]!r}{where}. This is a bug "
-                                   "in letterpress, not a mistake of yours; please report it "
-                                   "with that file."), fg="red")
+                _echo_err(mask_secrets(_(
+                    "Internal error: %(error)s. This is a bug in letterpress, not a mistake of "
+                    "yours; please report it.", error=repr(sys.exc_info()[1]))), fg="red")
             ctx.exit(int(ExitStatus.ERROR))
 
 
@@ -128,18 +155,22 @@ def list_options(func):
     """Options that say which list, template and batch a command works on."""
     opts = [
         click.option("--recipients", "-r", type=click.Path(dir_okay=False),
-                     help="Recipient list: .xlsx or .csv (UTF-8 or GBK)."),
-        click.option("--template", "-t", help="Word template (.docx), or a built-in one: zh, en."),
-        click.option("--batch", "title", help="Batch title, e.g. \"2020-02-24 Qingyuzui food packages\"."),
-        click.option("--org", help="Sender (organisation) printed on letters and slips."),
-        click.option("--date", help="Date of the round, YYYY-MM-DD (default today)."),
-        click.option("--package", help="Package contents when the list has no package column, "
-                                       "e.g. \"肉制品、蔬菜\"."),
-        click.option("--lang", type=click.Choice(LANGS), help="Language of dates and labels."),
-        click.option("--encoding", help="CSV encoding, when detection guesses wrong (e.g. gbk)."),
-        click.option("--sheet", help="Worksheet of an .xlsx (default: the first)."),
+                     help=N_("Recipient list: .xlsx or .csv (UTF-8 or GBK).")),
+        click.option("--template", "-t",
+                     help=N_("Word template (.docx), or a built-in one: zh, en.")),
+        click.option("--batch", "title",
+                     help=N_("Batch title, e.g. \"2020-02-24 Qingyuzui food packages\".")),
+        click.option("--org", help=N_("Sender (organisation) printed on letters and slips.")),
+        click.option("--date", help=N_("Date of the round, YYYY-MM-DD (default today).")),
+        click.option("--package", help=N_("Package contents when the list has no package "
+                                          "column, e.g. \"肉制品、蔬菜\".")),
+        click.option("--lang", type=click.Choice(LANGS),
+                     help=N_("Language of dates and labels.")),
+        click.option("--encoding",
+                     help=N_("CSV encoding, when detection guesses wrong (e.g. gbk).")),
+        click.option("--sheet", help=N_("Worksheet of an .xlsx (default: the first).")),
         click.option("--config", "-c", type=click.Path(dir_okay=False),
-                     help="letterpress.toml (default: ./letterpress.toml if present)."),
+                     help=N_("letterpress.toml (default: ./letterpress.toml if present).")),
     ]
     for opt in reversed(opts):
         func = opt(func)
@@ -148,18 +179,20 @@ def list_options(func):
 
 def build_options(func):
     opts = [
-        click.option("--base-url", help="Address phones use to reach `letterpress serve` "
-                                        "(default http://<this machine's LAN address>:8470)."),
+        click.option("--base-url", help=N_("Address phones use to reach `letterpress serve` "
+                                           "(default http://<this machine's LAN address>:8470).")),
         click.option("--layout", type=click.Choice(LAYOUTS),
-                     help=f"Slip layout (default {DEFAULT_LAYOUT})."),
+                     help=N_("Slip layout (default a4-8).")),
         click.option("--font", type=click.Path(dir_okay=False),
-                     help="CJK TrueType font for slips and run sheets."),
-        click.option("--slip-fields", help="Extra fields printed on slips: category, phone."),
+                     help=N_("CJK TrueType font for slips and run sheets.")),
+        click.option("--slip-fields",
+                     help=N_("Extra fields printed on slips: category, phone.")),
         click.option("--pdf", is_flag=True, default=None,
-                     help="Also make letters.pdf and print/NN-volunteer.pdf (needs LibreOffice)."),
+                     help=N_("Also make letters.pdf and print/NN-volunteer.pdf (needs "
+                             "LibreOffice).")),
         click.option("--duplex", is_flag=True, default=None,
-                     help="With --pdf: pad each letter to an even page count for two-sided "
-                          "printing."),
+                     help=N_("With --pdf: pad each letter to an even page count for two-sided "
+                             "printing.")),
         db_option,
     ]
     for opt in reversed(opts):
@@ -167,41 +200,52 @@ def build_options(func):
     return func
 
 
-db_option = click.option("--db", help="Ledger: a SQLAlchemy URL (default sqlite:///output/"
-                                      "letterpress.db, or $LETTERPRESS_DB).")
+db_option = click.option("--db", help=N_("Ledger: a SQLAlchemy URL (default sqlite:///output/"
+                                         "letterpress.db, or $LETTERPRESS_DB)."))
 out_option = click.option("--out", "-o", type=click.Path(file_okay=False),
-                          help="Output folder (default output/<batch title>).")
+                          help=N_("Output folder (default output/<batch title>)."))
 jobs_option = click.option("--jobs", "-j", type=click.IntRange(1, 64),
-                           help="Worker processes for rendering (default 1).")
-quiet_option = click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+                           help=N_("Worker processes for rendering (default 1)."))
+quiet_option = click.option("--quiet", "-q", is_flag=True, help=N_("No progress bar."))
 
 
-def plural(n: int, word: str) -> str:
-    return f"{n} {word}" + ("" if n == 1 else "s")
+def households(n: int) -> str:
+    return ngettext("%(num)d household", "%(num)d households", n)
+
+
+def volunteers(n: int) -> str:
+    return ngettext("%(num)d volunteer", "%(num)d volunteers", n)
+
+
+def letters(n: int) -> str:
+    return ngettext("%(num)d letter", "%(num)d letters", n)
 
 
 def _summary_line(result) -> str:
-    return (f"{plural(result.households, 'household')}, "
-            f"{plural(result.volunteers, 'volunteer')}, "
-            f"{plural(result.letters, 'letter')} -> {result.out}")
+    return _("%(households)s, %(volunteers)s, %(letters)s -> %(out)s",
+             households=households(result.households), volunteers=volunteers(result.volunteers),
+             letters=letters(result.letters), out=result.out)
 
 
 # ---------------------------------------------------------------------------
 # Commands
 
-@click.group(cls=LetterpressGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=LetterpressGroup, context_settings={"help_option_names": ["-h", "--help"]},
+             help=N_("""letterpress: letters, QR delivery slips and a handover ledger for a delivery
+round.
+
+\b
+Typical round:
+  letterpress check  -r recipients.xlsx -t zh     find every problem first
+  letterpress build  -r recipients.xlsx -t zh     letters, slips, run sheets, ledger
+  letterpress serve --lan                         volunteers scan slips at the door
+  letterpress status                              who got their package
+"""))
 @click.version_option(__version__, prog_name="letterpress")
 def main():
-    """letterpress: letters, QR delivery slips and a handover ledger for a delivery round.
-
-    \b
-    Typical round:
-      letterpress check  -r recipients.xlsx -t zh     find every problem first
-      letterpress build  -r recipients.xlsx -t zh     letters, slips, run sheets, ledger
-      letterpress serve --lan                         volunteers scan slips at the door
-      letterpress status                              who got their package
-    """
+    pass
 
 
 batch_option = click.option("--batch", "title",
-                            help="Batch title (may be left out when the ledger holds one batch).")
+                            help=N_("Batch title (may be left out when the ledger holds one "
+                                    "batch)."))

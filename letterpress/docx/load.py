@@ -21,6 +21,7 @@ from letterpress.docx.images import image_types
 from letterpress.docx.locate import SYNTAX_HINT
 from letterpress.docx.parts import Part, post, tables_need_fix
 from letterpress.errors import TemplateProblemError, Where
+from letterpress.i18n import _
 
 _CORE_PROPS = (("author", "creator"), ("comments", "description"), ("identifier", "identifier"),
                ("language", "language"), ("subject", "subject"), ("title", "title"))
@@ -43,14 +44,16 @@ def load(tpl, pkg: dp.Package) -> None:
             if blob and target not in {p.name for p in parts}:
                 numbers[kind] = numbers.get(kind, 0) + 1
                 found = re.search(r"(\d+)\.xml$", target)
-                label = f"{kind} {found.group(1) if found else numbers[kind]}"
+                number = found.group(1) if found else numbers[kind]
+                label = _("header %(number)s", number=number) if kind == "header" \
+                    else _("footer %(number)s", number=number)
                 parts.append(Part(tpl, target, label, dp.reserialize(blob), dp.XML_DECL))
                 if parts[-1].dynamic:
                     tpl._header_parts.append((target, rid, rt, pkg.overrides.get(target)))
     for target, ctype in pkg.overrides.items():
         blob = pkg.blob(target) if ctype == dp.CT_FOOTNOTES else None
         if blob:
-            parts.append(Part(tpl, target, "footnotes", blob.decode("utf-8")))
+            parts.append(Part(tpl, target, _("footnotes"), blob.decode("utf-8")))
     tpl._parts, tpl._dynamic = parts, [p for p in parts[1:] if p.dynamic]
     replaced: Dict[str, bytes] = {}
     for part in parts:   # parts without tags: docxtpl's processing, once
@@ -108,13 +111,13 @@ def _load_core(tpl, pkg: dp.Package):
     for prop, tag in _CORE_PROPS if root is not None else ():
         element = root.find(_DC + tag)
         if element is not None and element.text and _TAGS.search(element.text):
-            label = f"document properties ({prop})"
+            label = _("document properties (%(prop)s)", prop=prop)
             try:
                 template = tpl._prop_env.from_string(element.text)
             except TemplateSyntaxError as exc:
                 raise TemplateProblemError(
-                    f"the template's tags are not valid: {exc.message}", code="template_syntax",
-                    where=Where(file=tpl.name, part=label), hint=SYNTAX_HINT) from None
+                    _("the template's tags are not valid: %(message)s", message=exc.message), code="template_syntax",
+                    where=Where(file=tpl.name, part=label), hint=_(SYNTAX_HINT)) from None
             marker = f"@@letterpress-{len(props)}@@"
             props.append((marker, label, template, element.text))
             element.text = marker

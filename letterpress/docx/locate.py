@@ -14,8 +14,9 @@ from jinja2 import meta, nodes
 
 from letterpress.docx import docxtpl_rules as docxtpl
 from letterpress.errors import TemplateProblemError, Where
+from letterpress.i18n import N_, _
 
-SYNTAX_HINT = ("check the tags in that paragraph: every {% if %} needs an {% endif %}, every "
+SYNTAX_HINT = N_("check the tags in that paragraph: every {% if %} needs an {% endif %}, every "
                "{% for %} an {% endfor %}, and tags are written {{ name }} or {% ... %}; if Word "
                "split a tag with formatting or autocorrect, retype it in one go")
 _PARA = re.compile(r"<w:p([ >])")
@@ -78,8 +79,9 @@ def describe(part, lineno: Optional[int], focus: Optional[str] = None) -> Tuple[
         number, line = min(number + k, after - 1) if after else number + k, tail[k - 1]
     elif tail:
         line = line[:end]
-    place = ", ".join(x for x in (part.label, f"paragraph {number}" if number else "") if x)
-    return place or "the start of the document", snippet(line, focus)
+    paragraph = _("paragraph %(number)s", number=number) if number else ""
+    place = _(", ").join(x for x in (part.label, paragraph) if x)
+    return place or _("the start of the document"), snippet(line, focus)
 
 
 def problem(file: str, code: str, part, lineno: Optional[int], message: str, hint: str,
@@ -87,7 +89,7 @@ def problem(file: str, code: str, part, lineno: Optional[int], message: str, hin
     """A :class:`TemplateProblemError` naming the place in ``part`` and quoting its text."""
     place, text = describe(part, lineno, focus)
     if text:
-        message += f"; the paragraph reads “{text}”"
+        message += _("; the paragraph reads “%(text)s”", text=text)
     return TemplateProblemError(message, code=code, where=Where(file=file, part=place), hint=hint)
 
 
@@ -111,8 +113,8 @@ def variables(env, parts, prop_env, core) -> Dict[str, List[str]]:
             place, text = describe(part, lineno, name)
             found.setdefault(name, []).append(f"{place}: {text}" if text else place)
         for name in sorted(names - set(found)):
-            found[name] = [part.label or "the body"]
-    for _, label, _, text in core[2] if core else ():
+            found[name] = [part.label or _("the body")]
+    for _marker, label, _tpl, text in core[2] if core else ():
         for name in sorted(meta.find_undeclared_variables(prop_env.parse(text))):
             found.setdefault(name, []).append(label)
     return {name: list(dict.fromkeys(places)) for name, places in found.items()}

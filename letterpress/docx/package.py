@@ -24,6 +24,7 @@ from letterpress.docx.zipwriter import (
     rels_name,
     unpack_local,
 )
+from letterpress.i18n import N_, _
 
 W_NS = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
 _R = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/"
@@ -35,15 +36,16 @@ CT_MAIN, CT_FOOTNOTES = _WML + "document.main+xml", _WML + "footnotes+xml"
 _CT_NS = "{http://schemas.openxmlformats.org/package/2006/content-types}"
 XML_DECL = b"<?xml version='1.0' encoding='UTF-8' standalone='yes'?>\n"
 _PARSER = etree.XMLParser(remove_blank_text=True, resolve_entities=False)  # as python-docx
-_SAVE_AS = "open it in Word or WPS and save it as a Word document (.docx), then use that file"
+_SAVE_AS = N_("open it in Word or WPS and save it as a Word document (.docx), then use that "
+              "file")
 
 
 class NotDocx(Exception):
     """The file is not a .docx we can use; ``hint`` says what to do."""
 
-    def __init__(self, message: str, hint: str = _SAVE_AS) -> None:
+    def __init__(self, message: str, hint: Optional[str] = None) -> None:
         super().__init__(message)
-        self.hint = hint
+        self.hint = hint if hint is not None else _(_SAVE_AS)
 
 
 class Package:
@@ -52,9 +54,10 @@ class Package:
 
     def __init__(self, data: bytes) -> None:
         if data[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":
-            raise NotDocx("this is an old-style Word .doc file (or a password-protected "
-                          "document), not a .docx", "open it in Word or WPS, remove any "
-                          "password and save it as a Word document (.docx)")
+            raise NotDocx(_("this is an old-style Word .doc file (or a password-protected "
+                            "document), not a .docx"), _("open it in Word or WPS, remove any "
+                                                      "password and save it as a Word document "
+                                                      "(.docx)"))
         try:
             self._zip = zipfile.ZipFile(io.BytesIO(data))
             if self._zip.testzip() is not None:
@@ -64,7 +67,7 @@ class Package:
             self._names = {m.name for m, _ in self.members}
             self.types_xml = self.text("[Content_Types].xml")
             if self.types_xml is None:
-                raise NotDocx("it has no [Content_Types].xml, so it is not a Word document")
+                raise NotDocx(_("it has no [Content_Types].xml, so it is not a Word document"))
             types = etree.fromstring(self.types_xml.encode("utf-8"))
             self.overrides = {e.get("PartName", "").lstrip("/"): e.get("ContentType")
                               for e in types.iter(_CT_NS + "Override")}
@@ -77,13 +80,13 @@ class Package:
                              None)
         except (zipfile.BadZipFile, zipfile.LargeZipFile, etree.XMLSyntaxError, EOFError,
                 OSError, ValueError, zlib.error, struct.error) as exc:
-            raise NotDocx(f"this is not a Word .docx file ({exc})") from None
+            raise NotDocx(_("this is not a Word .docx file (%(exc)s)", exc=exc)) from None
         if self.doc not in self._names:
-            raise NotDocx(f"it has no {self.doc}, so it is not a Word document")
+            raise NotDocx(_("it has no %(doc)s, so it is not a Word document", doc=self.doc))
         ctype = self.overrides.get(self.doc) or self.defaults.get(self.doc.rsplit(".", 1)[-1])
         if ctype != CT_MAIN:
-            raise NotDocx(f"its main part is {ctype!r}, not a plain Word document "
-                          "(a macro-enabled .docm, or a .dotx template?)")
+            raise NotDocx(_("its main part is %(ctype)r, not a plain Word document (a "
+                            "macro-enabled .docm, or a .dotx template?)", ctype=ctype))
         self.stamp = next(m for m, _ in self.members if m.name == self.doc)[3:5]
 
     def _raw_member(self, data: bytes, info: zipfile.ZipInfo) -> Tuple[Member, bytes]:
@@ -124,10 +127,10 @@ def split_body(raw: bytes) -> Tuple[str, str, bytes, bytes]:
     try:
         body = etree.fromstring(raw, _PARSER).find(f"{{{W_NS}}}body")
     except etree.XMLSyntaxError as exc:
-        raise NotDocx(f"its document.xml is damaged ({exc})") from None
+        raise NotDocx(_("its document.xml is damaged (%(exc)s)", exc=exc)) from None
     found = re.search(rb"<w:body[\s>/]", raw)
     if body is None or found is None:
-        raise NotDocx("its document.xml has no body that this program can read")
+        raise NotDocx(_("its document.xml has no body that this program can read"))
     src = etree.tostring(body, encoding="unicode")
     end = src.index(">") + 1
     if src[end - 2] == "/":

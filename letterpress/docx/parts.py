@@ -23,6 +23,7 @@ from letterpress.docx import docxtpl_rules as docxtpl
 from letterpress.docx import zipwriter as dz
 from letterpress.docx.locate import SYNTAX_HINT, describe
 from letterpress.docx.sections import renumber_docpr
+from letterpress.i18n import _
 
 _PARA = re.compile(r"<w:p([ >])")
 _TAGS = re.compile(r"\{[{%#]")
@@ -87,8 +88,9 @@ class Part:
             self.template = tpl._env.from_string(self.jsrc)
         except TemplateSyntaxError as exc:
             raise tpl._problem("template_syntax", self, exc.lineno,
-                               f"the template's tags are not valid: {exc.message}",
-                               SYNTAX_HINT) from None
+                               _("the template's tags are not valid: %(message)s",
+                                 message=exc.message),
+                               _(SYNTAX_HINT)) from None
         code = self.template.root_render_func.__globals__   # this template's own namespace
         if _escape_inner is not None and code.get("escape") is markupsafe.escape:
             code["escape"] = _output_escape
@@ -245,9 +247,10 @@ def post(tpl, part: Part, text: str) -> str:
                 etree.fromstring(text.encode("utf-8"))
             except etree.XMLSyntaxError as exc:
                 raise tpl._problem("template_structure", part, None,
-                                   f"the tags make {part.label} invalid Word XML ({exc})",
-                                   "keep each {% if %}/{% for %} and its end tag in the "
-                                   "same paragraph, or use {%p ... %} tags") from None
+                                   _("the tags make %(label)s invalid Word XML (%(exc)s)",
+                                     label=part.label, exc=exc),
+                                   _("keep each {% if %}/{% for %} and its end tag in the same "
+                                     "paragraph, or use {%p ... %} tags")) from None
         return text
     xml = tpl._body_open + text[8:]
     if not part.checked:   # first letter: make sure the XML is sound, else repair as docxtpl

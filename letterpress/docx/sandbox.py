@@ -35,6 +35,8 @@ from jinja2.environment import Template
 from jinja2.runtime import markup_join, str_join
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
+from letterpress.i18n import _
+
 __all__ = ["environment", "limits", "Limits", "TemplateLimit", "SecurityError", "unsafe_uses"]
 
 
@@ -87,18 +89,19 @@ class Budget:
     def check_time(self) -> None:
         if time.monotonic() > self.deadline:
             raise TemplateLimit(
-                f"filling in one letter took longer than {self.limits.time_limit:g} seconds",
-                "look for loops inside loops or very long repeated text in that paragraph; "
-                "a letter needs neither")
+                _("filling in one letter took longer than %(seconds)s seconds",
+                  seconds=format(self.limits.time_limit, "g")),
+                _("look for loops inside loops or very long repeated text in that paragraph; a "
+                  "letter needs neither"))
 
     def loop(self) -> None:
         self.iterations -= 1
         if self.iterations < 0:
             raise TemplateLimit(
-                f"the template's loops and calls ran more than {self.limits.max_iterations:,} "
-                "times for one letter", "look for loops inside loops (or a macro calling "
-                "itself) in that paragraph; a letter loops over a few items or table rows, "
-                "not millions")
+                _("the template's loops and calls ran more than %(count)s times for one letter",
+                  count=format(self.limits.max_iterations, ",")), _("look for loops inside loops (or a macro calling "
+                                          "itself) in that paragraph; a letter loops over a "
+                                          "few items or table rows, not millions"))
         self.tick()
 
     def spend(self, value: Any) -> Any:
@@ -109,27 +112,31 @@ class Budget:
             self.work -= size
             if self.work < 0:
                 raise TemplateLimit(
-                    f"the template made more than {self.limits.max_work:,} characters of text "
-                    "for one letter", "look for a value repeated or joined in a loop in that "
-                    "paragraph")
+                    _("the template made more than %(count)s characters of text for one letter",
+                      count=format(self.limits.max_work, ",")), _("look for a value repeated or joined in a loop in that "
+                                        "paragraph"))
         self.tick()
         return value
 
-    def allow(self, size: int, what: str = "a value") -> None:
+    def allow(self, size: int, what: str = "") -> None:
         if size > self.limits.max_text:
+            what = what or _("a value")
             raise TemplateLimit(
-                f"{what} in the template would be {size:,} characters long; at most "
-                f"{self.limits.max_text:,} are allowed", "look for text repeated with * or "
-                "a very wide center/format in that paragraph")
+                _("%(what)s in the template would be %(size)s characters long; at most "
+                  "%(most)s are allowed", what=what, size=format(size, ","),
+                  most=format(self.limits.max_text, ",")), _("look for text repeated with * or a "
+                                                           "very wide center/format in that "
+                                                           "paragraph"))
 
     def output(self, size: int) -> None:
         """Count the text a letter writes (all its parts)."""
         self.text -= size
         if self.text < 0:
             raise TemplateLimit(
-                f"the letter's text grows past {self.limits.max_text:,} characters",
-                "look for a loop in that paragraph that repeats far more than the letter "
-                "needs")
+                _("the letter's text grows past %(count)s characters",
+                  count=format(self.limits.max_text, ",")),
+                _("look for a loop in that paragraph that repeats far more than the letter "
+                  "needs"))
         self.tick()
 
 
@@ -195,7 +202,7 @@ def _bounded_join(join: Callable) -> Callable:
 def _concat(pieces: Iterable[str]) -> str:
     items = pieces if isinstance(pieces, list) else list(pieces)
     budget = current()
-    budget.allow(sum(map(len, items)), "a block or macro's text")
+    budget.allow(sum(map(len, items)), _("a block or macro's text"))
     return budget.spend("".join(items))
 
 
@@ -218,9 +225,9 @@ class Sandbox(ImmutableSandboxedEnvironment):
         numbers = range(*args)
         if len(numbers) > self.limits.max_range:
             raise TemplateLimit(
-                f"range() asked for {len(numbers):,} numbers; at most "
-                f"{self.limits.max_range:,} are allowed", "a letter loops over a few items or "
-                "rows; use a smaller range")
+                _("range() asked for %(count)s numbers; at most %(most)s are allowed",
+                  count=format(len(numbers), ","), most=format(self.limits.max_range, ",")), _("a letter loops over a few items or "
+                                                            "rows; use a smaller range"))
         return numbers
 
     def unsafe_undefined(self, obj: Any, attribute: str) -> Any:
@@ -249,8 +256,8 @@ class Sandbox(ImmutableSandboxedEnvironment):
                     budget.allow(len(seq) * max(n, 0))
         elif operator == "**" and isinstance(left, int) and isinstance(right, int):
             if abs(left) > 1 and right > 0 and right * abs(left).bit_length() > 65_536:
-                raise TemplateLimit("a power in the template would be a number of more than "
-                                    "20,000 digits", "use smaller numbers in that paragraph")
+                raise TemplateLimit(_("a power in the template would be a number of more than "
+                                      "20,000 digits"), _("use smaller numbers in that paragraph"))
         elif operator == "%" and isinstance(left, str):
             self._check_format(left, right if isinstance(right, tuple) else (right,))
         elif operator == "+" and _size(left) and _size(right):
@@ -261,8 +268,8 @@ class Sandbox(ImmutableSandboxedEnvironment):
         if re.search(r"\d{6,}", text) or any(
                 isinstance(a, int) and abs(a) > self.limits.max_argument for a in args):
             raise TemplateLimit(
-                "a format in the template asks for a width or precision over "
-                f"{self.limits.max_argument:,}", "use a small width in that paragraph")
+                _("a format in the template asks for a width or precision over %(most)s",
+                  most=format(self.limits.max_argument, ",")), _("use a small width in that paragraph"))
 
     def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
         budget = current()
@@ -280,8 +287,9 @@ class Sandbox(ImmutableSandboxedEnvironment):
         for value in values:
             if isinstance(value, int) and abs(value) > self.limits.max_argument:
                 raise TemplateLimit(
-                    f"the template calls {name}() with {value:,}; at most "
-                    f"{self.limits.max_argument:,} is allowed", "use a smaller number there")
+                    _("the template calls %(name)s() with %(value)s; at most %(most)s is "
+                      "allowed", name=name, value=format(value, ","),
+                      most=format(self.limits.max_argument, ",")), _("use a smaller number there"))
         budget = current()
         if name == "join" and args:
             items = list(args[0])
@@ -327,11 +335,12 @@ def _guard_filter(name: str, function: Callable) -> Callable:
                 if isinstance(value, (int, float)) and not isinstance(value, bool) \
                         and abs(value) > lim.max_argument:
                     raise TemplateLimit(
-                        f"the template gives the filter {name!r} the number {value:,}; at most "
-                        f"{lim.max_argument:,} is allowed", "use a smaller number there")
+                        _("the template gives the filter %(name)r the number %(value)s; at "
+                          "most %(most)s is allowed", name=name, value=format(value, ","),
+                          most=format(lim.max_argument, ",")), _("use a smaller number there"))
         if formats and values and isinstance(values[0], str) and re.search(r"\d{6,}", values[0]):
-            raise TemplateLimit(f"a format in the template asks for a width or precision over "
-                                f"{lim.max_argument:,}", "use a small width in that paragraph")
+            raise TemplateLimit(_("a format in the template asks for a width or precision "
+                                  "over %(most)s", most=format(lim.max_argument, ",")), _("use a small width in that paragraph"))
         if name == "replace" and len(values) >= 3 and isinstance(values[0], str):
             old, new = str(values[1]), str(values[2])
             count = values[0].count(old) if old else len(values[0]) + 1

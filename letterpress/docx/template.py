@@ -59,13 +59,14 @@ from letterpress.docx.package import RT_HYPERLINK, NotDocx, Package
 from letterpress.docx.parts import Part, finalize, post
 from letterpress.errors import InputError, LetterpressError, TemplateProblemError, Where
 from letterpress.files import PathLike, atomic_path
+from letterpress.i18n import N_, _
 
 __all__ = ["CompiledTemplate", "RenderedLetter", "MergedDocument"]
 
 _LIVE: "weakref.WeakValueDictionary[str, CompiledTemplate]" = weakref.WeakValueDictionary()
 _RECENT: Dict[tuple, "CompiledTemplate"] = {}   # the last templates read from files, kept
 _KEEP = 2
-UNSAFE_HINT = ("a template is a letter, not a program: it may use the fields (columns and "
+UNSAFE_HINT = N_("a template is a letter, not a program: it may use the fields (columns and "
                "settings) and simple tags, not Python's internals; remove that tag")
 DEFAULT_LEVEL = 1   # zlib level for the parts written per letter: fastest, a little larger
 
@@ -146,11 +147,12 @@ class CompiledTemplate:
                 with open(source, "rb") as fh:
                     data = fh.read()
             except FileNotFoundError:
-                raise InputError("the Word template does not exist", code="template_not_found",
+                raise InputError(_("the Word template does not exist"), code="template_not_found",
                                  where=Where(file=self.name),
-                                 hint="check the path given with --template") from None
+                                 hint=_("check the path given with --template")) from None
             except OSError as exc:
-                raise InputError(f"the Word template cannot be read ({exc.strerror})",
+                raise InputError(_("the Word template cannot be read (%(strerror)s)",
+                                   strerror=exc.strerror),
                                  code="bad_template", where=Where(file=self.name)) from None
         self._data, self._filters = data, dict(filters or {})
         self.key = hashlib.sha1(data).hexdigest()
@@ -167,7 +169,7 @@ class CompiledTemplate:
         try:
             load(self, Package(data))
         except NotDocx as exc:
-            raise InputError(f"the template cannot be used: {exc}", code="bad_template",
+            raise InputError(_("the template cannot be used: %(exc)s", exc=exc), code="bad_template",
                              where=Where(file=self.name), hint=exc.hint) from None
         self._by_name = {p.name: p for p in self._parts}
         _LIVE[self.key] = self
@@ -217,7 +219,7 @@ class CompiledTemplate:
             for lineno, what in sandbox.unsafe_uses(part.parsed(self._env)):
                 place, text = part.describe(lineno, _bare_name(what))
                 found.append((f"{place} (“{text}”)" if text else place, what))
-        for _, label, _, text in self._core[2] if self._core else ():
+        for _marker, label, _tpl, text in self._core[2] if self._core else ():
             found += [(label, what) for _, what in sandbox.unsafe_uses(self._prop_env.parse(text))]
         return found
 
@@ -299,15 +301,16 @@ class CompiledTemplate:
             field = (found.group(1) or found.group(2)) if found else msg
             error = self._problem(
                 "undefined_field", part, template_line(exc),
-                f"the field {field!r} has no value for this letter ({msg})",
-                f"give every letter a value for {field!r} (a column of that name in the "
-                "recipient list, or a setting), or correct the name in the template", field)
+                _("the field %(field)r has no value for this letter (%(msg)s)",
+                  field=field, msg=msg),
+                _("give every letter a value for %(field)r (a column of that name in the "
+                  "recipient list, or a setting), or correct the name in the template", field=field), field)
             error.field = field
             raise error from exc
         except sandbox.SecurityError as exc:
             raise self._problem("template_unsafe", part, template_line(exc),
-                                f"the template reaches for something templates may not use "
-                                f"({exc})", UNSAFE_HINT) from None
+                                _("the template reaches for something templates may not use "
+                                  "(%(exc)s)", exc=exc), _(UNSAFE_HINT)) from None
         except sandbox.TemplateLimit as exc:
             raise self._problem("template_limit", part, template_line(exc), exc.message,
                                 exc.hint) from None
@@ -315,8 +318,9 @@ class CompiledTemplate:
             raise
         except Exception as exc:  # noqa: BLE001 - e.g. an image that cannot be read
             raise self._problem("render_failed", part, template_line(exc),
-                                f"the letter could not be filled in ({exc or type(exc).__name__})",
-                                "check the values given to the fields used there") from exc
+                                _("the letter could not be filled in (%(value)s)",
+                                  value=exc or type(exc).__name__),
+                                _("check the values given to the fields used there")) from exc
         finally:
             self.current_rendering_part = None
 
@@ -328,19 +332,20 @@ class CompiledTemplate:
 
     def _render_core(self, ctx: dict) -> Tuple[str, tuple]:
         name, xml, props = self._core
-        for marker, label, template, _ in props:
+        for marker, label, template, _props in props:
             try:
                 value = template.render(ctx)
             except UndefinedError as exc:
                 raise TemplateProblemError(
-                    f"a field has no value for this letter ({exc.message})", code="undefined_field",
+                    _("a field has no value for this letter (%(message)s)", message=exc.message), code="undefined_field",
                     where=Where(file=self.name, part=label),
-                    hint="give every letter that value, or edit the document properties") from exc
+                    hint=_("give every letter that value, or edit the document properties")) from exc
             except sandbox.SecurityError as exc:
                 raise TemplateProblemError(
-                    f"the template reaches for something templates may not use ({exc})",
+                    _("the template reaches for something templates may not use (%(exc)s)",
+                      exc=exc),
                     code="template_unsafe", where=Where(file=self.name, part=label),
-                    hint=UNSAFE_HINT) from None
+                    hint=_(UNSAFE_HINT)) from None
             except sandbox.TemplateLimit as exc:
                 raise TemplateProblemError(exc.message, code="template_limit", hint=exc.hint,
                                            where=Where(file=self.name, part=label)) from None

@@ -30,6 +30,7 @@ from sqlalchemy.exc import DatabaseError, OperationalError
 
 from letterpress.errors import BadgeRefused, LedgerError, RecordError
 from letterpress.files import PRIVATE_FILE, make_private, private_dir
+from letterpress.i18n import _
 from letterpress.ledger import admin as A
 from letterpress.ledger import badges
 from letterpress.ledger import codes as codes_mod
@@ -84,28 +85,30 @@ class Ledger:
         parsed = S.parse_url(url)
         where = S.describe_url(parsed)
         path = S.sqlite_path(parsed)
-        missing_hint = "run `letterpress build` first, or check --db (or LETTERPRESS_DB)"
+        missing_hint = _("run `letterpress build` first, or check --db (or LETTERPRESS_DB)")
         if path is not None:
             if path.is_dir():
-                raise LedgerError(f"{path} is a folder, not a ledger file", code="not_a_ledger",
-                                  hint="give the path of the .db file with --db sqlite:///PATH")
+                raise LedgerError(_("%(path)s is a folder, not a ledger file", path=path), code="not_a_ledger",
+                                  hint=_("give the path of the .db file with --db "
+                                         "sqlite:///PATH"))
             if not path.exists():
                 if not create:
-                    raise LedgerError(f"there is no ledger at {path}", code="no_ledger",
+                    raise LedgerError(_("there is no ledger at %(path)s", path=path), code="no_ledger",
                                       hint=missing_hint)
                 try:
                     private_dir(path.parent)
                     os.close(os.open(path, os.O_WRONLY | os.O_CREAT, PRIVATE_FILE))  # owner-only
                 except OSError as exc:
-                    raise LedgerError(f"cannot make a ledger at {path}: {exc.strerror}",
+                    raise LedgerError(_("cannot make a ledger at %(path)s: %(strerror)s",
+                                        path=path, strerror=exc.strerror),
                                       code="no_ledger",
-                                      hint="give --db a path in a folder you can write to "
-                                           "(sqlite:///PATH), or check that no file stands "
-                                           "where a folder is needed") from None
+                                      hint=_("give --db a path in a folder you can write to "
+                                             "(sqlite:///PATH), or check that no file stands "
+                                             "where a folder is needed")) from None
             for name in (path, Path(f"{path}-wal"), Path(f"{path}-shm"), Path(f"{path}-journal")):
                 make_private(name)    # SQLite gives -wal and -shm the mode of the ledger
         elif parsed.get_backend_name() == "sqlite" and not create:
-            raise LedgerError("an in-memory ledger is always empty", code="no_ledger",
+            raise LedgerError(_("an in-memory ledger is always empty"), code="no_ledger",
                               hint=missing_hint)
         ledger = cls(S.make_engine(parsed), parsed)
         try:
@@ -126,10 +129,11 @@ class Ledger:
             return
         if version is None:
             if names & set(S.LEDGER_TABLES):
-                raise LedgerError(f"{where} holds tables that are not a letterpress ledger",
-                                  code="not_a_ledger", hint="use another database with --db")
+                raise LedgerError(_("%(where)s holds tables that are not a letterpress ledger",
+                                    where=where),
+                                  code="not_a_ledger", hint=_("use another database with --db"))
             if not create:
-                raise LedgerError(f"{where} holds no ledger", code="no_ledger", hint=missing_hint)
+                raise LedgerError(_("%(where)s holds no ledger", where=where), code="no_ledger", hint=missing_hint)
             with self.transaction(write=True) as conn:
                 if "meta" in set(inspect(conn).get_table_names()):  # created meanwhile
                     S.migrate(conn, where)
@@ -165,8 +169,8 @@ class Ledger:
         """
         lock = self._write_lock if write else None
         if lock is not None and not lock.acquire(timeout=S.SQLITE_BUSY_TIMEOUT):
-            raise LedgerError(f"{self.describe()}: database is locked", code="ledger_busy",
-                              hint="another program is writing to the ledger; try again")
+            raise LedgerError(_("%(describe)s: database is locked", describe=self.describe()), code="ledger_busy",
+                              hint=_("another program is writing to the ledger; try again"))
         try:
             with self.engine.connect() as conn:
                 if write and self._sqlite:
@@ -177,18 +181,19 @@ class Ledger:
             text = str(exc.orig if exc.orig is not None else exc).strip().splitlines()[0]
             busy = "locked" in text or "busy" in text
             if busy:
-                hint = "another program is writing to the ledger; try again"
+                hint = _("another program is writing to the ledger; try again")
             elif self._sqlite:
-                hint = "check that the ledger file can be read and written, and --db"
+                hint = _("check that the ledger file can be read and written, and --db")
             else:
-                hint = "check that the database server runs and that --db is right"
-            raise LedgerError(f"{self.describe()}: {text}",
+                hint = _("check that the database server runs and that --db is right")
+            raise LedgerError(_("%(describe)s: %(text)s", describe=self.describe(), text=text),
                               code="ledger_busy" if busy else "ledger_unreachable",
                               hint=hint) from None
         except DatabaseError as exc:
             if self._sqlite and "not a database" in str(exc):
-                raise LedgerError(f"{self.describe()} is not a SQLite database",
-                                  code="not_a_ledger", hint="check --db") from None
+                raise LedgerError(_("%(describe)s is not a SQLite database",
+                                    describe=self.describe()),
+                                  code="not_a_ledger", hint=_("check --db")) from None
             raise
         finally:
             if lock is not None:
@@ -280,7 +285,8 @@ class Ledger:
             row = conn.execute(select(v_t).where(and_(v_t.c.batch_id == batch_id,
                                                       v_t.c.name == name))).first()
             if row is None:
-                raise LedgerError(f"batch {batch_id} has no volunteer {name!r}",
+                raise LedgerError(_("batch %(batch_id)s has no volunteer %(name)r",
+                                    batch_id=batch_id, name=name),
                                   code="unknown_volunteer")
             token = self._token(batch_id, name, row.token_version + 1)
             conn.execute(v_t.update().where(v_t.c.id == row.id).values(
@@ -308,9 +314,9 @@ class Ledger:
                 t.c.token_hash == token_hash(str(token or "")), t.c.used_at.is_(None),
                 t.c.expires_at > now)).values(used_at=now)).rowcount
         if done != 1:
-            raise RecordError("this staff link is unknown, used already or expired",
+            raise RecordError(_("this staff link is unknown, used already or expired"),
                               code="not_authorised",
-                              hint="start `letterpress serve` again for a new staff link")
+                              hint=_("start `letterpress serve` again for a new staff link"))
 
     # --- the rule of record (see letterpress.ledger.record) ---------------------------------------
 
@@ -399,11 +405,13 @@ class Ledger:
         with self.transaction() as conn:
             row = conn.execute(select(S.codes).where(S.codes.c.code == canonical)).first()
             if row is None:
-                raise RecordError(f"{codes_mod.printed(canonical)} is not a code of this ledger",
-                                  code="unknown_code", hint=codes_mod.CODE_HINT)
+                raise RecordError(_("%(printed)s is not a code of this ledger",
+                                    printed=codes_mod.printed(canonical)),
+                                  code="unknown_code", hint=_(codes_mod.CODE_HINT))
             if row.revoked_at is not None:
-                raise RecordError(f"code {codes_mod.printed(canonical)} was replaced",
-                                  code="revoked_code", hint="use the household's new slip")
+                raise RecordError(_("code %(printed)s was replaced",
+                                    printed=codes_mod.printed(canonical)),
+                                  code="revoked_code", hint=_("use the household's new slip"))
             return V.household_view(conn, row.household_id, canonical)
 
     def events_for(self, household_id: int) -> List[EventRecord]:

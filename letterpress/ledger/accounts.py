@@ -26,6 +26,7 @@ from typing import List, Optional
 from sqlalchemy import delete, select
 
 from letterpress.errors import LedgerError
+from letterpress.i18n import _
 from letterpress.ledger import schema as S
 
 #: Longest staff name (the meta key holds at most 64 characters).
@@ -61,8 +62,8 @@ def clean_name(name: str) -> str:
     """A staff name as stored; raises ``bad_staff_name`` when empty or too long."""
     name = " ".join(str(name or "").split())
     if not name or len(name) > MAX_NAME:
-        raise LedgerError(f"a staff name needs 1 to {MAX_NAME} characters", code="bad_staff_name",
-                          hint="give a short name, e.g. 张敏")
+        raise LedgerError(_("a staff name needs 1 to %(max_name)s characters", max_name=MAX_NAME), code="bad_staff_name",
+                          hint=_("give a short name, e.g. 张敏"))
     return name
 
 
@@ -78,13 +79,14 @@ def add_staff(ledger, name: str, password: str) -> str:
 
     name = clean_name(name)
     if len(password or "") < MIN_PASSWORD:
-        raise LedgerError(f"the password needs at least {MIN_PASSWORD} characters",
-                          code="weak_password", hint="choose a longer password")
+        raise LedgerError(_("the password needs at least %(min_password)s characters",
+                            min_password=MIN_PASSWORD),
+                          code="weak_password", hint=_("choose a longer password"))
     hashed = generate_password_hash(password)
     with ledger.transaction(write=True) as conn:
         if conn.execute(select(S.meta.c.key).where(S.meta.c.key == f"staff:{name}")).first():
-            raise LedgerError(f"there is already a staff account {name!r}", code="staff_exists",
-                              hint="choose another name, or remove that account first")
+            raise LedgerError(_("there is already a staff account %(name)r", name=name), code="staff_exists",
+                              hint=_("choose another name, or remove that account first"))
         _put(conn, f"staff:{name}", {"hash": hashed, "created": _now()})
     return name
 
@@ -93,8 +95,8 @@ def remove_staff(ledger, name: str) -> None:
     with ledger.transaction(write=True) as conn:
         done = conn.execute(delete(S.meta).where(S.meta.c.key == f"staff:{name}")).rowcount
     if not done:
-        raise LedgerError(f"there is no staff account {name!r}", code="unknown_staff",
-                          hint="`letterpress staff list` shows the accounts")
+        raise LedgerError(_("there is no staff account %(name)r", name=name), code="unknown_staff",
+                          hint=_("`letterpress staff list` shows the accounts"))
 
 
 def check_password(ledger, name: str, password: str) -> bool:
@@ -132,8 +134,8 @@ def use_invite(ledger, token: str, name: str, password: str) -> str:
     key = f"invite:{_digest(str(token or ''))}"
     entry = _get(ledger, key)
     if entry is None or entry["expires"] <= _now():
-        raise LedgerError("this link is unknown, used already or expired", code="not_authorised",
-                          hint="ask a colleague for a new invite link")
+        raise LedgerError(_("this link is unknown, used already or expired"), code="not_authorised",
+                          hint=_("ask a colleague for a new invite link"))
     name = add_staff(ledger, name, password)
     with ledger.transaction(write=True) as conn:
         conn.execute(delete(S.meta).where(S.meta.c.key == key))
@@ -184,8 +186,8 @@ def revoke_api_token(ledger, token: str) -> None:
     """Revoke a token at once; ``unknown_token`` when it is not one of this ledger's."""
     body = _token_body(ledger, token)
     if body is None:
-        raise LedgerError("this is not a staff token of this ledger", code="unknown_token",
-                          hint="copy the whole token `letterpress staff token` printed")
+        raise LedgerError(_("this is not a staff token of this ledger"), code="unknown_token",
+                          hint=_("copy the whole token `letterpress staff token` printed"))
     with ledger.transaction(write=True) as conn:
         _put(conn, f"revoked:{_digest(token)}", {"at": _now(), "expires": body.get("e")})
 

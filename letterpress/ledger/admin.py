@@ -12,6 +12,7 @@ from sqlalchemy import and_, bindparam, select, update
 from sqlalchemy.engine import Connection
 
 from letterpress.errors import LedgerError
+from letterpress.i18n import _
 from letterpress.ledger import codes as codes_mod
 from letterpress.ledger import schema as S
 from letterpress.ledger.views import get_batch
@@ -23,16 +24,16 @@ def reissue_codes(conn: Connection, batch_id: int, keys: List[str],
     h_t, c_t = S.households, S.codes
     batch = get_batch(conn, batch_id)
     if batch.purged_at is not None:
-        raise LedgerError(f"the batch {batch.title!r} was purged", code="batch_purged")
+        raise LedgerError(_("the batch %(title)r was purged", title=batch.title), code="batch_purged")
     rows = {r.household_key: r for r in conn.execute(
         select(h_t).where(and_(h_t.c.batch_id == batch_id, h_t.c.withdrawn_at.is_(None)))
         .order_by(h_t.c.id))}
     unknown = [k for k in keys if k not in rows]
     if unknown:
         raise LedgerError(
-            f"no household on the list of {batch.title!r} has the id(s) "
-            + ", ".join(map(repr, unknown)), code="unknown_household",
-            hint="use the ids of the recipient list (the manifest's id column)")
+            _("no household on the list of %(title)r has the id(s) %(ids)s", title=batch.title,
+              ids=", ".join(map(repr, unknown))), code="unknown_household",
+            hint=_("use the ids of the recipient list (the manifest's id column)"))
     keys = list(dict.fromkeys(keys))
     if not keys:
         return {}

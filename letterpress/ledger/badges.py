@@ -18,12 +18,13 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Connection
 
 from letterpress.errors import BadgeRefused
+from letterpress.i18n import N_, _
 from letterpress.ledger import schema as S
 from letterpress.ledger.register import token_hash
 
 #: Longest text that can be a badge token (a real one is 43 characters).
 MAX_TOKEN = 100
-_NOT_AUTHORISED_HINT = "ask staff for a new badge (the volunteer link on the run sheet)"
+_NOT_AUTHORISED_HINT = N_("ask staff for a new badge (the volunteer link on the run sheet)")
 
 #: A badge's volunteer and batch by the token's hash (built once: compiled once).
 _BADGE = S.Prepared(
@@ -35,8 +36,8 @@ _BADGE = S.Prepared(
 
 def refused() -> BadgeRefused:
     """The one answer to every refused badge: it does not say why."""
-    return BadgeRefused("this badge is not valid (unknown, revoked or of another batch)",
-                        code="not_authorised", hint=_NOT_AUTHORISED_HINT)
+    return BadgeRefused(_("this badge is not valid (unknown, revoked or of another batch)"),
+                        code="not_authorised", hint=_(_NOT_AUTHORISED_HINT))
 
 
 def token(secret: bytes, batch_id: int, name: str, version: int) -> str:

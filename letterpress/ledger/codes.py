@@ -28,6 +28,7 @@ import secrets
 from typing import List
 
 from letterpress.errors import InputError, RecordError
+from letterpress.i18n import N_, _
 
 #: Crockford's base-32 symbols (no I, L, O, U).
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -82,8 +83,8 @@ class CodeError(InputError, ValueError):
 
     def __init__(self, message: str, *, code: str = "bad_code") -> None:
         super().__init__(message, code=code,
-                         hint="a code has 11 symbols such as K7Q2M-9XD3T-H; check it against "
-                              "the slip and type it again")
+                         hint=_("a code has 11 symbols such as K7Q2M-9XD3T-H; check it against "
+                                "the slip and type it again"))
 
     def __str__(self) -> str:
         return self.message
@@ -114,22 +115,23 @@ def normalise(text: str) -> str:
     """
     compact = _IGNORED.sub("", str(text)).upper()
     if not compact:
-        raise CodeError("no code given", code="code_empty")
+        raise CodeError(_("no code given"), code="code_empty")
     if len(compact) != LENGTH:
-        raise CodeError(f"a code has {LENGTH} symbols, this has {len(compact)}",
+        raise CodeError(_("a code has %(length)s symbols, this has %(count)s",
+                          length=LENGTH, count=len(compact)),
                         code="code_length")
     bad = sorted({ch for ch in compact if ch not in _VALUE})
     if bad:
-        raise CodeError(f"not a code symbol: {' '.join(bad)}", code="code_symbol")
+        raise CodeError(_("not a code symbol: %(join)s", join=' '.join(bad)), code="code_symbol")
     canonical = "".join(ALPHABET[_VALUE[ch]] for ch in compact)
     if _weighted_sum([_VALUE[ch] for ch in canonical]) != 0:
-        raise CodeError("check symbol does not match (a symbol is mistyped)",
+        raise CodeError(_("check symbol does not match (a symbol is mistyped)"),
                         code="code_check")
     return canonical
 
 
 #: How to fix a code that is not one of the ledger's.
-CODE_HINT = ("check the code printed under the QR code and type it again; its last symbol "
+CODE_HINT = N_("check the code printed under the QR code and type it again; its last symbol "
              "catches most typing mistakes")
 
 
@@ -138,8 +140,9 @@ def canonical(code: str) -> str:
     try:
         return normalise(code)
     except ValueError as exc:
-        raise RecordError(f"{str(code).strip()!r} is not a household code: {exc}",
-                          code="unknown_code", hint=CODE_HINT) from None
+        raise RecordError(_("%(strip)r is not a household code: %(exc)s",
+                            strip=str(code).strip(), exc=exc),
+                          code="unknown_code", hint=_(CODE_HINT)) from None
 
 
 def is_valid(text: str) -> bool:
@@ -189,6 +192,6 @@ def code_from_url_or_text(text: str) -> str:
     if match:
         return normalise(match.group(1))
     if "/" in value or ":" in value:
-        raise CodeError("this link is not a household link (no /H/ code in it)",
+        raise CodeError(_("this link is not a household link (no /H/ code in it)"),
                         code="code_not_household_url")
     return normalise(value)

@@ -17,6 +17,7 @@ from typing import Iterable, List, Optional, Sequence, Tuple
 from letterpress.choices import OUTCOMES
 from letterpress.errors import InputError, LetterpressError, Where
 from letterpress.files import atomic_path, spreadsheet_safe, write_csv
+from letterpress.i18n import _
 from letterpress.ledger import codes
 
 # ---------------------------------------------------------------------------
@@ -42,8 +43,8 @@ def parse_time(text: str, where: Where = Where()) -> _dt.datetime:
             when = _dt.datetime.fromisoformat(f"{int(y):04d}-{int(mo):02d}-{int(d):02d}"
                                               + (rest if rest.strip() else " 00:00"))
     except ValueError:
-        raise InputError(f"{raw!r} is not a time", code="bad_time", where=where,
-                         hint="write it as YYYY-MM-DD HH:MM, e.g. 2020-02-24 10:32") from None
+        raise InputError(_("%(raw)r is not a time", raw=raw), code="bad_time", where=where,
+                         hint=_("write it as YYYY-MM-DD HH:MM, e.g. 2020-02-24 10:32")) from None
     if when.tzinfo is None:
         when = when.astimezone()
     return when
@@ -95,8 +96,8 @@ def confirm(db: Optional[str], texts: Sequence[str], outcome: str, by: str,
     from letterpress.ledger import Ledger
 
     if outcome not in OUTCOMES:
-        raise InputError(f"unknown outcome {outcome!r}", code="bad_outcome",
-                         hint="use one of " + ", ".join(OUTCOMES))
+        raise InputError(_("unknown outcome %(outcome)r", outcome=outcome), code="bad_outcome",
+                         hint=_("use one of %(choices)s", choices=", ".join(OUTCOMES)))
     at = at or _dt.datetime.now().astimezone()
     out = []
     with Ledger.open(db, create=False) as ledger:
@@ -135,8 +136,8 @@ def read_scans(path: Path) -> List[ScanLine]:
         except UnicodeDecodeError:
             continue
     else:
-        raise InputError("the scan file is neither UTF-8 nor GBK text", code="bad_encoding",
-                         where=Where(file=str(path)), hint="export it again as CSV or text")
+        raise InputError(_("the scan file is neither UTF-8 nor GBK text"), code="bad_encoding",
+                         where=Where(file=str(path)), hint=_("export it again as CSV or text"))
     sample = "\n".join(text.splitlines()[:5])
     delim = max((",", "\t", ";"), key=sample.count) if any(d in sample for d in ",\t;") else "\n"
     out = []
@@ -181,8 +182,8 @@ def confirm_from(db: Optional[str], path: Path, outcome: str = "delivered",
     from letterpress.ledger import Ledger
 
     if not Path(path).is_file():
-        raise InputError(f"scan file {path} does not exist", code="file_not_found",
-                         hint="check the path given to --from")
+        raise InputError(_("scan file %(path)s does not exist", path=path), code="file_not_found",
+                         hint=_("check the path given to --from"))
     scans = read_scans(path)
     out: List[Confirmation] = []
     seen = set()
@@ -194,7 +195,7 @@ def confirm_from(db: Optional[str], path: Path, outcome: str = "delivered",
                 key = None
             if key is not None and key in seen:
                 out.append(Confirmation(scan.text, "repeated", codes.printed(key), line=scan.line,
-                                        message="scanned more than once in this file"))
+                                        message=_("scanned more than once in this file")))
                 continue
             at = scan.at or _dt.datetime.now().astimezone()
             nonce = _nonce("import", scan.text, outcome,
@@ -242,8 +243,8 @@ def report(db: Optional[str], title: Optional[str], fmt: str, out: Path) -> Tupl
     from letterpress.ledger import Ledger
 
     if fmt not in ("csv", "xlsx"):
-        raise InputError(f"unknown report format {fmt!r}", code="bad_format",
-                         hint="use --format csv or --format xlsx")
+        raise InputError(_("unknown report format %(fmt)r", fmt=fmt), code="bad_format",
+                         hint=_("use --format csv or --format xlsx"))
     with Ledger.open(db, create=False) as ledger:
         batch = ledger.find_batch(title)
         lang = batch.lang if batch.lang in _REPORT_HEADERS else "zh"

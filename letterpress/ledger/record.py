@@ -51,6 +51,7 @@ from sqlalchemy.exc import IntegrityError
 
 from letterpress.choices import NOTE_REQUIRED, OUTCOMES
 from letterpress.errors import RecordError
+from letterpress.i18n import _
 from letterpress.ledger import badges
 from letterpress.ledger import codes as codes_mod
 from letterpress.ledger.schema import (
@@ -131,19 +132,25 @@ def _checked(code: str, outcome: str, note: str, source: str, nonce: Optional[st
     canonical = codes_mod.canonical(code)
     outcome = str(outcome or "").strip().lower()
     if outcome not in OUTCOMES:
-        raise RecordError(f"{outcome!r} is not an outcome", code="bad_outcome",
-                          hint="use one of " + ", ".join(OUTCOMES))
+        raise RecordError(_("%(outcome)r is not an outcome", outcome=outcome), code="bad_outcome",
+                          hint=_("use one of %(choices)s", choices=", ".join(OUTCOMES)))
     note = str(note or "").strip()
     if outcome in NOTE_REQUIRED and not note:
-        what = "who received the package" if outcome == "proxy" else "what happened"
-        raise RecordError(f"the outcome {outcome!r} needs a note saying {what}",
-                          code="note_required", hint="add a note")
+        if outcome == "proxy":
+            message = _("the outcome %(outcome)r needs a note saying who received the package",
+                        outcome=outcome)
+        else:
+            message = _("the outcome %(outcome)r needs a note saying what happened",
+                        outcome=outcome)
+        raise RecordError(message,
+                          code="note_required", hint=_("add a note"))
     if source not in SOURCES:
         raise ValueError(f"source must be one of {SOURCES}, not {source!r}")
     nonce = str(nonce).strip() if nonce is not None else ""
     if len(nonce) > MAX_NONCE:
-        raise RecordError(f"the nonce is {len(nonce)} characters long; at most {MAX_NONCE}",
-                          code="bad_nonce", hint="send a shorter unique id, such as a UUID")
+        raise RecordError(_("the nonce is %(count)s characters long; at most %(max_nonce)s",
+                            count=len(nonce), max_nonce=MAX_NONCE),
+                          code="bad_nonce", hint=_("send a shorter unique id, such as a UUID"))
     return canonical, outcome, note, nonce
 
 
@@ -190,9 +197,9 @@ def record(ledger: "Ledger", code: str, outcome: str, volunteer: Optional[str],
 
 
 def _not_authorised() -> RecordError:
-    return RecordError("this code belongs to another batch than your badge",
+    return RecordError(_("this code belongs to another batch than your badge"),
                        code="not_authorised",
-                       hint="scan the slips of your own batch, or ask staff for that badge")
+                       hint=_("scan the slips of your own batch, or ask staff for that badge"))
 
 
 def _repeated(conn, row, batch_id: Optional[int]) -> RecordResult:
@@ -220,8 +227,9 @@ def _record(ledger: "Ledger", conn, canonical: str, outcome: str, volunteer: str
                 ledger.secret(), badge, hrow.badge_batch_id, hrow.badge_name, hrow.badge_version,
                 hrow.badge_idx, hrow.badge_purged_at)
     if hrow is None:
-        raise RecordError(f"{codes_mod.printed(canonical)} is not a code of this ledger",
-                          code="unknown_code", hint=codes_mod.CODE_HINT)
+        raise RecordError(_("%(printed)s is not a code of this ledger",
+                            printed=codes_mod.printed(canonical)),
+                          code="unknown_code", hint=_(codes_mod.CODE_HINT))
     if batch_id is not None and hrow.batch_id != batch_id:
         raise _not_authorised()
     rows = _EVENTS.run(conn, {"household_id": hrow.id, "nonce": nonce})
@@ -241,16 +249,17 @@ def _record(ledger: "Ledger", conn, canonical: str, outcome: str, volunteer: str
             return repeated
     if hrow.code_revoked_at is not None:
         raise RecordError(
-            f"code {codes_mod.printed(canonical)} was replaced on "
-            f"{hrow.code_revoked_at:%Y-%m-%d} ({hrow.code_reason or 'revoked'})",
-            code="revoked_code", hint="use the household's new slip")
+            _("code %(code)s was replaced on %(date)s (%(reason)s)",
+              code=codes_mod.printed(canonical), date=hrow.code_revoked_at.strftime("%Y-%m-%d"),
+              reason=hrow.code_reason or _("revoked")),
+            code="revoked_code", hint=_("use the household's new slip"))
     if hrow.withdrawn_at is not None:
         raise RecordError(
-            f"household No. {hrow.seq} (code {codes_mod.printed(canonical)}) was withdrawn "
-            "from the batch's list", code="withdrawn",
-            hint="ask staff: the household is no longer on the list")
+            _("household No. %(seq)s (code %(printed)s) was withdrawn from the batch's list",
+              seq=hrow.seq, printed=codes_mod.printed(canonical)), code="withdrawn",
+            hint=_("ask staff: the household is no longer on the list"))
     evs = with_undone(rows)
-    before, _ = derive_state(False, evs)
+    before, _after = derive_state(False, evs)
     duplicate = before == "delivered"
     values = dict(household_id=hrow.id, code=canonical, kind="outcome", outcome=outcome,
                   volunteer=volunteer, at=when, recorded_at=utcnow(), nonce=nonce, note=note,
@@ -281,24 +290,25 @@ def undo(ledger: "Ledger", event_id: int, reason: str, by: str,
     """
     reason = str(reason or "").strip()
     if not reason:
-        raise RecordError("an undo needs a reason", code="reason_required",
-                          hint="say why the event is wrong, e.g. 'wrong household scanned'")
+        raise RecordError(_("an undo needs a reason"), code="reason_required",
+                          hint=_("say why the event is wrong, e.g. 'wrong household scanned'"))
     if source not in SOURCES:
         raise ValueError(f"source must be one of {SOURCES}, not {source!r}")
     try:
         with ledger.transaction(write=True) as conn:
             target = conn.execute(select(events).where(events.c.id == event_id)).first()
             if target is None:
-                raise RecordError(f"the ledger has no event number {event_id}",
+                raise RecordError(_("the ledger has no event number %(event_id)s",
+                                    event_id=event_id),
                                   code="unknown_event")
             hrow = conn.execute(select(households).where(households.c.id == target.household_id)
                                 .with_for_update()).one()
             if target.kind != "outcome":
-                raise RecordError(f"event {event_id} is itself an undo", code="cannot_undo",
-                                  hint="record the outcome again instead")
+                raise RecordError(_("event %(event_id)s is itself an undo", event_id=event_id), code="cannot_undo",
+                                  hint=_("record the outcome again instead"))
             evs = events_for(conn, hrow.id)
             if any(e.undoes_event_id == event_id for e in evs):
-                raise RecordError(f"event {event_id} was already undone", code="already_undone")
+                raise RecordError(_("event %(event_id)s was already undone", event_id=event_id), code="already_undone")
             now = utcnow()
             values = dict(household_id=hrow.id, code=target.code, kind="undo",
                           outcome=target.outcome, volunteer=str(by or "").strip(), at=now,
@@ -310,4 +320,4 @@ def undo(ledger: "Ledger", event_id: int, reason: str, by: str,
             hv = view(hrow, active_code(conn, hrow.id), evs + [new])
             return RecordResult("undone", new_id, new, hv, hv.state)
     except IntegrityError:
-        raise RecordError(f"event {event_id} was already undone", code="already_undone") from None
+        raise RecordError(_("event %(event_id)s was already undone", event_id=event_id), code="already_undone") from None

@@ -24,6 +24,7 @@ from sqlalchemy import and_, bindparam, select, update
 from sqlalchemy.engine import Connection
 
 from letterpress.errors import LedgerError, Problem, Where, warning
+from letterpress.i18n import _
 from letterpress.ledger import codes as codes_mod
 from letterpress.ledger import schema as S
 from letterpress.models import BatchInfo, Household, Volunteer
@@ -65,13 +66,13 @@ def check_ids(households: Sequence[Household]) -> None:
     seen: Dict[str, Household] = {}
     for h in households:
         if not str(h.id).strip():
-            raise LedgerError(f"household No. {h.seq} has no id", code="missing_id",
+            raise LedgerError(_("household No. %(seq)s has no id", seq=h.seq), code="missing_id",
                               where=Where(row=h.recipient.row))
         if h.id in seen:
-            raise LedgerError(f"the id {h.id!r} appears twice (No. {seen[h.id].seq} and "
-                              f"No. {h.seq})", code="duplicate_id",
+            raise LedgerError(_("the id %(id)r appears twice (No. %(seq)s and No. %(seq2)s)",
+                                id=h.id, seq=seen[h.id].seq, seq2=h.seq), code="duplicate_id",
                               where=Where(row=h.recipient.row),
-                              hint="give every household its own id")
+                              hint=_("give every household its own id"))
         seen[h.id] = h
 
 
@@ -85,8 +86,9 @@ def upsert_batch(conn: Connection, info: BatchInfo, base_url: str, now: _dt.date
         return conn.execute(b.insert().values(title=info.title, created_at=now, **values)
                             .returning(b.c.id)).scalar_one()
     if row.purged_at is not None:
-        raise LedgerError(f"the batch {info.title!r} was purged on {row.purged_at:%Y-%m-%d}",
-                          code="batch_purged", hint="give the new round another title")
+        raise LedgerError(_("the batch %(title)r was purged on %(date)s", title=info.title,
+                            date=row.purged_at.strftime("%Y-%m-%d")),
+                          code="batch_purged", hint=_("give the new round another title"))
     conn.execute(b.update().where(b.c.id == row.id).values(**values))
     return row.id
 
@@ -137,12 +139,13 @@ def register(conn: Connection, batch_id: int, items: List[Household], base_url: 
                 old = candidates[0]
                 warnings.append(warning(
                     "id_reused",
-                    f"id {h.id!r} was {old.name!r} (No. {old.seq}) when the batch was "
-                    f"registered before and is now {h.name!r} (No. {h.seq}): treated as a "
-                    f"new household with a new code",
+                    _("id %(id)r was %(name)r (No. %(seq)s) when the batch was registered "
+                      "before and is now %(name2)r (No. %(seq2)s): treated as a new household "
+                      "with a new code",
+                      id=h.id, name=old.name, seq=old.seq, name2=h.name, seq2=h.seq),
                     Where(row=h.recipient.row, column="id"),
-                    hint=f"the slip of {old.name!r} no longer works; if this is the same "
-                         "household, write its name as before"))
+                    hint=_("the slip of %(name)r no longer works; if this is the same "
+                           "household, write its name as before", name=old.name)))
             fresh.append(pos)
             continue
         matched[pos] = match.id

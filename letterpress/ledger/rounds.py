@@ -12,6 +12,7 @@ from typing import List, Optional
 from sqlalchemy import select
 
 from letterpress.errors import LedgerError
+from letterpress.i18n import _
 from letterpress.ledger import schema as S
 
 
@@ -25,13 +26,13 @@ def create(ledger, title: str, fields: dict) -> dict:
     """A new round; ``round_exists`` (409) when a round or batch has that title."""
     title = " ".join(str(title or "").split())
     if not title or len(title) > 200:
-        raise LedgerError("a round needs a title (at most 200 characters)", code="bad_title",
-                          hint="e.g. 2020-02-24 青鱼嘴社区 慰问物资")
+        raise LedgerError(_("a round needs a title (at most 200 characters)"), code="bad_title",
+                          hint=_("e.g. 2020-02-24 青鱼嘴社区 慰问物资"))
     with ledger.transaction(write=True) as conn:
         if any(r["title"] == title for r in _all(conn)) or conn.execute(
                 select(S.batches.c.id).where(S.batches.c.title == title)).first():
-            raise LedgerError(f"there is already a round called {title!r}", code="round_exists",
-                              hint="choose another title, or open that round")
+            raise LedgerError(_("there is already a round called %(title)r", title=title), code="round_exists",
+                              hint=_("choose another title, or open that round"))
         last = conn.execute(select(S.meta.c.value).where(S.meta.c.key == "rounds:next")).scalar()
         rid = int(last or 0) + 1
         if last is None:
@@ -53,7 +54,7 @@ def get(ledger, rid: int) -> dict:
         value = conn.execute(select(S.meta.c.value)
                              .where(S.meta.c.key == f"round:{int(rid)}")).scalar()
     if value is None:
-        raise LedgerError(f"there is no round {rid}", code="unknown_round")
+        raise LedgerError(_("there is no round %(rid)s", rid=rid), code="unknown_round")
     return json.loads(value)
 
 
@@ -70,7 +71,7 @@ def update(ledger, rid: int, **changes) -> dict:
         value = conn.execute(select(S.meta.c.value)
                              .where(S.meta.c.key == f"round:{int(rid)}")).scalar()
         if value is None:
-            raise LedgerError(f"there is no round {rid}", code="unknown_round")
+            raise LedgerError(_("there is no round %(rid)s", rid=rid), code="unknown_round")
         record = dict(json.loads(value), **changes)
         _put(conn, f"round:{int(rid)}", record)
     return record

@@ -52,6 +52,7 @@ from sqlalchemy.pool import StaticPool
 from sqlalchemy.types import TypeDecorator
 
 from letterpress.errors import LedgerError
+from letterpress.i18n import _
 
 #: The schema version this letterpress writes.
 SCHEMA_VERSION = 3
@@ -236,8 +237,8 @@ def read_version(conn: Connection) -> int:
     """The schema version recorded in ``meta``."""
     row = conn.execute(meta.select().where(meta.c.key == "schema_version")).first()
     if row is None:
-        raise LedgerError("the ledger has no schema version", code="not_a_ledger",
-                          hint="this database was not made by letterpress; check --db")
+        raise LedgerError(_("the ledger has no schema version"), code="not_a_ledger",
+                          hint=_("this database was not made by letterpress; check --db"))
     return int(row.value)
 
 
@@ -259,9 +260,9 @@ def migrate(conn: Connection, where: str) -> int:
     found = int(row.value) if row is not None else read_version(conn)
     if found > SCHEMA_VERSION:
         raise LedgerError(
-            f"{where} has ledger schema version {found}; this letterpress knows up to "
-            f"version {SCHEMA_VERSION}", code="ledger_too_new",
-            hint="upgrade letterpress (the ledger was written by a newer one)")
+            _("%(where)s has ledger schema version %(found)s; this letterpress knows up to "
+              "version %(schema_version)s", where=where, found=found, schema_version=SCHEMA_VERSION), code="ledger_too_new",
+            hint=_("upgrade letterpress (the ledger was written by a newer one)"))
     for version in range(found, SCHEMA_VERSION):
         MIGRATIONS[version](conn)
         _set_meta(conn, "schema_version", str(version + 1))
@@ -340,9 +341,9 @@ def parse_url(url: Optional[str]) -> URL:
     try:
         parsed = make_url(url or default_url())
     except Exception as exc:  # ArgumentError, ValueError
-        raise LedgerError(f"{url!r} is not a database URL ({exc})", code="bad_db_url",
-                          hint="use sqlite:///path/to/letterpress.db or "
-                               "postgresql+psycopg://user@host/dbname") from None
+        raise LedgerError(_("%(url)r is not a database URL (%(exc)s)", url=url, exc=exc), code="bad_db_url",
+                          hint=_("use sqlite:///path/to/letterpress.db or "
+                                 "postgresql+psycopg://user@host/dbname")) from None
     if parsed.drivername in ("postgresql", "postgres") and \
             importlib.util.find_spec("psycopg2") is None:
         parsed = parsed.set(drivername="postgresql+psycopg")
@@ -384,9 +385,10 @@ def make_engine(url: URL) -> Engine:
         try:
             return create_engine(url, pool_pre_ping=True)
         except ImportError as exc:
-            raise LedgerError(f"the database driver for {url.drivername} is not installed ({exc})",
+            raise LedgerError(_("the database driver for %(drivername)s is not installed "
+                                "(%(exc)s)", drivername=url.drivername, exc=exc),
                               code="missing_driver",
-                              hint="pip install 'letterpress[postgres]' (psycopg 3)") from None
+                              hint=_("pip install 'letterpress[postgres]' (psycopg 3)")) from None
     kwargs: dict = {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT, "check_same_thread": False}}
     if sqlite_path(url) is None:
         kwargs["poolclass"] = StaticPool

@@ -22,6 +22,7 @@ from sqlalchemy.engine import Connection
 
 from letterpress.choices import DELIVERED_OUTCOMES
 from letterpress.errors import LedgerError
+from letterpress.i18n import _
 from letterpress.ledger import counts as C
 from letterpress.ledger.schema import batches, codes, events, households
 
@@ -129,7 +130,7 @@ def list_batches(conn: Connection) -> List[BatchRecord]:
 def get_batch(conn: Connection, batch_id: int) -> BatchRecord:
     row = conn.execute(select(batches).where(batches.c.id == batch_id)).first()
     if row is None:
-        raise LedgerError(f"the ledger has no batch number {batch_id}", code="unknown_batch")
+        raise LedgerError(_("the ledger has no batch number %(batch_id)s", batch_id=batch_id), code="unknown_batch")
     return _batch(row)
 
 
@@ -141,15 +142,17 @@ def find_batch(conn: Connection, title: Optional[str]) -> BatchRecord:
         if len(all_batches) == 1:
             return all_batches[0]
         if not all_batches:
-            raise LedgerError("the ledger holds no batch yet", code="unknown_batch",
-                              hint="run `letterpress build` first, or check --db")
-        raise LedgerError(f"the ledger holds {len(all_batches)} batches: {titles}",
-                          code="batch_required", hint="say which one with --batch TITLE")
+            raise LedgerError(_("the ledger holds no batch yet"), code="unknown_batch",
+                              hint=_("run `letterpress build` first, or check --db"))
+        raise LedgerError(_("the ledger holds %(count)s batches: %(titles)s",
+                            count=len(all_batches), titles=titles),
+                          code="batch_required", hint=_("say which one with --batch TITLE"))
     for b in all_batches:
         if b.title == title:
             return b
-    raise LedgerError(f"the ledger has no batch {title!r} (batches: {titles})",
-                      code="unknown_batch", hint="copy the title exactly, or check --db")
+    raise LedgerError(_("the ledger has no batch %(title)r (batches: %(titles)s)",
+                        title=title, titles=titles),
+                      code="unknown_batch", hint=_("copy the title exactly, or check --db"))
 
 
 def event_record(row, undone: bool = False) -> EventRecord:

@@ -13,6 +13,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from letterpress.config import Settings
 from letterpress.errors import CheckFailed, InputError, Problem, Where, warning
 from letterpress.files import numbered_filename, safe_filename, staged_dir, write_csv
+from letterpress.i18n import _
 from letterpress.models import BatchInfo, Household, Progress, Volunteer
 from letterpress.pipeline import letters as letters_mod
 from letterpress.resources import resolve_template
@@ -74,13 +75,14 @@ def check(settings: Settings, *, with_codes: bool = False) -> Checked:
     from letterpress.recipients import clean as recipients
 
     if settings.recipients is None:
-        raise InputError("no recipient list given", code="no_recipients",
-                         hint="give --recipients FILE (.xlsx or .csv), or recipients = "
-                              "\"...\" under [batch] in letterpress.toml")
+        raise InputError(_("no recipient list given"), code="no_recipients",
+                         hint=_("give --recipients FILE (.xlsx or .csv), or recipients = "
+                                "\"...\" under [batch] in letterpress.toml"))
     if not Path(settings.recipients).is_file():
-        raise InputError(f"recipient list {settings.recipients} does not exist",
+        raise InputError(_("recipient list %(recipients)s does not exist",
+                           recipients=settings.recipients),
                          code="no_recipients", where=Where(file=str(settings.recipients)),
-                         hint="check the path and the file name")
+                         hint=_("check the path and the file name"))
     rl = recipients.load(settings.recipients, encoding=settings.encoding, sheet=settings.sheet,
                          aliases=settings.columns)
     problems: List[Problem] = list(rl.problems)
@@ -107,8 +109,8 @@ def _font_problems(settings: Settings, recipients, source: str) -> List[Problem]
     problems: List[Problem] = []
     if choice.warning:
         problems.append(warning("font_fallback", choice.warning,
-                                hint="install a CJK TrueType font (Debian: fonts-wqy-microhei) "
-                                     "or give --font PATH"))
+                                hint=_("install a CJK TrueType font (Debian: "
+                                       "fonts-wqy-microhei) or give --font PATH")))
     if not choice.embedded:
         return problems
     def text(r) -> str:
@@ -124,10 +126,11 @@ def _font_problems(settings: Settings, recipients, source: str) -> List[Problem]
         missing = absent.intersection(text(r))
         if missing:
             problems.append(warning(
-                "missing_glyph", f"the slip font {choice.name} cannot draw "
-                f"{' '.join(sorted(missing))}; those characters will print as boxes",
-                Where(file=source, row=r.row), "give --font with a font that has them, "
-                "or write the name another way"))
+                "missing_glyph", _("the slip font %(name)s cannot draw %(join)s; those "
+                                   "characters will print as boxes",
+                                   name=choice.name, join=' '.join(sorted(missing))),
+                Where(file=source, row=r.row), _("give --font with a font that has them, or "
+                                                 "write the name another way")))
     return problems
 
 
@@ -178,9 +181,10 @@ def build(settings: Settings, progress: Optional[Progress] = None) -> BuildResul
     extra: List[Problem] = list(_unassigned(checked.households))
     if network.is_loopback_url(base_url):
         extra.append(warning(
-            "loopback_url", f"the codes point at {base_url}, which phones cannot open",
-            hint="connect this computer to the volunteers' network, or give a stable address "
-                 "with --base-url http://ADDRESS:8470 (base_url in letterpress.toml)"))
+            "loopback_url", _("the codes point at %(base_url)s, which phones cannot open",
+                              base_url=base_url),
+            hint=_("connect this computer to the volunteers' network, or give a stable address "
+                   "with --base-url http://ADDRESS:8470 (base_url in letterpress.toml)")))
     info = BatchInfo(title=title, org=settings.org, date=settings.batch_date, lang=settings.lang)
     ledger = Ledger.open(settings.db, create=True)
     try:
@@ -234,9 +238,10 @@ def _unassigned(households: Sequence[Household]) -> Tuple[Problem, ...]:
     if not rows:
         return ()
     shown = ", ".join(map(str, rows[:12])) + (" …" if len(rows) > 12 else "")
-    return (warning("no_volunteer", f"{len(rows)} household(s) have no volunteer (rows {shown})",
-                    hint="they come last and get the 'unassigned' run sheet; fill the volunteer "
-                         "column to give them one"),)
+    return (warning("no_volunteer", _("%(count)s household(s) have no volunteer (rows "
+                                      "%(shown)s)", count=len(rows), shown=shown),
+                    hint=_("they come last and get the 'unassigned' run sheet; fill the "
+                           "volunteer column to give them one")),)
 
 
 def write_slips(settings: Settings, info: BatchInfo, households: Sequence[Household],

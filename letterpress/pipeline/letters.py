@@ -27,6 +27,7 @@ from typing import (
 
 from letterpress.errors import LetterpressError, Problem, TemplateProblemError, Where, error, warning
 from letterpress.files import safe_filename, staged_dir
+from letterpress.i18n import N_, _
 from letterpress.models import CANONICAL_FIELDS, Household, Progress, Recipient
 from letterpress.pipeline import reuse
 
@@ -107,22 +108,25 @@ def check_template(variables: Mapping[str, Sequence[str]], recipients: Sequence[
             continue
         places = list(variables[name])
         where = Where(file=template_name, part=places[0] if places else None)
-        also = f" (also {', '.join(places[1:3])})" if len(places) > 1 else ""
+        also = _(" (also %(places)s)", places=_(", ").join(places[1:3])) \
+            if len(places) > 1 else ""
         if name in LEDGER_FIELDS:
             problems.append(error(
-                "ledger_field", f"the template uses {{{{ {name} }}}}{also}, which only "
-                "`letterpress build` provides (it registers each household's code)", where,
-                "run `letterpress build` instead of `letterpress letters`, or remove the field"))
+                "ledger_field", _("the template uses {{ %(name)s }}%(also)s, which only "
+                                  "`letterpress build` provides (it registers each household's "
+                                  "code)", name=name, also=also), where,
+                _("run `letterpress build` instead of `letterpress letters`, or remove the "
+                  "field")))
             continue
         import difflib
 
         close = difflib.get_close_matches(name, sorted(provided - _JINJA_GLOBALS), n=1, cutoff=0.6)
-        hint = f"did you mean {{{{ {close[0]} }}}}? " if close else ""
-        hint += ("add a column with that header to the recipient list, or a value under "
-                 "[context] in letterpress.toml")
+        hint = _("did you mean {{ %(name)s }}? ", name=close[0]) if close else ""
+        hint += _("add a column with that header to the recipient list, or a value under "
+                  "[context] in letterpress.toml")
         problems.append(error(
-            "unknown_field", f"the template uses {{{{ {name} }}}}{also}, but no column or "
-            "setting provides it", where, hint))
+            "unknown_field", _("the template uses {{ %(name)s }}%(also)s, but no column or "
+                               "setting provides it", name=name, also=also), where, hint))
     # Optional fields the template uses that are empty in some rows.
     used_recipient = [n for n in variables if n in set(CANONICAL_FIELDS) | set(headers)]
     for name in sorted(used_recipient):
@@ -133,21 +137,24 @@ def check_template(variables: Mapping[str, Sequence[str]], recipients: Sequence[
         else:
             empty = [r.row for r in recipients if not r.columns.get(name, "")]
         if empty and len(empty) < len(recipients):
-            rows = ", ".join(str(r) for r in empty[:10]) + (" …" if len(empty) > 10 else "")
+            rows = _(", ").join(str(r) for r in empty[:10]) + (" …" if len(empty) > 10 else "")
             places = list(variables[name])
             problems.append(warning(
-                "empty_field", f"{{{{ {name} }}}} is used by the template but empty in "
-                f"{len(empty)} row(s): {rows}", Where(file=template_name,
+                "empty_field", _("{{ %(name)s }} is used by the template but empty in "
+                                 "%(count)s row(s): %(rows)s",
+                                 name=name, count=len(empty), rows=rows), Where(file=template_name,
                                                     part=places[0] if places else None),
-                "those letters will have nothing there; fill the cells if that reads badly"))
+                _("those letters will have nothing there; fill the cells if that reads badly")))
         elif empty:
             problems.append(warning(
-                "empty_field", f"{{{{ {name} }}}} is used by the template but empty in every row",
-                Where(file=template_name), "fill the column or take the field out of the template"))
+                "empty_field", _("{{ %(name)s }} is used by the template but empty in every row",
+                                 name=name),
+                Where(file=template_name), _("fill the column or take the field out of the "
+                                             "template")))
     return problems
 
 
-UNSAFE_HINT = ("a template is a letter, not a program: it may use the fields (columns and "
+UNSAFE_HINT = N_("a template is a letter, not a program: it may use the fields (columns and "
                "settings) and simple tags, not Python's internals; remove that tag")
 
 
@@ -157,9 +164,9 @@ def check_safety(tpl, options: "LetterOptions", sample: Optional[Household],
     one trial letter for ``sample``: a tag the sandbox refuses or work past the limits
     (a huge repeat, loops inside loops) is reported with its place, before anything is
     written. Other failures of the trial are left to the checks that name them."""
-    problems = [error("template_unsafe", f"the template uses {what}, which reaches into "
-                      "Python's internals; templates may not", Where(file=template_name,
-                                                                    part=place), UNSAFE_HINT)
+    problems = [error("template_unsafe", _("the template uses %(what)s, which reaches into "
+                                           "Python's internals; templates may not", what=what), Where(file=template_name,
+                                                                    part=place), _(UNSAFE_HINT))
                 for place, what in tpl.unsafe_places()]
     if problems or sample is None:
         return problems
@@ -244,7 +251,7 @@ def _qr_image(tpl, url: str, width_mm: float):
 def _render_one(household: Household):
     from letterpress.docx.template import write_file
 
-    tpl, options, base, staging, _, previous, old_dir = _state()
+    tpl, options, base, staging, _unused, previous, old_dir = _state()
     letter = tpl.render(household_context(tpl, options, base, household))
     name = letter_filename(household, options.total)
     target = os.path.join(staging, name)

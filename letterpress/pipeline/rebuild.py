@@ -14,6 +14,7 @@ from typing import Optional, Sequence, Tuple
 from letterpress.config import Settings
 from letterpress.errors import InputError
 from letterpress.files import staged_dir
+from letterpress.i18n import _
 from letterpress.models import BatchInfo, Household, Volunteer
 from letterpress.pipeline import letters as letters_mod
 from letterpress.pipeline.build import (
@@ -54,9 +55,9 @@ def stored_batch(ledger, title: Optional[str], overrides: Settings) -> Stored:
     batch = ledger.find_batch(title)
     rec = ledger.build_settings(batch.id)
     if not rec:
-        raise InputError(f"batch {batch.title!r} was registered by an older letterpress that did "
-                         "not keep its build settings", code="no_build_settings",
-                         hint="run `letterpress build` for it once more")
+        raise InputError(_("batch %(title)r was registered by an older letterpress that did "
+                           "not keep its build settings", title=batch.title), code="no_build_settings",
+                         hint=_("run `letterpress build` for it once more"))
     settings = overrides.with_(
         title=batch.title, org=rec.get("org", ""), date=batch.date, lang=rec.get("lang", "zh"),
         package=rec.get("package", ""), template=rec.get("template"),
@@ -142,9 +143,10 @@ def reprint(settings: Settings, title: Optional[str], *, outstanding: bool = Fal
             known = {v.key for v in views if v.state != "withdrawn"}
             unknown = [k for k in keys if k not in known]
             if unknown:
-                raise InputError(f"batch {batch.title!r} has no household with id "
-                                 + ", ".join(unknown), code="unknown_household",
-                                 hint="use the id column of manifest.csv")
+                raise InputError(_("batch %(title)r has no household with id %(ids)s",
+                                   title=batch.title, ids=", ".join(unknown)),
+                                 code="unknown_household",
+                                 hint=_("use the id column of manifest.csv"))
             targets = list(keys)
         if not targets:
             return ReprintResult(batch.title, 0, None, False, Path("."), ledger.describe())
@@ -195,9 +197,9 @@ def pdf_again(settings: Settings, title: Optional[str],
              for h in stored.households]
     missing = [f for f in files if not (out / f).is_file()]
     if missing:
-        raise InputError(f"{len(missing)} letter(s) of this batch are missing in {out}, e.g. "
-                         f"{missing[0]}", code="missing_letters",
-                         hint="run `letterpress build` again to make the letters, then this")
+        raise InputError(_("%(count)s letter(s) of this batch are missing in %(out)s, e.g. "
+                           "%(missing)s", count=len(missing), out=out, missing=missing[0]), code="missing_letters",
+                         hint=_("run `letterpress build` again to make the letters, then this"))
     made = print_pdfs(s, stored.info, stored.households, files, out, progress)
     return BuildResult(out, stored.info.title, len(stored.households),
                        len(volunteers_of(stored.households)), made.converted, (),

@@ -31,6 +31,7 @@ from letterpress.errors import (
     MissingToolError,
     Where,
 )
+from letterpress.i18n import N_, _
 from letterpress.models import Progress
 
 #: Names looked up on PATH, then the places the official installers use.
@@ -38,7 +39,7 @@ SOFFICE_NAMES = ("soffice", "libreoffice")
 SOFFICE_PATHS = (r"C:\Program Files\LibreOffice\program\soffice.exe",
                  r"C:\Program Files (x86)\LibreOffice\program\soffice.exe",
                  "/Applications/LibreOffice.app/Contents/MacOS/soffice")
-INSTALL_HINT = (
+INSTALL_HINT = N_(
     "install LibreOffice: on Debian/Ubuntu `sudo apt install libreoffice-writer-nogui`; "
     "on Windows and macOS use the installer from LibreOffice's own download page. "
     "The .docx letters do not need it: leave out --pdf to make them without LibreOffice"
@@ -74,8 +75,8 @@ def require_soffice() -> str:
     """:func:`find_soffice`, or a :class:`MissingToolError` that says how to install it."""
     found = find_soffice()
     if not found:
-        raise MissingToolError("PDF conversion needs LibreOffice, which was not found",
-                               code="no_soffice", hint=INSTALL_HINT)
+        raise MissingToolError(_("PDF conversion needs LibreOffice, which was not found"),
+                               code="no_soffice", hint=_(INSTALL_HINT))
     return found
 
 
@@ -103,10 +104,10 @@ class ConversionResult:
             return None
         lines = "\n".join(f"  {path.name}: {reason}" for path, reason in self.failed)
         return ConversionFailed(
-            f"{len(self.failed)} of {len(self.failed) + len(self.pdfs)} letter(s) could not be "
-            f"converted to PDF:\n{lines}",
-            hint="open those letters in Word or LibreOffice to see what is wrong with them; "
-                 "the other letters were converted")
+            _("%(count)s of %(value)s letter(s) could not be converted to PDF:\n%(lines)s",
+              count=len(self.failed), value=len(self.failed) + len(self.pdfs), lines=lines),
+            hint=_("open those letters in Word or LibreOffice to see what is wrong with them; "
+                   "the other letters were converted"))
 
 
 def plan_batches(count: int, jobs: int, batch_size: int = BATCH_SIZE) -> List[range]:
@@ -252,9 +253,11 @@ class _Worker:
             if pos != culprit and pos not in untried:
                 job.retry_or_fail(task, task.indices[pos], _load_reason(log))
         if culprit is not None:
-            reason = (f"LibreOffice did not finish it within {job.timeout:g} s and was stopped"
+            reason = (_("LibreOffice did not finish it within %(seconds)s s and was stopped",
+                        seconds=format(job.timeout, "g"))
                       if status == "timeout" else
-                      f"LibreOffice stopped unexpectedly while converting it (exit status {rc})")
+                      _("LibreOffice stopped unexpectedly while converting it (exit status "
+                        "%(rc)s)", rc=rc))
             job.retry_or_fail(task, task.indices[culprit], reason, stuck=True)
 
     def kill(self) -> None:
@@ -303,9 +306,11 @@ def _complete(pdf: Path) -> bool:
 
 def _load_reason(log: str) -> str:
     if "could not be loaded" in log:
-        return "LibreOffice could not open it (it is damaged or not a Word .docx document)"
+        return _("LibreOffice could not open it (it is damaged or not a Word .docx document)")
     tail = [line for line in log.splitlines() if line.strip() and "javaldx" not in line]
-    return "LibreOffice made no PDF of it" + (f" ({tail[-1].strip()})" if tail else "")
+    if tail:
+        return _("LibreOffice made no PDF of it (%(detail)s)", detail=tail[-1].strip())
+    return _("LibreOffice made no PDF of it")
 
 
 class ConversionPool:
@@ -344,12 +349,13 @@ class ConversionPool:
         for path in paths:
             key = path.with_suffix(".pdf").name.casefold()
             if key in seen:
-                raise InputError(f"two letters would make the same PDF: {seen[key]} and {path}",
+                raise InputError(_("two letters would make the same PDF: %(seen)s and %(path)s",
+                                   seen=seen[key], path=path),
                                  code="duplicate_pdf_name", where=Where(file=str(path)),
-                                 hint="give every letter a different file name")
+                                 hint=_("give every letter a different file name"))
             seen[key] = path
         out_dir.mkdir(parents=True, exist_ok=True)
-        outcome: Dict[int, object] = {i: "the file does not exist"
+        outcome: Dict[int, object] = {i: _("the file does not exist")
                                       for i, path in enumerate(paths) if not path.is_file()}
         if progress and outcome:
             progress("pdf", len(outcome), len(paths))
@@ -358,7 +364,7 @@ class ConversionPool:
             self._run(paths, todo, out_dir, outcome, progress)
         pdfs = {paths[i]: r for i in range(len(paths)) for r in [outcome[i]] if isinstance(r, Path)}
         failed = [(paths[i], r) for i in range(len(paths)) for r in [outcome[i]] if isinstance(r, str)]
-        for path, _ in failed:   # never leave an old PDF where a failed letter's would be
+        for path, _reason in failed:   # never leave an old PDF where a failed letter's would be
             stale = out_dir / path.with_suffix(".pdf").name
             if stale.exists():
                 stale.unlink()
@@ -381,7 +387,7 @@ class ConversionPool:
             self._collect(job, len(todo), outcome, progress)
         finally:
             job.stop.set()
-            for _ in threads:
+            for _thread in threads:
                 job.put(None)
             for t in threads:
                 t.join()
@@ -407,10 +413,11 @@ class ConversionPool:
             if not delivered and len(stuck) >= GIVE_UP_AFTER:
                 names = ", ".join(job.paths[i].name for i in stuck)
                 raise LetterpressError(
-                    f"LibreOffice hangs or stops on every letter so far ({names}): {event[2]}",
+                    _("LibreOffice hangs or stops on every letter so far (%(names)s): %(event)s",
+                      names=names, event=event[2]),
                     code="soffice_failed", where=Where(file=str(job.paths[stuck[0]])),
-                    hint="open one of those letters in LibreOffice to see whether the template "
-                         "itself is the trouble, or try a newer LibreOffice")
+                    hint=_("open one of those letters in LibreOffice to see whether the "
+                           "template itself is the trouble, or try a newer LibreOffice"))
 
 
 def _drive(worker: _Worker, job: _Job) -> None:

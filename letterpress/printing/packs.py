@@ -25,6 +25,7 @@ from pypdf.errors import PdfReadError
 
 from letterpress.errors import LetterpressError, Where
 from letterpress.files import atomic_path
+from letterpress.i18n import _
 from letterpress.models import Progress
 
 #: Bookmark titles of the sections of a print pack.
@@ -75,9 +76,9 @@ def open_pdf(path: Path) -> PdfReader:
         len(reader.pages)
         return reader
     except (OSError, PdfReadError, ValueError, KeyError) as exc:
-        raise LetterpressError(f"cannot read this PDF: {exc}", code="bad_pdf",
+        raise LetterpressError(_("cannot read this PDF: %(exc)s", exc=exc), code="bad_pdf",
                                where=Where(file=str(path)),
-                               hint="make it again (letterpress build --pdf)") from exc
+                               hint=_("make it again (letterpress build --pdf)")) from exc
 
 
 def merge_letters(pdfs: Sequence[Path], titles: Sequence[str], out: Path, *,

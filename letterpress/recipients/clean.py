@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
-from letterpress.errors import Problem, Where, error, warning
+from letterpress.errors import ConfigError, Problem, Where, error, warning
+from letterpress.i18n import _, ngettext
 from letterpress.models import CANONICAL_FIELDS, Recipient
 from letterpress.recipients import read as sheets
 from letterpress.recipients.ordering import delivery_order, natural_key, volunteer_order
@@ -137,7 +138,9 @@ def _alias_table(aliases: Optional[AliasMap]) -> Dict[str, Tuple[int, str]]:
             table.setdefault(header_key(alias), (1, name))
     for name, given in (aliases or {}).items():
         if name not in CANONICAL_FIELDS:
-            raise ValueError(f"{name!r} is not a recipient field")
+            raise ConfigError(_("%(name)r is not a recipient field", name=name),
+                              hint=_("use one of: %(fields)s",
+                                     fields=", ".join(sorted(CANONICAL_FIELDS))))
         for alias in ([given] if isinstance(given, str) else given):
             if header_key(alias):
                 table[header_key(alias)] = (0, name)
@@ -160,11 +163,11 @@ def _map_headers(headers: Sequence[str], table, where: Where) -> Tuple[Dict[str,
             others = ", ".join(repr(h) for _, _, h in found[1:])
             problems.append(warning(
                 "ambiguous_column",
-                f"several columns look like the {name} field; using {found[0][2]!r}, "
-                f"not {others}",
+                _("several columns look like the %(name)s field; using %(found)r, not "
+                  "%(others)s", name=name, found=found[0][2], others=others),
                 Where(file=where.file, row=where.row, column=found[0][2]),
-                hint="rename the columns that are not meant as "
-                     f"{name}, or name the right one under [columns] in letterpress.toml"))
+                hint=_("rename the columns that are not meant as %(name)s, or name the right "
+                       "one under [columns] in letterpress.toml", name=name)))
     return mapping, problems
 
 
@@ -188,8 +191,8 @@ def load(path, *, encoding: Optional[str] = None, sheet: Optional[str] = None,
     found: Dict[str, Any] = dict(source=source, encoding=data.encoding, sheet=data.sheet)
     if not data.rows:
         return RecipientList(**found, problems=[error(
-            "empty_list", "the file is empty", Where(file=source),
-            hint="put a header row (姓名, 地址, ...) and one row per household in it")])
+            "empty_list", _("the file is empty"), Where(file=source),
+            hint=_("put a header row (姓名, 地址, ...) and one row per household in it"))])
 
     header_at = _find_header(data.rows, table, score)
     header_row, raw_headers = data.rows[header_at]
@@ -204,10 +207,12 @@ def load(path, *, encoding: Optional[str] = None, sheet: Optional[str] = None,
         expected = ", ".join(dict.fromkeys(("name",) + HEADER_ALIASES["name"] + extra))
         return RecipientList(**found, problems=[error(
             "no_header",
-            f"no column for the household's name was found; the headers are: {listed}",
+            _("no column for the household's name was found; the headers are: %(listed)s",
+              listed=listed),
             head_where,
-            hint=f"the header row needs a name column called one of: {expected} "
-                 "(or add your header under [columns] name = [...] in letterpress.toml)")])
+            hint=_("the header row needs a name column called one of: %(expected)s (or add "
+                   "your header under [columns] name = [...] in letterpress.toml)",
+                   expected=expected))])
     problems.extend(_duplicate_headers(headers, head_where))
     layout = _Layout(headers)
     made = (_make_recipient(number, cells, layout, mapping, source, problems)
@@ -221,7 +226,7 @@ def load(path, *, encoding: Optional[str] = None, sheet: Optional[str] = None,
 def _find_header(rows, table, score) -> int:
     """Index of the header row: the first row with a name column (a title may be above it)."""
     best, best_score = 0, -1
-    for i, (_, cells) in enumerate(rows[:HEADER_SEARCH_ROWS]):
+    for i, (_row, cells) in enumerate(rows[:HEADER_SEARCH_ROWS]):
         if any(table.get(header_key(c), (0, ""))[1] == "name" for c in cells):
             return i
         if score(cells) > best_score:
@@ -238,10 +243,11 @@ def _duplicate_headers(headers: Sequence[str], where: Where) -> List[Problem]:
         if header in seen:
             problems.append(error(
                 "duplicate_header",
-                f"the header {header!r} is used twice (columns {sheets.column_letter(seen[header])} "
-                f"and {sheets.column_letter(index)})",
+                _("the header %(header)r is used twice (columns %(column_letter)s and "
+                  "%(column_letter2)s)",
+                  header=header, column_letter=sheets.column_letter(seen[header]), column_letter2=sheets.column_letter(index)),
                 Where(file=where.file, row=where.row, column=header),
-                hint="give each column its own header; only the first is used"))
+                hint=_("give each column its own header; only the first is used")))
         else:
             seen[header] = index
     return problems
@@ -294,26 +300,28 @@ def _make_recipient(number: int, cells: Sequence[str], layout: _Layout,
         texts = ", ".join(repr(text) for _, text in extras)
         problems.append(error(
             "extra_cells",
-            "the row has more cells than the header row: "
-            + (f"columns {letters} have no header but hold {texts}" if len(extras) > 1
-               else f"column {letters} has no header but holds {texts}"),
+            _("the row has more cells than the header row: columns %(letters)s have no header "
+              "but hold %(texts)s", letters=letters, texts=texts) if len(extras) > 1
+            else _("the row has more cells than the header row: column %(letters)s has no "
+                   "header but holds %(texts)s", letters=letters, texts=texts),
             Where(file=source, row=number, column=extras[0][0]),
-            hint="give the column a header, or delete the value (often a stray comma or a "
-                 "cell typed outside the table)"))
+            hint=_("give the column a header, or delete the value (often a stray comma or a "
+                   "cell typed outside the table)")))
     first = next((h for h, v in values.items() if v), None)
     if first is None:
         return None
     total = next((h for h in (first, mapping["name"]) if is_summary_row(values[h])), None)
     if total is not None:
         problems.append(error(
-            "summary_row", f"this looks like a summary row ({values[total]!r}), not a household",
+            "summary_row", _("this looks like a summary row (%(values)r), not a household",
+                             values=values[total]),
             Where(file=source, row=number, column=total),
-            hint="delete the row; letterpress counts the households itself"))
+            hint=_("delete the row; letterpress counts the households itself")))
         return None
     if [values[h] for h in layout.named] == layout.named:
         problems.append(error(
-            "repeated_header", "the header row is repeated here",
-            Where(file=source, row=number), hint="delete the row"))
+            "repeated_header", _("the header row is repeated here"),
+            Where(file=source, row=number), hint=_("delete the row")))
         return None
     fields = dict.fromkeys(CANONICAL_FIELDS, "")
     for name, header in mapping.items():
@@ -334,16 +342,16 @@ def _row_problems(r: Recipient, mapping: Mapping[str, str], source: str) -> List
     out = []
     if not r.name:
         out.append(error(
-            "missing_name", "the name is empty", Where(file=source, row=r.row, column=mapping["name"]),
-            hint="fill in the household's name, or delete the row if it is not a household"))
+            "missing_name", _("the name is empty"), Where(file=source, row=r.row, column=mapping["name"]),
+            hint=_("fill in the household's name, or delete the row if it is not a household")))
     if not r.address:
         column = mapping.get("address") or next((mapping[p] for p in _ADDRESS_PARTS if p in mapping), None)
         if "address" in mapping or any(p in mapping for p in _ADDRESS_PARTS):
-            msg = "the address is empty"
-            hint = "fill in the address, or the compound, building, unit and room"
+            msg = _("the address is empty")
+            hint = _("fill in the address, or the compound, building, unit and room")
         else:
-            msg = "the list has no address column"
-            hint = "add a column 地址 (address), or columns 小区, 楼栋, 单元 and 房号"
+            msg = _("the list has no address column")
+            hint = _("add a column 地址 (address), or columns 小区, 楼栋, 单元 and 房号")
         out.append(error("missing_address", msg, Where(file=source, row=r.row, column=column),
                          hint=hint))
     if r.phone and not _PLAIN_MOBILE.fullmatch(r.phone):
@@ -359,8 +367,8 @@ def _list_problems(recipients: Sequence[Recipient], mapping: Mapping[str, str],
                    source: str) -> List[Problem]:
     out: List[Problem] = []
     if not recipients:
-        out.append(error("empty_list", "the list has no households under its header row",
-                         Where(file=source), hint="add one row per household below the header"))
+        out.append(error("empty_list", _("the list has no households under its header row"),
+                         Where(file=source), hint=_("add one row per household below the header")))
         return out
     by_id: Dict[str, List[Recipient]] = {}
     for r in recipients:
@@ -369,32 +377,34 @@ def _list_problems(recipients: Sequence[Recipient], mapping: Mapping[str, str],
         if len(same) < 2:
             continue
         rows = [r.row for r in same]
-        listed = (f"row {rows[0]} and row {rows[1]}" if len(rows) == 2
-                  else rows_text(rows))
+        listed = (_("row %(first)s and row %(second)s", first=rows[0], second=rows[1])
+                  if len(rows) == 2 else rows_text(rows))
         if same[0].id_generated:
             out.append(error(
                 "duplicate_household",
-                f"the same name and address ({same[0].name}, {same[0].address}) appear in {listed}",
+                _("the same name and address (%(name)s, %(address)s) appear in %(listed)s",
+                  name=same[0].name, address=same[0].address, listed=listed),
                 Where(file=source, row=rows[1], column=mapping.get("name")),
-                hint="delete the repeated row; if they are two households, add an id column "
-                     "(编号) that tells them apart"))
+                hint=_("delete the repeated row; if they are two households, add an id column "
+                       "(编号) that tells them apart")))
         else:
             out.append(error(
-                "duplicate_id", f"id {same[0].id!r} appears in {listed}",
+                "duplicate_id", _("id %(id)r appears in %(listed)s", id=same[0].id, listed=listed),
                 Where(file=source, row=rows[1], column=mapping.get("id")),
-                hint="give every household its own id; an id must not change between rounds"))
+                hint=_("give every household its own id; an id must not change between rounds")))
     unassigned = [r.row for r in recipients if not r.volunteer]
     if unassigned:
         if "volunteer" in mapping:
-            count = (f"{len(unassigned)} households have" if len(unassigned) > 1
-                     else "1 household has")
-            msg = f"{count} no volunteer: {rows_text(unassigned)}"
-            fix = f"fill in the column {mapping['volunteer']!r} to assign them"
+            msg = ngettext("%(num)d household has no volunteer: %(rows)s",
+                           "%(num)d households have no volunteer: %(rows)s", len(unassigned),
+                           rows=rows_text(unassigned))
+            fix = _("fill in the column %(column)r to assign them", column=mapping["volunteer"])
         else:
-            msg = "the list has no volunteer column, so no household is assigned to a volunteer"
-            fix = "add a volunteer column (志愿者) to share the delivery out"
+            msg = _("the list has no volunteer column, so no household is assigned to a "
+                    "volunteer")
+            fix = _("add a volunteer column (志愿者) to share the delivery out")
         out.append(warning(
             "no_volunteer", msg, Where(file=source, column=mapping.get("volunteer")),
-            hint="households without a volunteer come last in the delivery order and get a "
-                 f"run sheet labelled 'unassigned'; {fix}"))
+            hint=_("households without a volunteer come last in the delivery order and get a "
+                   "run sheet labelled 'unassigned'; %(fix)s", fix=fix)))
     return out

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from letterpress.errors import InputError, Where
+from letterpress.i18n import N_, _
 
 #: File name endings read as delimited text.
 TEXT_SUFFIXES = (".csv", ".tsv", ".txt")
@@ -29,7 +30,7 @@ OLD_SUFFIXES = (".xls", ".et", ".ods", ".numbers")
 DELIMITERS = (",", "\t", ";")
 
 _OLE_SIGNATURE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"     # old .xls / .et files
-_SAVE_AS = "open it in Excel or WPS and use Save As: Excel Workbook (.xlsx) or CSV"
+_SAVE_AS = N_("open it in Excel or WPS and use Save As: Excel Workbook (.xlsx) or CSV")
 
 
 @dataclass(frozen=True)
@@ -69,32 +70,34 @@ def read(path, *, encoding: Optional[str] = None, sheet: Optional[str] = None,
     suffix = p.suffix.lower()
     if suffix not in TEXT_SUFFIXES + XLSX_SUFFIXES + OLD_SUFFIXES:
         raise InputError(
-            f"{p.name} is not a recipient list letterpress can read",
+            _("%(name)s is not a recipient list letterpress can read", name=p.name),
             code="unknown_format", where=where,
-            hint="give an Excel workbook (.xlsx) or a CSV file (.csv)")
+            hint=_("give an Excel workbook (.xlsx) or a CSV file (.csv)"))
     try:
         data = p.read_bytes()
     except FileNotFoundError:
-        raise InputError(f"the file {path} does not exist", code="file_not_found", where=where,
-                         hint="check the path and the file name") from None
+        raise InputError(_("the file %(path)s does not exist", path=path), code="file_not_found", where=where,
+                         hint=_("check the path and the file name")) from None
     except OSError as exc:
-        raise InputError(f"the file {path} cannot be read: {exc.strerror or exc}",
+        raise InputError(_("the file %(path)s cannot be read: %(value)s",
+                           path=path, value=exc.strerror or exc),
                          code="unreadable_file", where=where,
-                         hint="check that the path is a file you may read") from None
+                         hint=_("check that the path is a file you may read")) from None
     # What the file is counts more than its name: a workbook saved as "list.csv"
     # or "list.xls" is still read as a workbook.
     is_zip = data.startswith(b"PK\x03\x04")
     if data.startswith(_OLE_SIGNATURE) or (suffix in OLD_SUFFIXES and not is_zip):
         raise InputError(
-            f"{p.name} is an old Excel file (.xls) or another spreadsheet format "
-            "that letterpress cannot read",
-            code="old_excel", where=where, hint=_SAVE_AS)
+            _("%(name)s is an old Excel file (.xls) or another spreadsheet format that "
+              "letterpress cannot read", name=p.name),
+            code="old_excel", where=where, hint=_(_SAVE_AS))
     if suffix in XLSX_SUFFIXES or is_zip:
         return _read_xlsx(data, where, sheet)
     text, used = _decode(data, encoding, where)
     if "\x00" in text:
-        raise InputError(f"{p.name} does not look like a text file (it contains NUL bytes)",
-                         code="bad_encoding", where=where, hint=_SAVE_AS)
+        raise InputError(_("%(name)s does not look like a text file (it contains NUL bytes)",
+                           name=p.name),
+                         code="bad_encoding", where=where, hint=_(_SAVE_AS))
     delimiter = "\t" if suffix == ".tsv" else _choose_delimiter(text, header_score)
     return Sheet(rows=_parse_text(text, delimiter, where), encoding=used, delimiter=delimiter)
 
@@ -107,15 +110,17 @@ def _decode(data: bytes, encoding: Optional[str], where: Where) -> Tuple[str, st
         try:
             codecs.lookup(encoding)
         except LookupError:
-            raise InputError(f"unknown encoding {encoding!r}", code="unknown_encoding",
-                             where=where, hint="use for example utf-8, gbk or gb18030") from None
+            raise InputError(_("unknown encoding %(encoding)r", encoding=encoding), code="unknown_encoding",
+                             where=where, hint=_("use for example utf-8, gbk or gb18030")) from None
         try:
             return data.decode(encoding), encoding
         except UnicodeDecodeError as exc:
             raise InputError(
-                f"the file is not valid {encoding} (byte {exc.start} cannot be decoded)",
+                _("the file is not valid %(encoding)s (byte %(start)s cannot be decoded)",
+                  encoding=encoding, start=exc.start),
                 code="bad_encoding", where=where,
-                hint="leave out --encoding to let letterpress detect it, or name the right one",
+                hint=_("leave out --encoding to let letterpress detect it, or name the right "
+                       "one"),
             ) from None
     try:
         used = "utf-8-sig" if data.startswith(codecs.BOM_UTF8) else "utf-8"
@@ -131,8 +136,8 @@ def _decode(data: bytes, encoding: Optional[str], where: Where) -> Tuple[str, st
     best = from_bytes(data).best()
     if best is None or best.encoding is None:
         raise InputError(
-            "the file's text encoding cannot be recognised", code="bad_encoding", where=where,
-            hint="save it from Excel as 'CSV UTF-8', or name the encoding with --encoding")
+            _("the file's text encoding cannot be recognised"), code="bad_encoding", where=where,
+            hint=_("save it from Excel as 'CSV UTF-8', or name the encoding with --encoding"))
     return str(best), best.encoding
 
 
@@ -179,9 +184,11 @@ def _parse_text(text: str, delimiter: str, where: Where) -> List[Tuple[int, List
                              else record))
     except csv.Error as exc:
         raise InputError(
-            f"the file cannot be read as CSV near line {reader.line_num}: {exc}",
+            _("the file cannot be read as CSV near line %(line_num)s: %(exc)s",
+              line_num=reader.line_num, exc=exc),
             code="bad_csv", where=Where(file=where.file, row=number + 1),
-            hint="a quote mark is probably not closed; " + _SAVE_AS) from None
+            hint=_("a quote mark is probably not closed; %(save_as)s",
+                   save_as=_(_SAVE_AS))) from None
     return rows
 
 
@@ -208,8 +215,9 @@ def _read_xlsx(data: bytes, where: Where, sheet: Optional[str]) -> Sheet:
             sheets = [ws for ws in wb.worksheets if not isinstance(ws, Chartsheet)]
             if sheet is None:
                 if not sheets:
-                    raise InputError("the workbook has no worksheet", code="bad_xlsx",
-                                     where=where, hint="put the recipient list on the first sheet")
+                    raise InputError(_("the workbook has no worksheet"), code="bad_xlsx",
+                                     where=where, hint=_("put the recipient list on the first "
+                                                         "sheet"))
                 ws = sheets[0]
             else:
                 ws = _find_sheet(sheets, sheet, where)
@@ -219,9 +227,11 @@ def _read_xlsx(data: bytes, where: Where, sheet: Optional[str]) -> Sheet:
     except InputError:
         raise
     except Exception as exc:  # a damaged workbook fails in many ways inside openpyxl
-        raise InputError(f"the workbook cannot be opened ({exc.__class__.__name__}: {exc})",
+        raise InputError(_("the workbook cannot be opened (%(name)s: %(exc)s)",
+                           name=exc.__class__.__name__, exc=exc),
                          code="bad_xlsx", where=where,
-                         hint="check that it opens in Excel, then " + _SAVE_AS) from None
+                         hint=_("check that it opens in Excel, then %(save_as)s",
+                                save_as=_(_SAVE_AS))) from None
     return Sheet(rows=rows, sheet=ws.title)
 
 
@@ -234,8 +244,8 @@ def _find_sheet(sheets, name: str, where: Where):
         if ws.title.strip().casefold() == wanted:
             return ws
     names = ", ".join(repr(ws.title) for ws in sheets) or "none"
-    raise InputError(f"the workbook has no sheet named {name!r}", code="unknown_sheet",
-                     where=where, hint=f"the sheets are: {names}")
+    raise InputError(_("the workbook has no sheet named %(name)r", name=name), code="unknown_sheet",
+                     where=where, hint=_("the sheets are: %(names)s", names=names))
 
 
 _MERGE_CELL = re.compile(rb"<(?:\w+:)?mergeCell\b[^>]*?\bref=\"([A-Za-z]+[0-9]+:[A-Za-z]+[0-9]+)\"")

@@ -5,6 +5,8 @@ import re
 import unicodedata
 from typing import List, NamedTuple, Optional, Sequence
 
+from letterpress.i18n import N_, _
+
 _SCIENTIFIC = re.compile(r"^[+-]?\d+(?:[.,]\d+)?[eE][+-]?\d+$")
 _MOBILE = re.compile(r"1[3-9]\d{9}")
 _LANDLINE = re.compile(r"(?:0\d{2,3})?\d{7,8}")
@@ -18,7 +20,7 @@ _SUMMARY = re.compile(
     r"|^(?:grand\s*total|sub\s*total|total|sum)\s*[:：]?\s*[\d.,]*\s*$",
     re.IGNORECASE)
 
-PHONE_HINT = ("write a mobile number (11 digits starting with 13 to 19) or a landline with its "
+PHONE_HINT = N_("write a mobile number (11 digits starting with 13 to 19) or a landline with its "
               "area code, such as 027-87654321; if a leading 0 went missing, format the column "
               "as Text and type the number again")
 
@@ -54,14 +56,16 @@ def check_phone(value: str) -> Optional[Finding]:
     if _SCIENTIFIC.match(text.replace(" ", "")):
         return Finding(
             code="phone_scientific",
-            message=f"the phone {value!r} is in scientific notation: Excel has cut the number short",
-            hint="the lost digits cannot be recovered from this file; copy the numbers from the "
-                 "original workbook, or format the column as Text and type them again")
+            message=_("the phone %(value)r is in scientific notation: Excel has cut the number "
+                      "short", value=value),
+            hint=_("the lost digits cannot be recovered from this file; copy the numbers from "
+                   "the original workbook, or format the column as Text and type them again"))
     parts = [p for p in _NUMBER_SEPARATORS.split(text) if p.strip()]
     if parts and all(_is_phone_number(p) for p in parts):
         return None
-    return Finding(code="bad_phone", hint=PHONE_HINT,
-                   message=f"the phone {value!r} is neither a mobile nor a landline number")
+    return Finding(code="bad_phone", hint=_(PHONE_HINT),
+                   message=_("the phone %(value)r is neither a mobile nor a landline number",
+                             value=value))
 
 
 def is_summary_row(value: str) -> bool:
@@ -81,7 +85,7 @@ def rows_text(rows: Sequence[int]) -> str:
             spans += [f"{run[0]}-{run[-1]}"] if len(run) > 2 else [str(n) for n in run]
             start = i
     if len(rows) == 1:
-        return f"row {rows[0]}"
+        return _("row %(row)s", row=rows[0])
     if len(spans) == 1:
-        return f"rows {spans[0]}"
-    return "rows " + ", ".join(spans[:-1]) + " and " + spans[-1]
+        return _("rows %(rows)s", rows=spans[0])
+    return _("rows %(rows)s and %(last)s", rows=_(", ").join(spans[:-1]), last=spans[-1])

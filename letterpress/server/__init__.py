@@ -37,7 +37,7 @@ import datetime as _dt
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from flask import Flask, g, jsonify, render_template, request
+from flask import Flask, jsonify, render_template, request
 from flask.json.provider import DefaultJSONProvider
 from flask.sessions import SecureCookieSessionInterface
 from werkzeug.exceptions import HTTPException
@@ -205,16 +205,12 @@ def ledger_of(app: Flask) -> Any:
 
 
 def _install_hooks(app: Flask) -> None:
-    @app.before_request
-    def _language() -> None:
-        g.lang = i18n.pick_lang(request.args.get("lang"), request.cookies.get(i18n.LANG_COOKIE),
-                                request.accept_languages)
+    i18n.install(app)
 
     @app.context_processor
     def _template_globals() -> dict:
-        lang = getattr(g, "lang", i18n.DEFAULT_LANG)
+        lang = i18n.page_lang()
         return {
-            "t": lambda key, **kw: i18n.translate(lang, key, **kw),
             "lang": lang,
             "other_lang": "en" if lang == "zh" else "zh",
             "csrf_token": csrf_token,
@@ -229,11 +225,6 @@ def _install_hooks(app: Flask) -> None:
         if not request.path.startswith("/static/"):
             for name, value in NO_STORE_HEADERS:
                 h[name] = value
-        chosen = request.args.get("lang")
-        if chosen in i18n.LANGS and request.cookies.get(i18n.LANG_COOKIE) != chosen:
-            response.set_cookie(i18n.LANG_COOKIE, chosen, max_age=365 * 24 * 3600,
-                                httponly=True, samesite="Lax",
-                                secure=app.session_interface.get_cookie_secure(app))
         return response
 
     @app.errorhandler(HTTPException)
@@ -266,9 +257,8 @@ def _install_hooks(app: Flask) -> None:
 
 
 def message_page(status: int, key: str, *, retry_after: Optional[int] = None, **values):
-    """A plain page with a title and a sentence from the i18n table (errors, notices)."""
-    lang = getattr(g, "lang", i18n.DEFAULT_LANG)
-    body = render_template("message.html", title=i18n.translate(lang, f"err.{key}.title"),
-                           text=i18n.translate(lang, f"err.{key}", **values), status=status)
+    """A plain page with a title and a sentence (errors, notices) in the page's language."""
+    title, text = i18n.message_text(key, **values)
+    body = render_template("message.html", title=title, text=text, status=status)
     headers = {"Retry-After": str(retry_after)} if retry_after else {}
     return body, status, headers

@@ -22,9 +22,9 @@ from flask import (
 )
 
 from letterpress.errors import LedgerError
+from letterpress.i18n import _
 from letterpress.ledger import accounts
-from letterpress.server import auth, message_page
-from letterpress.server.console_text import tr
+from letterpress.server import auth, i18n, message_page
 
 bp = Blueprint("accounts", __name__)
 
@@ -94,7 +94,7 @@ def sign_in():
             auth.log_in_staff(name)
             return redirect(_safe_next(request.args.get("next")))
         auth.count_failure()
-        error = tr("sign_in_failed")
+        error = _("Wrong name or password.")
     status = 401 if error else 200
     return render_template("console/sign_in.html", error=error,
                            no_accounts=not accounts.staff_names(_ledger())), status
@@ -120,12 +120,12 @@ def join(token: str):
             return message_page(400, "csrf")
         password = request.form.get("password", "")[:500]
         if password != request.form.get("password2", "")[:500]:
-            error = tr("passwords_differ")
+            error = _("The two passwords differ.")
         else:
             try:
                 name = accounts.use_invite(ledger, token, request.form.get("name", ""), password)
             except LedgerError as exc:
-                error = tr("err_" + exc.code) if exc.code in (
+                error = i18n.label("err", exc.code) if exc.code in (
                     "staff_exists", "weak_password", "bad_staff_name") else exc.message
             else:
                 accounts.log_action(ledger, name, "account_created")

@@ -11,6 +11,7 @@ from functools import wraps
 from flask import Blueprint, jsonify, request
 
 from letterpress.errors import LetterpressError
+from letterpress.i18n import _
 from letterpress.ledger import rounds
 from letterpress.server import roundwork
 from letterpress.server.accounts import csrf_header_ok, current_staff
@@ -41,11 +42,12 @@ def staff_api(view):
     @wraps(view)
     def wrapped(*args, **kwargs):
         if current_staff() is None:
-            return api_error(401, "not_authorised", "staff sign-in or a staff token is needed "
-                             "(Authorization: Bearer TOKEN from `letterpress staff token`)")
+            return api_error(401, "not_authorised", _("staff sign-in or a staff token is "
+                                                      "needed (Authorization: Bearer TOKEN "
+                                                      "from `letterpress staff token`)"))
         if (request.method != "GET" and not request.headers.get("Authorization")
                 and not csrf_header_ok()):
-            return api_error(403, "csrf", "send the X-CSRF-Token header of the session")
+            return api_error(403, "csrf", _("send the X-CSRF-Token header of the session"))
         return view(*args, **kwargs)
     return wrapped
 
@@ -53,7 +55,7 @@ def staff_api(view):
 def _round_or_404(rid: str):
     rnd = rounds.find(ledger(), rid)
     if rnd is None:
-        return None, api_error(404, "unknown_round", f"there is no round {rid}")
+        return None, api_error(404, "unknown_round", _("there is no round %(rid)s", rid=rid))
     return rnd, None
 
 
@@ -89,7 +91,7 @@ def recipients(rid: str):
     if err:
         return err
     if rnd.get("purged"):
-        return api_error(409, "purged", "this round was purged")
+        return api_error(409, "purged", _("this round was purged"))
     request.max_content_length = upload_cap()
     try:
         rnd = replace_recipients(rnd, request.files, current_staff() or "")
@@ -107,15 +109,16 @@ def build(rid: str):
     body = request.get_json(silent=True) or {}
     found = rnd.get("check") or {}
     if rnd.get("purged") or not found:
-        return api_error(422, "not_checked", "upload the recipient list first")
+        return api_error(422, "not_checked", _("upload the recipient list first"))
     if not found.get("can_build"):
-        return api_error(422, "check_failed", "the check found errors; fix the list and "
-                         "upload it again", [p for p in found.get("problems", [])
-                                             if p["severity"] == "error"])
+        return api_error(422, "check_failed",
+                         _("the check found errors; fix the list and upload it again"),
+                         [p for p in found.get("problems", []) if p["severity"] == "error"])
     try:
         job = start_build(rnd, bool(body.get("pdf")), current_staff() or "")
     except Busy as exc:
-        return api_error(409, "build_running", f"a build of this round is {exc.job.state}",
+        return api_error(409, "build_running", _("a build of this round is %(state)s",
+                                                 state=exc.job.state),
                          [])
     return jsonify(job=job.id), 202
 
@@ -125,7 +128,7 @@ def build(rid: str):
 def job(job_id: str):
     found = jobs().get(job_id)
     if found is None:
-        return api_error(404, "unknown_job", f"there is no job {job_id}")
+        return api_error(404, "unknown_job", _("there is no job %(job_id)s", job_id=job_id))
     body = found.as_json()
     body["stages"] = BUILD_STAGES
     return jsonify(body)
@@ -154,7 +157,8 @@ def file(rid: str, name: str):
         return err
     path = roundwork.file_path(rnd, folder(rnd["id"]), name)
     if path is None:
-        return api_error(404, "unknown_file", f"round {rid} has no file {name}")
+        return api_error(404, "unknown_file", _("round %(rid)s has no file %(name)s",
+                                                rid=rid, name=name))
     return download(rnd, path, name)
 
 
@@ -166,12 +170,12 @@ def reprint(rid: str):
         return err
     body = request.get_json(silent=True) or {}
     if body.get("outstanding") is not True:
-        return api_error(400, "bad_request", 'send {"outstanding": true}')
+        return api_error(400, "bad_request", _("send {\"outstanding\": true}"))
     if not rnd.get("batch_id") or rnd.get("purged"):
-        return api_error(409, "not_built", "build the round first")
+        return api_error(409, "not_built", _("build the round first"))
     running = jobs().for_round(rnd["id"])
     if running is not None and running.active:
-        return api_error(409, "build_running", "a build of this round is running")
+        return api_error(409, "build_running", _("a build of this round is running"))
     try:
         count = roundwork.reprint(ledger(), rnd["id"], folder(rnd["id"]), current_staff() or "",
                                   lambda *a: None)
@@ -189,10 +193,10 @@ def purge(rid: str):
         return err
     body = request.get_json(silent=True) or {}
     if body.get("confirm") != rnd["title"]:
-        return api_error(400, "confirm_mismatch", "send {\"confirm\": TITLE} with the round's "
-                         "exact title to purge it")
+        return api_error(400, "confirm_mismatch", _("send {\"confirm\": TITLE} with the "
+                                                    "round's exact title to purge it"))
     running = jobs().for_round(rnd["id"])
     if running is not None and running.active:
-        return api_error(409, "build_running", "wait for the build to finish")
+        return api_error(409, "build_running", _("wait for the build to finish"))
     roundwork.purge(ledger(), rnd["id"], folder(rnd["id"]), current_staff() or "")
     return jsonify(round_json(rounds.get(ledger(), rnd["id"])))

@@ -9,8 +9,9 @@ from functools import wraps
 
 from flask import Blueprint, abort, g, redirect, render_template, request, send_file, url_for
 
-from letterpress.config import LAYOUTS
+from letterpress.choices import DEFAULT_LAYOUT, LAYOUTS
 from letterpress.errors import LetterpressError
+from letterpress.i18n import _
 from letterpress.ledger import rounds
 from letterpress.resources import BUILTIN_TEMPLATES
 from letterpress.server import auth, message_page
@@ -24,7 +25,6 @@ from letterpress.server.console_ops import (
     round_json,
     upload_cap,
 )
-from letterpress.server.console_text import tr
 from letterpress.server.files import CONTENT_TYPES
 from letterpress.server.uploads import TooLarge
 
@@ -61,7 +61,7 @@ def round_or_404(rid: str) -> dict:
 
 def upload_error(exc: LetterpressError) -> str:
     text = exc.message + (f" ({exc.hint})" if exc.hint else "")
-    return tr("c.upload_failed", message=text)
+    return _("The upload cannot be used: %(message)s", message=text)
 
 
 @bp.get("/staff")
@@ -77,7 +77,7 @@ def _new_form(values, error: str = "", status: int = 200):
     from letterpress import network
     from letterpress.server.console_ops import _limit
 
-    form = {"title": "", "org": "", "date": "", "package": "", "layout": "a4-8", "lang": g.lang,
+    form = {"title": "", "org": "", "date": "", "package": "", "layout": DEFAULT_LAYOUT, "lang": g.lang,
             "template_name": g.lang, "base_url": network.default_base_url()}
     form.update({k: v for k, v in values.items() if k in form})
     return page("console/new.html", status, form=form, error=error, layouts=LAYOUTS,
@@ -96,7 +96,7 @@ def new_round():
         return _new_form(request.form, upload_error(exc), 413)
     except LetterpressError as exc:
         if exc.code == "round_exists":
-            return _new_form(request.form, tr("c.round_exists"), 409)
+            return _new_form(request.form, _("A round with this title exists; choose another title."), 409)
         return _new_form(request.form, upload_error(exc), 400)
     return redirect(url_for("console.check_page", rid=rnd["id"]))
 

@@ -7,8 +7,10 @@ from typing import Mapping
 
 from flask import current_app, url_for
 
-from letterpress.config import LANGS, LAYOUTS, parse_date
+from letterpress.choices import DEFAULT_LAYOUT, LANGS, LAYOUTS
+from letterpress.config import parse_date
 from letterpress.errors import InputError, LetterpressError
+from letterpress.i18n import _
 from letterpress.ledger import accounts, rounds, tallies
 from letterpress.resources import BUILTIN_TEMPLATES
 from letterpress.server import roundwork, uploads
@@ -42,7 +44,7 @@ def upload_cap() -> int:
 def round_fields(form: Mapping[str, str]) -> dict:
     """The letter settings of a new round from a form, checked (InputError ``bad_field``)."""
     def bad(what: str, hint: str) -> InputError:
-        return InputError(f"{what} is not valid", code="bad_field", hint=hint)
+        return InputError(_("%(what)s is not valid", what=what), code="bad_field", hint=hint)
 
     fields = {k: str(form.get(k, "") or "").strip()[:300]
               for k in ("org", "package", "base_url", "date")}
@@ -50,16 +52,16 @@ def round_fields(form: Mapping[str, str]) -> dict:
         fields["date"] = parse_date(fields["date"]).isoformat()
     lang = form.get("lang") or "zh"
     if lang not in LANGS:
-        raise bad("lang", "zh or en")
-    layout = form.get("layout") or "a4-8"
+        raise bad("lang", _("use zh or en"))
+    layout = form.get("layout") or DEFAULT_LAYOUT
     if layout not in LAYOUTS:
-        raise bad("layout", ", ".join(LAYOUTS))
+        raise bad("layout", _("use one of %(choices)s", choices=", ".join(LAYOUTS)))
     name = form.get("template_name") or lang
     if name not in BUILTIN_TEMPLATES:
-        raise bad("template_name", ", ".join(BUILTIN_TEMPLATES))
+        raise bad("template_name", _("use one of %(choices)s", choices=", ".join(BUILTIN_TEMPLATES)))
     base = fields["base_url"]
     if base and not base.lower().startswith(("http://", "https://")):
-        raise bad("base_url", "e.g. http://192.168.1.20:8470")
+        raise bad("base_url", _("for example %(example)s", example="http://192.168.1.20:8470"))
     if not base:
         from letterpress import network
         fields["base_url"] = network.default_base_url()
@@ -76,8 +78,8 @@ def create_round(form, files, who: str) -> dict:
     fields = round_fields(form)
     listed = _file(files, "recipients")
     if listed is None:
-        raise InputError("no recipient list was uploaded", code="no_recipients",
-                         hint="choose the Excel or CSV file of the households")
+        raise InputError(_("no recipient list was uploaded"), code="no_recipients",
+                         hint=_("choose the Excel or CSV file of the households"))
     data, suffix = uploads.accept(listed.stream, "recipients", _limit())
     tpl = _file(files, "template")
     template = uploads.accept(tpl.stream, "template", _limit()) if tpl is not None else None
@@ -103,8 +105,8 @@ def replace_recipients(rnd: dict, files, who: str) -> dict:
     """A corrected list for the round, checked; the previous list is kept until it reads."""
     listed = _file(files, "recipients")
     if listed is None:
-        raise InputError("no recipient list was uploaded", code="no_recipients",
-                         hint="choose the Excel or CSV file of the households")
+        raise InputError(_("no recipient list was uploaded"), code="no_recipients",
+                         hint=_("choose the Excel or CSV file of the households"))
     data, suffix = uploads.accept(listed.stream, "recipients", _limit())
     where = folder(rnd["id"])
     rel = uploads.save(data, suffix, where, "recipients")

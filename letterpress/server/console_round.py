@@ -6,11 +6,11 @@ import io
 from flask import Blueprint, abort, g, redirect, request, send_file, url_for
 
 from letterpress.errors import LedgerError, LetterpressError
+from letterpress.i18n import _
 from letterpress.ledger import accounts, tallies
 from letterpress.server import roundwork
 from letterpress.server.console import page, round_or_404, staff_page
 from letterpress.server.console_ops import folder, jobs, ledger, round_json, start_build
-from letterpress.server.console_text import tr
 from letterpress.server.jobs import Busy
 from letterpress.server.present import bar_widths
 
@@ -55,11 +55,11 @@ def round_page(rid: str, error: str = "", notice: str = "", status: int = 200):
 def build(rid: str):
     rnd = round_or_404(rid)
     if not (rnd.get("check") or {}).get("can_build") or rnd.get("purged"):
-        return round_page.__wrapped__(rid, error=tr("c.fix_first"), status=422)
+        return round_page.__wrapped__(rid, error=_("The check found errors; fix the list first."), status=422)
     try:
         start_build(rnd, request.form.get("pdf") == "1" and _soffice(), g.who)
     except Busy:
-        return round_page.__wrapped__(rid, error=tr("c.build_busy"), status=409)
+        return round_page.__wrapped__(rid, error=_("This round is being built; please wait."), status=409)
     return redirect(url_for("console_round.round_page", rid=rid) + "#build")
 
 
@@ -73,7 +73,7 @@ def reprint(rid: str):
         count = roundwork.reprint(ledger(), rnd["id"], folder(rnd["id"]), g.who, lambda *a: None)
     except LetterpressError as exc:
         return round_page.__wrapped__(rid, error=exc.message, status=400)
-    return round_page.__wrapped__(rid, notice=tr("c.reprinted", n=count))
+    return round_page.__wrapped__(rid, notice=_("%(n)s households have new codes.", n=count))
 
 
 @bp.post("/staff/rounds/<rid>/purge")
@@ -81,12 +81,12 @@ def reprint(rid: str):
 def purge(rid: str):
     rnd = round_or_404(rid)
     if request.form.get("confirm", "").strip() != rnd["title"]:
-        return round_page.__wrapped__(rid, error=tr("c.confirm_mismatch"), status=400)
+        return round_page.__wrapped__(rid, error=_("The typed title does not match; nothing was purged."), status=400)
     running = jobs().for_round(rnd["id"], "build")
     if running is not None and running.active:
-        return round_page.__wrapped__(rid, error=tr("c.build_busy"), status=409)
+        return round_page.__wrapped__(rid, error=_("This round is being built; please wait."), status=409)
     roundwork.purge(ledger(), rnd["id"], folder(rnd["id"]), g.who)
-    return round_page.__wrapped__(rid, notice=tr("c.purged_done"))
+    return round_page.__wrapped__(rid, notice=_("Personal data and files are purged."))
 
 
 def _volunteers(rnd: dict) -> list:
@@ -136,4 +136,4 @@ def revoke(rid: str):
     except LedgerError:
         abort(404)
     accounts.log_action(ledger(), g.who, "reissue_badge", rnd["title"], name)
-    return volunteers_page.__wrapped__(rid, notice=tr("c.reissued", name=name or "-"))
+    return volunteers_page.__wrapped__(rid, notice=_("The old badge of %(name)s no longer works; print the new one.", name=name or "-"))

@@ -30,7 +30,6 @@ from typing import Dict, List, Optional
 from flask import (
     Blueprint,
     current_app,
-    g,
     jsonify,
     render_template,
     request,
@@ -40,6 +39,7 @@ from flask import (
 )
 
 from letterpress.errors import LedgerError
+from letterpress.i18n import _
 from letterpress.ledger import codes as codes_mod
 from letterpress.server import auth, i18n
 from letterpress.server.api import _event_fields
@@ -55,15 +55,12 @@ def _ledger():
     return current_app.extensions["letterpress"].ledger
 
 
-def _t(key: str, **values) -> str:
-    return i18n.translate(g.lang, key, **values)
-
 
 def _row(hv) -> dict:
     """What the list shows of one household."""
     last = ""
     if hv.state == "failed" and hv.last_outcome:
-        last = _t("history." + hv.last_outcome) + " " + local_time(hv.last_at)
+        last = i18n.label("history", hv.last_outcome) + " " + local_time(hv.last_at)
     elif hv.state == "delivered":
         last = local_time(hv.last_at)
     return {"seq": hv.seq, "name": hv.name, "honorific": hv.honorific, "address": hv.address,
@@ -122,7 +119,7 @@ def _sync_one(vol: auth.VolunteerLogin, item) -> Dict[str, object]:
     nonce = item.get("nonce") if isinstance(item, dict) else None
     if problem is not None:
         return {"nonce": nonce, "status": "error", "error": problem[1],
-                "message": _t("sync_failed", what=problem[2])}
+                "message": _("A record could not be sent (%(what)s).", what=problem[2])}
     source = "list" if item.get("via") == "list" else "web"
     try:
         res = _ledger().record(fields["code"], fields["outcome"], vol.name, at=fields["at"],
@@ -132,17 +129,19 @@ def _sync_one(vol: auth.VolunteerLogin, item) -> Dict[str, object]:
         if exc.code in ("ledger_busy", "ledger_unreachable"):
             raise
         return {"nonce": nonce, "status": "error", "error": exc.code,
-                "message": _t("sync_refused." + exc.code if i18n.has(
-                    "sync_refused." + exc.code) else "sync_refused", code=fields["code"])}
+                "message": i18n.label("sync_refused", exc.code, code=fields["code"])
+                if exc.code in ("revoked_code", "withdrawn", "not_authorised", "note_required")
+                else _("The record for code %(code)s was not accepted; tell staff.",
+                       code=fields["code"])}
     hv = res.household
     out: Dict[str, object] = {"nonce": nonce, "status": res.status, "seq": hv.seq,
                               "state": hv.state}
-    what = _t("outcome." + res.event.outcome)
+    what = i18n.label("outcome", res.event.outcome)
     if res.status == "already_delivered":
-        out["message"] = _t("sync_conflict", seq=hv.seq, what=what, time=local_time(hv.last_at),
-                            name=hv.last_by or _t("unassigned"))
+        out["message"] = _("No. %(seq)s was already delivered at %(time)s by %(name)s. Your record (%(what)s) was kept for staff review.", seq=hv.seq, what=what, time=local_time(hv.last_at),
+                            name=hv.last_by or _("unassigned"))
     else:
-        out["message"] = _t("sync_saved", seq=hv.seq, what=what)
+        out["message"] = _("No. %(seq)s: %(what)s, sent.", seq=hv.seq, what=what)
     return out
 
 
@@ -178,4 +177,4 @@ def sync_texts() -> Optional[dict]:
     """The sentences ``round.js`` shows, for the page's ``data-`` attributes."""
     keys = ("waiting", "sent", "saved_copy", "revoked", "offline_now", "sending",
             "logout_waiting")
-    return {k: _t("phone." + k) for k in keys}
+    return {k: i18n.label("phone", k, n="{n}") for k in keys}

@@ -38,7 +38,7 @@ def settings_for(ledger, rnd: dict, folder: Path, pdf: bool = False) -> Settings
         template=template, out=folder / "out", title=rnd["title"], org=rnd.get("org", ""),
         date=parse_date(rnd["date"]) if rnd.get("date") else None,
         package=rnd.get("package", ""), lang=rnd.get("lang", "zh"),
-        base_url=rnd.get("base_url") or None, layout=rnd.get("layout", "a4-8"),
+        base_url=rnd.get("base_url") or None, layout=rnd.get("layout") or None,
         db=db_url(ledger), pdf=pdf)
 
 
@@ -118,7 +118,7 @@ def _previews(checked, folder: Path) -> None:
     (pdir / "letter.txt").write_text(_docx_text(first), encoding="utf-8")
     info = BatchInfo(title=build.batch_title(s), org=s.org, date=s.batch_date, lang=s.lang)
     slips.write_slips(sample, pdir / "slips.pdf", info=info, total=len(checked.households),
-                      layout=s.layout, fonts=fonts.find_font(s.font), package=s.package,
+                      layout=s.slip_layout, fonts=fonts.find_font(s.font), package=s.package,
                       slip_fields=s.slip_fields)
     _pdf_page_png(pdir / "slips.pdf", pdir / "slips.png")
 

@@ -14,6 +14,7 @@ from typing import Optional
 from flask import Flask
 
 from letterpress.errors import LetterpressError
+from letterpress.i18n import _
 
 DEFAULT_THREADS = 8
 #: Seconds between two of waitress's "Task queue depth" warnings (see :class:`ThrottledLog`).
@@ -41,10 +42,11 @@ def make_server(app: Flask, host: str = "127.0.0.1", port: int = 8470,
     except OSError as exc:
         in_use = getattr(exc, "errno", None) in (98, 48, 10048)
         raise ServeError(
-            f"cannot listen on {host}:{port}: {exc.strerror or exc}",
+            _("cannot listen on %(host)s:%(port)s: %(value)s",
+              host=host, port=port, value=exc.strerror or exc),
             code="port_in_use" if in_use else "cannot_bind",
-            hint="another program uses this port: choose another with --port"
-            if in_use else "check --host (an address of this machine)") from None
+            hint=_("another program uses this port: choose another with --port")
+            if in_use else _("check --host (an address of this machine)")) from None
     dispatcher = server.task_dispatcher
     if getattr(dispatcher, "queue_logger", None) is not None:
         dispatcher.queue_logger = ThrottledLog(dispatcher.queue_logger, QUEUE_WARNING_EVERY)

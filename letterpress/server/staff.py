@@ -7,7 +7,6 @@ from flask import (
     Blueprint,
     current_app,
     flash,
-    g,
     get_flashed_messages,
     redirect,
     render_template,
@@ -16,6 +15,7 @@ from flask import (
 )
 
 from letterpress.errors import LedgerError
+from letterpress.i18n import _
 from letterpress.server import auth, i18n, message_page
 from letterpress.server.present import bar_widths, local_time
 
@@ -31,16 +31,13 @@ def _state():
     return current_app.extensions["letterpress"]
 
 
-def _t(key: str, **values) -> str:
-    return i18n.translate(g.lang, key, **values)
-
 
 @bp.get("/s/<token>")
 @bp.get("/S/<token>")
 def staff_login(token: str):
     try:
         if len(token) > auth.MAX_TOKEN:
-            raise LedgerError("token too long", code="not_authorised")
+            raise LedgerError(_("token too long"), code="not_authorised")
         _state().ledger.use_staff_token(token)
     except LedgerError as exc:
         if exc.code != "not_authorised":
@@ -69,15 +66,15 @@ def _events(batch_id: int) -> List:
 def _event_row(ev, by_id) -> dict:
     hv = by_id.get(ev.household_id)
     return {"id": ev.id, "seq": hv.seq if hv else "", "name": hv.name if hv else "",
-            "outcome": _t("history." + ev.outcome), "when": local_time(ev.at),
-            "by": ev.volunteer or _t("unassigned"), "note": ev.note, "undone": ev.undone,
+            "outcome": i18n.label("history", ev.outcome), "when": local_time(ev.at),
+            "by": ev.volunteer or _("unassigned"), "note": ev.note, "undone": ev.undone,
             "duplicate": ev.duplicate}
 
 
 def _household_row(hv) -> dict:
     return {"seq": hv.seq, "name": hv.name, "honorific": hv.honorific, "address": hv.address,
-            "phone": hv.phone, "volunteer": hv.volunteer or _t("unassigned"),
-            "last": _t("history." + hv.last_outcome) if hv.last_outcome else "",
+            "phone": hv.phone, "volunteer": hv.volunteer or _("unassigned"),
+            "last": i18n.label("history", hv.last_outcome) if hv.last_outcome else "",
             "when": local_time(hv.last_at), "by": hv.last_by, "note": hv.last_note,
             "notes": hv.notes}
 
@@ -94,8 +91,8 @@ def _batch_view(batch) -> dict:
     return {
         "id": batch.id, "title": batch.title, "date": entry["date"], "entry": entry,
         "total": _bar("", entry),
-        "volunteers": [_bar(v["name"] or _t("unassigned"), v) for v in entry["volunteers"]],
-        "compounds": [_bar(name or _t("no_compound"), c) for name, c in compounds],
+        "volunteers": [_bar(v["name"] or _("unassigned"), v) for v in entry["volunteers"]],
+        "compounds": [_bar(name or _("(no compound)"), c) for name, c in compounds],
         "failed": [_household_row(r) for r in failed],
         "failed_more": max(0, entry["failed"] - len(failed)),
         "outstanding": [_household_row(r) for r in outstanding],
@@ -129,7 +126,7 @@ def undo():
         return message_page(400, "bad_request")
     reason = request.form.get("reason", "").strip()[:500]
     if not reason:
-        flash(_t("reason_required"), "error")
+        flash(_("An undo needs a reason."), "error")
     else:
         try:
             _state().ledger.undo(event_id, reason, by="staff", source="web")
@@ -137,8 +134,8 @@ def undo():
             if exc.code not in ("unknown_event", "cannot_undo", "already_undone",
                                 "reason_required"):
                 raise
-            flash(_t("undo_failed", message=exc.message), "error")
+            flash(_("Cannot undo: %(message)s", message=exc.message), "error")
         else:
-            flash(_t("undo_done", id=event_id), "ok")
+            flash(_("Record %(id)s was undone.", id=event_id), "ok")
     paused = {"refresh": 0} if request.form.get("refresh") == "0" else {}
     return redirect(url_for("staff.dashboard", **paused))

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import IO, Tuple
 
 from letterpress.errors import InputError
+from letterpress.i18n import _
 
 #: Default largest upload, in bytes (``create_app(upload_limit=...)``).
 DEFAULT_LIMIT = 20 * 1024 * 1024
@@ -38,9 +39,9 @@ def read_capped(stream: IO[bytes], limit: int) -> bytes:
         if not chunk:
             return buf.getvalue()
         if buf.tell() + len(chunk) > limit:
-            raise TooLarge(f"the file is larger than {limit // (1024 * 1024)} MB",
-                           code="too_large", hint="upload a smaller file (save it without "
-                                                  "pictures, or split the list)")
+            raise TooLarge(_("the file is larger than %(mb)s MB", mb=limit // (1024 * 1024)),
+                           code="too_large", hint=_("upload a smaller file (save it without "
+                                                    "pictures, or split the list)"))
         buf.write(chunk)
 
 
@@ -49,14 +50,14 @@ def _zip_kind(data: bytes) -> str:
         zf = zipfile.ZipFile(io.BytesIO(data))
         infos = zf.infolist()
     except (zipfile.BadZipFile, ValueError):
-        raise InputError("the file looks like a damaged zip or Office file", code="bad_upload",
-                         hint="open it in Excel, WPS or Word and save it again") from None
+        raise InputError(_("the file looks like a damaged zip or Office file"), code="bad_upload",
+                         hint=_("open it in Excel, WPS or Word and save it again")) from None
     total = sum(i.file_size for i in infos)
     if (len(infos) > MAX_MEMBERS or total > MAX_UNPACKED
             or any(i.file_size > MAX_RATIO * max(i.compress_size, 1) + 1024 for i in infos)):
-        raise InputError("the file unpacks to far more data than it holds (a zip bomb)",
-                         code="zip_bomb", hint="this is not a normal workbook or letter; "
-                                               "save the list again from Excel or WPS")
+        raise InputError(_("the file unpacks to far more data than it holds (a zip bomb)"),
+                         code="zip_bomb", hint=_("this is not a normal workbook or letter; "
+                                                 "save the list again from Excel or WPS"))
     names = {i.filename for i in infos}
     if "mimetype" in names:
         mime = zf.read("mimetype")[:100]
@@ -77,17 +78,17 @@ def _ole_kind(data: bytes) -> str:
     # FILEPASS record (0x002F) early in its Workbook stream.
     if "EncryptionInfo".encode("utf-16-le") in data or "EncryptedPackage".encode(
             "utf-16-le") in data:
-        raise InputError("the workbook is protected with a password", code="password_protected",
-                         hint="open it in Excel or WPS, remove the password (File > Info > "
-                              "Protect workbook), save and upload it again")
+        raise InputError(_("the workbook is protected with a password"), code="password_protected",
+                         hint=_("open it in Excel or WPS, remove the password (File > Info > "
+                                "Protect workbook), save and upload it again"))
     return "xls"
 
 
 def sniff(data: bytes) -> str:
     """What the bytes are: ``xlsx``, ``ods``, ``xls``, ``docx``, ``csv``, ... by content."""
     if not data:
-        raise InputError("the file is empty", code="empty_upload",
-                         hint="choose the recipient list again")
+        raise InputError(_("the file is empty"), code="empty_upload",
+                         hint=_("choose the recipient list again"))
     if data.startswith(b"PK\x03\x04"):
         return _zip_kind(data)
     if data.startswith(_OLE):
@@ -114,14 +115,14 @@ def accept(stream: IO[bytes], purpose: str, limit: int = DEFAULT_LIMIT) -> Tuple
     kind = sniff(data)
     if purpose == "template":
         if kind != "docx":
-            raise InputError("the letter template must be a Word document (.docx)",
-                             code="wrong_type", hint="in Word or WPS use Save As: Word "
-                                                     "Document (.docx)")
+            raise InputError(_("the letter template must be a Word document (.docx)"),
+                             code="wrong_type", hint=_("in Word or WPS use Save As: Word "
+                                                       "Document (.docx)"))
         return data, ".docx"
     if kind not in _RECIPIENT_KINDS:
-        raise InputError("the recipient list must be a spreadsheet (.xlsx, .xls, .et, .ods) "
-                         "or a CSV file", code="wrong_type",
-                         hint="in Excel or WPS use Save As: Excel Workbook (.xlsx)")
+        raise InputError(_("the recipient list must be a spreadsheet (.xlsx, .xls, .et, .ods) "
+                           "or a CSV file"), code="wrong_type",
+                         hint=_("in Excel or WPS use Save As: Excel Workbook (.xlsx)"))
     return data, _RECIPIENT_KINDS[kind]
 
 

@@ -8,7 +8,6 @@ from flask import (
     Blueprint,
     current_app,
     flash,
-    g,
     get_flashed_messages,
     redirect,
     render_template,
@@ -18,6 +17,7 @@ from flask import (
 
 from letterpress.choices import DELIVERED_OUTCOMES, OUTCOMES
 from letterpress.errors import LedgerError
+from letterpress.i18n import _
 from letterpress.ledger import codes as codes_mod
 from letterpress.server import auth, i18n, message_page
 from letterpress.server.present import local_time, mask_name, masked_place, phones
@@ -34,9 +34,6 @@ BUTTONS = tuple((o, "ok" if o in DELIVERED_OUTCOMES else "fail")
 def _ledger():
     return current_app.extensions["letterpress"].ledger
 
-
-def _t(key: str, **values) -> str:
-    return i18n.translate(g.lang, key, **values)
 
 
 def _too_many(seconds: int):
@@ -115,7 +112,7 @@ def logout():
         return message_page(400, "csrf")
     auth.log_out_volunteer()
     auth.log_out_staff()
-    flash(_t("logged_out"), "ok")
+    flash(_("You are logged out."), "ok")
     return redirect(url_for("pages.index"))
 
 
@@ -141,8 +138,9 @@ def _history(household_id: int):
     for ev in _ledger().events_for(household_id):
         if ev.kind != "outcome":
             continue
-        rows.append({"text": _t("by", what=_t("history." + ev.outcome), time=local_time(ev.at),
-                                name=ev.volunteer or _t("unassigned")),
+        rows.append({"text": _("%(what)s %(time)s by %(name)s",
+                               what=i18n.label("history", ev.outcome), time=local_time(ev.at),
+                                name=ev.volunteer or _("unassigned")),
                      "note": ev.note, "undone": ev.undone, "duplicate": ev.duplicate,
                      "delivered": ev.outcome in ("delivered", "proxy")})
     return rows
@@ -187,7 +185,7 @@ def household(code: str):
 def household_record(code: str):
     vol = auth.session_volunteer()
     if vol is None:
-        _, error = _guarded_lookup(code, anonymous=not auth.is_staff())
+        _found, error = _guarded_lookup(code, anonymous=not auth.is_staff())
         return error if error is not None else message_page(403, "not_logged_in")
     if not auth.csrf_ok():
         return message_page(400, "csrf")
@@ -203,26 +201,25 @@ def household_record(code: str):
             hv, error = _lookup(code, False)
             return error if error is not None else _masked(hv, vol, 403)
         if exc.code == "note_required":
-            what = _t("note_required." + (outcome if outcome in ("proxy", "other") else "other"))
-            flash(_t("note_required", what=what), "error")
+            flash(i18n.note_needed(outcome), "error")
         elif exc.code == "bad_outcome":
-            flash(_t("bad_outcome"), "error")
+            flash(_("Please choose an outcome."), "error")
         elif exc.code == "withdrawn":
-            flash(_t("withdrawn_notice"), "error")
+            flash(_("This household was taken off this round's list: no delivery. Ask staff."), "error")
         elif exc.code == "bad_nonce":
-            flash(_t("form_expired"), "error")
+            flash(_("This page expired; please tap again."), "error")
         else:
             raise
         return redirect(url_for("pages.household", code=codes_mod.normalise(code), via=_via()))
-    what = _t("outcome." + res.event.outcome)
+    what = i18n.label("outcome", res.event.outcome)
     if res.status == "already_delivered":
         hv = res.household
-        flash(_t("already_delivered", time=local_time(hv.last_at),
-                 name=hv.last_by or _t("unassigned")), "warn")
+        flash(_("Already delivered at %(time)s by %(name)s. This record was kept for staff review.", time=local_time(hv.last_at),
+                 name=hv.last_by or _("unassigned")), "warn")
     elif res.status == "repeated":
-        flash(_t("saved_repeated", what=what), "ok")
+        flash(_("Recorded: %(what)s (sent twice, recorded once).", what=what), "ok")
     else:
-        flash(_t("saved", what=what), "ok")
+        flash(_("Recorded: %(what)s.", what=what), "ok")
     if _via():      # from the round list: back to it, where the next household is
         return redirect(url_for("pages.home"))
     return redirect(url_for("pages.household", code=codes_mod.normalise(code)))

@@ -22,12 +22,13 @@ from pathlib import Path
 from typing import Dict, FrozenSet, List, Optional, Tuple
 
 from letterpress.errors import LetterpressError
+from letterpress.i18n import N_, _
 
 #: Characters a CJK font must have to count as one.
 PROBE = "中文户社区"
 #: reportlab's built-in Chinese font (Adobe-GB1), used only when nothing else is found.
 CID_FALLBACK = "STSong-Light"
-_INSTALL_HINT = ("install a CJK TrueType font (Debian/Ubuntu: apt install fonts-wqy-microhei; "
+_INSTALL_HINT = N_("install a CJK TrueType font (Debian/Ubuntu: apt install fonts-wqy-microhei; "
                  "Fedora: wqy-microhei-fonts) or give --font PATH to a .ttf/.ttc font")
 
 _LINUX = (
@@ -201,9 +202,10 @@ def _search() -> FontChoice:
 def fallback_font() -> FontChoice:
     """reportlab's built-in ``STSong-Light`` (not embedded), with the warning to show."""
     return FontChoice(None, 0, CID_FALLBACK, False,
-                      "no CJK TrueType font found: Chinese text uses the built-in STSong-Light, "
-                      "which is not embedded, so the PDF shows Chinese only where the viewer or "
-                      "printer has a Chinese font; " + _INSTALL_HINT)
+                      _("no CJK TrueType font found: Chinese text uses the built-in "
+                        "STSong-Light, which is not embedded, so the PDF shows Chinese only where "
+                        "the viewer or printer has a Chinese font; %(hint)s",
+                        hint=_(_INSTALL_HINT)))
 
 
 def _explicit(given: Path) -> FontChoice:
@@ -214,9 +216,9 @@ def _explicit(given: Path) -> FontChoice:
         index = int(number)
     path = Path(text).expanduser()
     if not path.is_file():
-        raise FontError(f"font file {path} does not exist", code="font_missing",
-                        hint="check the path given to --font, or leave --font out to find "
-                             "a font on this computer")
+        raise FontError(_("font file %(path)s does not exist", path=path), code="font_missing",
+                        hint=_("check the path given to --font, or leave --font out to find a "
+                               "font on this computer"))
     with open(path, "rb") as fh:
         magic = fh.read(4)
     cff = magic == b"OTTO"
@@ -225,18 +227,20 @@ def _explicit(given: Path) -> FontChoice:
     except Exception as exc:
         cff = cff or "postscript" in str(exc).lower() or "cff" in str(exc).lower()
         if cff:
-            raise FontError(f"{path.name} has PostScript (CFF) outlines, which cannot be "
-                            "embedded in the PDF", code="font_cff",
-                            hint="use a TrueType font instead (.ttf/.ttc), e.g. Debian's "
-                                 "fonts-wqy-microhei; Noto/Source Han .otf fonts do not work"
+            raise FontError(_("%(name)s has PostScript (CFF) outlines, which cannot be "
+                              "embedded in the PDF", name=path.name), code="font_cff",
+                            hint=_("use a TrueType font instead (.ttf/.ttc), e.g. Debian's "
+                                   "fonts-wqy-microhei; Noto/Source Han .otf fonts do not work")
                             ) from None
-        raise FontError(f"{path.name} cannot be used as a font: {exc}", code="font_unusable",
-                        hint="give a TrueType font (.ttf or .ttc), e.g. " +
-                             "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc") from None
+        raise FontError(_("%(name)s cannot be used as a font: %(exc)s", name=path.name,
+                          exc=exc), code="font_unusable",
+                        hint=_("give a TrueType font (.ttf or .ttc), e.g. %(example)s",
+                               example="/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")
+                        ) from None
     warning = ""
     if not _covers(font, PROBE):
-        warning = (f"the font {path.name} has no Chinese characters; Chinese text will print "
-                   "as empty boxes")
+        warning = _("the font %(name)s has no Chinese characters; Chinese text will print "
+                    "as empty boxes", name=path.name)
     return _choice(str(path), index, font, warning)
 
 

@@ -23,6 +23,7 @@ from reportlab.pdfbase.pdfdoc import (
 from reportlab.pdfgen.canvas import Canvas
 
 from letterpress.errors import ConfigError
+from letterpress.i18n import _
 from letterpress.models import BatchInfo
 from letterpress.slips.fonts import FontSet
 
@@ -96,8 +97,8 @@ def get(name: str) -> Layout:
     try:
         return LAYOUTS[name]
     except KeyError:
-        raise ConfigError(f"unknown slip layout {name!r}", code="bad_layout",
-                          hint="use one of " + ", ".join(LAYOUTS)) from None
+        raise ConfigError(_("unknown slip layout %(name)r", name=name), code="bad_layout",
+                          hint=_("use one of %(choices)s", choices=", ".join(LAYOUTS))) from None
 
 
 def draw_cut_marks(canvas, layout: Layout) -> None:

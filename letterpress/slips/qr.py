@@ -23,6 +23,7 @@ from qrcode.exceptions import DataOverflowError
 from qrcode.util import MODE_8BIT_BYTE, MODE_ALPHA_NUM, QRData
 
 from letterpress.errors import LetterpressError
+from letterpress.i18n import _
 from letterpress.slips import qrencode
 
 #: Modules of light margin around every symbol (the QR standard's quiet zone).
@@ -62,8 +63,8 @@ def version_for(length: int, mode: int, error_correction: int = ERROR_CORRECT_M)
     try:
         return code.best_fit()
     except (DataOverflowError, ValueError):
-        raise QRError(f"{length} characters do not fit in a QR code", code="qr_too_long",
-                      hint="use a shorter base URL") from None
+        raise QRError(_("%(length)s characters do not fit in a QR code", length=length), code="qr_too_long",
+                      hint=_("use a shorter base URL")) from None
 
 
 def matrix(payload: str) -> Matrix:
@@ -109,8 +110,10 @@ def draw(canvas, x: float, y: float, size: float, mat: Sequence[Sequence[int]]) 
     n = len(mat)
     module = size / (n + 2 * QUIET)
     if module < MIN_MODULE_MM * _MM - 1e-9:
-        raise QRError(f"QR modules would be {module / _MM:.2f} mm, below {MIN_MODULE_MM} mm",
-                      code="qr_too_small", hint="use a larger slip layout or a shorter base URL")
+        raise QRError(_("QR modules would be %(size)s mm, below %(least)s mm",
+                        size=format(module / _MM, ".2f"), least=MIN_MODULE_MM),
+                      code="qr_too_small", hint=_("use a larger slip layout or a shorter base "
+                                                  "URL"))
     # One path in module units: small whole numbers keep the content stream short,
     # and writing the operators directly avoids formatting ~200 floats per code.
     top = n - 1

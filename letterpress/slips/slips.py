@@ -23,6 +23,7 @@ from reportlab.pdfgen.canvas import Canvas
 from letterpress.choices import DEFAULT_LAYOUT
 from letterpress.errors import ConfigError, InputError, Where
 from letterpress.files import atomic_path
+from letterpress.i18n import _
 from letterpress.models import BatchInfo, Household, Progress
 from letterpress.slips import qr
 from letterpress.slips.fonts import FontChoice, FontSet, register
@@ -306,7 +307,7 @@ def check_fields(slip_fields: Iterable[str]) -> FrozenSet[str]:
     fields = frozenset(f.strip().lower() for f in slip_fields if f.strip())
     unknown = sorted(fields - set(OPTIONAL_FIELDS))
     if unknown:
-        raise ConfigError(f"slips cannot show {', '.join(unknown)}", code="bad_slip_field",
+        raise ConfigError(_("slips cannot show %(join)s", join=', '.join(unknown)), code="bad_slip_field",
                           hint="slip_fields may list: " + ", ".join(OPTIONAL_FIELDS))
     return fields
 
@@ -333,9 +334,10 @@ def write_slips(households: Iterable[Household], path, *, info: BatchInfo, total
         slot, done, volunteer = 0, 0, None
         for household in households:
             if not household.url or not household.code:
-                raise InputError(f"household {household.seq} ({household.name}) has no code yet",
+                raise InputError(_("household %(seq)s (%(name)s) has no code yet",
+                                   seq=household.seq, name=household.name),
                                  code="no_code", where=Where(row=household.recipient.row),
-                                 hint="slips are made by build, which registers the codes")
+                                 hint=_("slips are made by build, which registers the codes"))
             if (new_sheet_per_volunteer and done and slot
                     and household.volunteer != volunteer):
                 canvas.showPage()
