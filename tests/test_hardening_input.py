@@ -353,8 +353,7 @@ def test_a_full_disk_names_the_folder_and_what_was_needed(tmp_path, small_disk, 
     said = no_bug(result)
     assert result.exit_code == 1 and f"the disk holding {out} is full" in said
     assert not (out / "letters").exists() and not (out / "letters.docx").exists()
-    assert not [p for p in out.rglob("*") if p.is_file()      # no half-written leftovers
-                and not p.name.startswith(".letterpress")]     # (the folder's own marker)
+    assert not [p for p in out.rglob("*") if p.is_file()]     # no half-written leftovers
 
 
 def test_confirm_with_a_128_kib_note_or_name(tmp_path, built):
