@@ -16,11 +16,12 @@
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import shutil
 from pathlib import Path
-from typing import Callable, Dict, Iterable, List, Optional, Sequence
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence
 
 from letterpress.errors import InputError, Where
 from letterpress.files import atomic_open, numbered_filename, private_dir, restore_old_dir
@@ -88,6 +89,20 @@ def write_marker(out: Path, title: str) -> None:
     out = private_dir(out)
     with atomic_open(out / MARKER, "w", encoding="utf-8") as fh:
         json.dump({"batch": title, "written_by": "letterpress"}, fh, ensure_ascii=False)
+
+
+@contextlib.contextmanager
+def marked(out: Path, title: str) -> Iterator[None]:
+    """The marker written for the ``with`` block; a marker it made is taken away again
+    when the block fails (nothing of the batch is left in a folder that had none)."""
+    made = read_marker(out) is None
+    write_marker(out, title)
+    try:
+        yield
+    except BaseException:
+        if made:
+            (Path(out) / MARKER).unlink(missing_ok=True)
+        raise
 
 
 def check_folder(out: Path, title: str, planned: Iterable[str],
