@@ -425,6 +425,11 @@ class Ledger:
         with self.transaction() as conn:
             return V.round_views(conn, batch_id, volunteer)
 
+    def round_page(self, batch_id: int, volunteer: str) -> Tuple[BatchRecord, List[HouseholdView]]:
+        """The batch and :meth:`round`, in one transaction (the volunteer's list page)."""
+        with self.transaction() as conn:
+            return V.get_batch(conn, batch_id), V.round_views(conn, batch_id, volunteer)
+
     def households_in_state(self, batch_id: int, state: str,
                             limit: Optional[int] = None) -> List[HouseholdView]:
         """The batch's households in ``state`` (e.g. ``failed``) in delivery order, the
@@ -432,16 +437,26 @@ class Ledger:
         with self.transaction() as conn:
             return V.views_by_id(conn, C.household_ids(conn, batch_id, state, limit))
 
+    def dashboard_counts(self, batch_id: int) -> Tuple[dict, List[Tuple[str, Dict[str, int]]]]:
+        """The batch's :meth:`status` entry and its per-compound counts, from one query."""
+        with self.transaction() as conn:
+            batch = V.get_batch(conn, batch_id)
+            totals, (volunteers, compounds) = C.grouped_by(conn, batch_id,
+                                                           ("volunteer", "compound"))
+        return V.status_entry(batch, totals, volunteers), compounds
+
+    def first_in_states(self, batch_id: int, states: Sequence[str],
+                        limit: int) -> Dict[str, List[HouseholdView]]:
+        """The first ``limit`` households of each state, in delivery order (one query)."""
+        with self.transaction() as conn:
+            ids = C.first_in_states(conn, batch_id, states, limit)
+            views = {v.id: v for v in V.views_by_id(conn, [i for s in states for i in ids[s]])}
+        return {s: [views[i] for i in ids[s]] for s in states}
+
     def households_by_id(self, ids: Sequence[int]) -> List[HouseholdView]:
         """The views of these households (by ledger id), in the order given."""
         with self.transaction() as conn:
             return V.views_by_id(conn, ids)
-
-    def counts_by(self, batch_id: int, column: str) -> List[Tuple[str, Dict[str, int]]]:
-        """Counts by state per value of a household column (``compound``, ``volunteer``...),
-        withdrawn households left out, in order of first appearance."""
-        with self.transaction() as conn:
-            return C.grouped(conn, batch_id, column)[1]
 
     def household_by_code(self, code: str) -> HouseholdView:
         """The household a slip code belongs to (``unknown_code`` / ``revoked_code`` otherwise)."""

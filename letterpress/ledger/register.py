@@ -97,7 +97,7 @@ def fresh_codes(conn: Connection, n: int) -> List[str]:
     """``n`` new canonical codes, none already in the ledger (collisions: rare, not impossible)."""
     out: List[str] = []
     while len(out) < n:
-        candidates = {codes_mod.normalise(codes_mod.new_code()) for _ in range(n - len(out))}
+        candidates = {codes_mod.new_canonical() for _ in range(n - len(out))}
         candidates -= set(out)
         listed = sorted(candidates)
         for i in range(0, len(listed), 500):
@@ -189,10 +189,7 @@ def sync_volunteers(conn: Connection, batch_id: int, items: Sequence[Household],
                     base_url: str, now: _dt.datetime, token: TokenFn) -> Tuple[Volunteer, ...]:
     """Volunteers of the list in order of first appearance; those no longer listed go off it."""
     v_t = S.volunteers
-    names: List[str] = []
-    for h in items:
-        if h.volunteer and h.volunteer not in names:
-            names.append(h.volunteer)
+    names: List[str] = list(dict.fromkeys(h.volunteer for h in items if h.volunteer))
     existing = {r.name: r for r in conn.execute(select(v_t).where(v_t.c.batch_id == batch_id))}
     out = []
     for idx, name in enumerate(names, start=1):

@@ -37,6 +37,7 @@ from letterpress.errors import (
 from letterpress.files import safe_filename, staged_dir
 from letterpress.i18n import N_, _
 from letterpress.models import CANONICAL_FIELDS, Household, Progress, Recipient
+from letterpress.pipeline import reuse
 from letterpress.pipeline.pictures import PictureProblem, PictureRule, Swapper
 
 #: Values every letter gets besides the recipient's own fields.
@@ -214,9 +215,11 @@ _RECIPIENT_FIELDS = operator.attrgetter(*CANONICAL_FIELDS)
 
 
 def _init_worker(options: LetterOptions, staging: str,
-                 households: Optional[Sequence[Household]] = None) -> None:
+                 households: Optional[Sequence[Household]] = None,
+                 previous: Optional[reuse.Index] = None, old_dir: str = "") -> None:
     """What rendering needs, once per process: (template, options, context, folder,
-    households). A forked worker finds it made already, before the fork."""
+    households, the previous build's letter index, its letters folder). A forked
+    worker finds it made already, before the fork."""
     global _worker_state
     if households is None and _worker_state is not None \
             and _worker_state[1:4:2] == (options, staging):
@@ -224,7 +227,7 @@ def _init_worker(options: LetterOptions, staging: str,
     tpl = open_template(options.template, options.plugins, options.engine)
     tpl.reset_replacements()   # a template kept from an earlier batch keeps none of its pictures
     _worker_state = (tpl, options, options.base_context(), staging, households,
-                     Swapper(options.pictures, options.list_dir))
+                     Swapper(options.pictures, options.list_dir), previous or {}, old_dir)
 
 
 def open_template(path: str, plugins: Sequence[str] = (), engine: str = "auto"):
@@ -275,7 +278,7 @@ def _qr_image(tpl, url: str, width_mm: float):
 def _render_one(household: Household):
     from letterpress.docx.template import write_file
 
-    tpl, options, base, staging, _unused, swapper = _state()
+    tpl, options, base, staging, _unused, swapper, previous, old_dir = _state()
     try:
         swapper.apply(tpl, household.recipient.columns)
     except PictureProblem as exc:   # a file changed since the check
@@ -283,8 +286,15 @@ def _render_one(household: Household):
                          where=Where(row=household.recipient.row)) from None
     letter = tpl.render(household_context(tpl, options, base, household))
     name = letter_filename(household, options.total)
-    write_file(os.path.join(staging, name), letter.to_bytes(tpl))
-    return name, letter
+    target = os.path.join(staging, name)
+    fp = reuse.fingerprint(tpl.key, options, household)
+    # a letter with swapped pictures is made again: the picture files may have changed
+    entry = reuse.keep(previous, old_dir, name, fp, target) \
+        if previous and not options.pictures else None
+    if entry is None:     # new or changed: written (an unchanged one is linked, not written)
+        write_file(target, letter.to_bytes(tpl))
+        entry = reuse.noted(fp, target)
+    return name, letter, entry
 
 
 def _render_block(start: int, stop: int) -> List[tuple]:
@@ -298,6 +308,7 @@ class LettersResult:
     letters_dir: Path
     merged: Path
     files: Tuple[str, ...]     # relative to the output folder, in delivery order
+    kept: int = 0              # letters of the previous build kept as they were
 
 
 def render_letters(households: Sequence[Household], options: LetterOptions, out_dir: Path,
@@ -314,17 +325,24 @@ def render_letters(households: Sequence[Household], options: LetterOptions, out_
     total = len(households)
     from letterpress.pipeline.outputs import ours_in
 
-    with staged_dir(out_dir / "letters", ours_in("letters")) as staging:
-        _init_worker(options, str(staging), households)
+    old_dir = out_dir / "letters"
+    previous = reuse.read_index(out_dir) if old_dir.is_dir() else {}
+    entries: reuse.Index = {}
+    with staged_dir(old_dir, ours_in("letters")) as staging:
+        _init_worker(options, str(staging), households, previous, str(old_dir))
         tpl = _state()[0]
         with MergedDocument(tpl, out_dir / "letters.docx") as merged:
-            for done, (name, letter) in enumerate(
+            for done, (name, letter, entry) in enumerate(
                     _render_all(households, options, staging, jobs), start=1):
                 merged.add(letter)
                 files.append(f"letters/{name}")
+                entries[name] = entry
                 if progress:
                     progress("letters", done, total)
-    return LettersResult(len(files), out_dir / "letters", out_dir / "letters.docx", tuple(files))
+    kept = sum(1 for name, entry in entries.items() if previous.get(name) == entry)
+    reuse.write_index(out_dir, entries)
+    return LettersResult(len(files), out_dir / "letters", out_dir / "letters.docx", tuple(files),
+                         kept)
 
 
 def _render_all(households: Sequence[Household], options: LetterOptions, staging: Path,
@@ -345,7 +363,9 @@ def _render_all(households: Sequence[Household], options: LetterOptions, staging
     blocks = [(start, min(start + size, n)) for start in range(0, n, size)]
     mine = 2 * jobs - 1
     theirs = iter([b for k, b in enumerate(blocks) if k % mine != mine - 1])
-    args = (options, str(staging)) + ((tuple(households),) if method == "spawn" else ())
+    state = _state()
+    args = (options, str(staging)) + ((tuple(households), state[6], state[7])
+                                      if method == "spawn" else ())
     with multiprocessing.get_context(method).Pool(jobs - 1, _init_worker, args) as pool:
         ahead: collections.deque = collections.deque()
         for k, (start, stop) in enumerate(blocks):

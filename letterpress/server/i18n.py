@@ -223,6 +223,7 @@ def _label_table(group: str) -> dict:
             'offline_now': N_("No connection. Records are saved on this phone and sent when the connection returns."),
             'revoked': N_("Your login is no longer valid; the round kept on this phone was removed. Ask staff for a new run sheet."),
             'logout_waiting': N_("%(n)s records are not sent yet and would be lost. Log out anyway?"),
+            'queued_here': N_("Recorded on this phone for this household: %(what)s (waiting to send)."),
         }
     if group == 'note_required':
         return {

@@ -81,8 +81,7 @@ def home():
     vol = auth.session_volunteer()
     if vol is None:
         return redirect(url_for("pages.index"))
-    return render_template("home.html", vol=vol, title=_batch_title(vol.batch_id),
-                           phone_texts=sync_texts(), **round_context(vol),
+    return render_template("home.html", vol=vol, phone_texts=sync_texts(), **round_context(vol),
                            banners=get_flashed_messages(with_categories=True))
 
 
