@@ -51,6 +51,8 @@ def ours_in(folder: str) -> Callable[[str], bool]:
         return lambda name: bool(_PDF_RE.match(name))
     if REPRINT_RE.match(folder):
         return lambda name: name in ("slips.pdf", "letters.docx", "letters")
+    if folder == Path(REUSE_INDEX).parent.name:
+        return lambda name: name == Path(REUSE_INDEX).name
     return lambda name: False
 
 
@@ -166,8 +168,8 @@ def sweep(out: Path) -> List[Path]:
                 or (_WORK_RE.match(name) and entry.is_dir()):
             _remove(entry)
             removed.append(entry)
-    for folder in [out / n for n in TOP_FOLDERS] + [p for p in out.glob("reprint-*")
-                                                     if REPRINT_RE.match(p.name)]:
+    for folder in [out / n for n in TOP_FOLDERS] + [out / Path(REUSE_INDEX).parent] + [
+            p for p in out.glob("reprint-*") if REPRINT_RE.match(p.name)]:
         if not folder.is_dir():
             continue
         ours = ours_in(folder.name)
