@@ -215,7 +215,7 @@ def letters(settings: Settings, progress: Optional[Progress] = None) -> BuildRes
     need = space_needed(checked, with_codes=False)
     check_space(out, need)
     outputs.sweep(out)
-    outputs.check_folder(out, title, ["letters.docx", "manifest.csv",
+    outputs.check_folder(out, title, ["letters.docx", "manifest.csv", outputs.REUSE_INDEX,
                                       *_letter_files(checked.households)])
     with space_errors(out, need):
         outputs.write_marker(out, title)

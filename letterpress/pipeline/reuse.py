@@ -21,7 +21,7 @@ from letterpress.files import atomic_path
 from letterpress.models import CANONICAL_FIELDS, Household
 
 #: The index of the letters of an output folder, relative to it.
-INDEX = Path(".letterpress") / "letters.tsv"
+INDEX = Path(".letterpress") / "letters.tsv"   # outputs.REUSE_INDEX: purge removes it
 _VERSION = "letters-1"
 
 #: name -> (fingerprint, size, mtime_ns)
