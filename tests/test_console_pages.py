@@ -129,6 +129,7 @@ def test_new_round_check_page_shows_the_bad_row_then_the_fix(app, staff):
     assert "有错误，不能生成" in html and "missing_name" in html
     row = re.search(r'<tr class="error">(.*?)</tr>', html, re.S).group(1)
     assert re.search(rf'<td class="n"[^>]*>{BAD_ROW}</td>', row) and "姓名" in row
+    assert "姓名为空" in row                       # the check's message in the page's language
     again = staff.post(r.headers["Location"].replace("/check", "/recipients"), data={
         "csrf": csrf, "recipients": (io.BytesIO(demo_bytes()), "名单.xlsx")},
         content_type="multipart/form-data")

@@ -8,7 +8,7 @@ from typing import Mapping
 from flask import current_app, url_for
 
 from letterpress.choices import DEFAULT_LAYOUT, LANGS, LAYOUTS
-from letterpress.config import parse_date
+from letterpress.config import LARGE_PRINT, LARGE_PRINT_LAYOUT, parse_date
 from letterpress.errors import InputError, LetterpressError
 from letterpress.i18n import _
 from letterpress.ledger import accounts, rounds
@@ -53,12 +53,12 @@ def round_fields(form: Mapping[str, str]) -> dict:
     lang = form.get("lang") or "zh"
     if lang not in LANGS:
         raise bad("lang", _("use zh or en"))
-    layout = form.get("layout") or DEFAULT_LAYOUT
-    if layout not in LAYOUTS:
-        raise bad("layout", _("use one of %(choices)s", choices=", ".join(LAYOUTS)))
     name = form.get("template_name") or lang
     if name not in BUILTIN_TEMPLATES:
         raise bad("template_name", _("use one of %(choices)s", choices=", ".join(BUILTIN_TEMPLATES)))
+    layout = form.get("layout") or (LARGE_PRINT_LAYOUT if name in LARGE_PRINT else DEFAULT_LAYOUT)
+    if layout not in LAYOUTS:
+        raise bad("layout", _("use one of %(choices)s", choices=", ".join(LAYOUTS)))
     base = fields["base_url"]
     if base and not base.lower().startswith(("http://", "https://")):
         raise bad("base_url", _("for example %(example)s", example="http://192.168.1.20:8470"))
