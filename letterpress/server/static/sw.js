@@ -58,6 +58,14 @@ function cacheKey(url) {
   return self.location.origin + (code ? "/H/" + code : url.pathname);
 }
 
+/* The key of the round kept now (the badge's digest), or "". */
+function roundKey() {
+  return caches.keys().then(function (names) {
+    var name = names.filter(function (n) { return n.indexOf(ROUND) === 0; })[0];
+    return name ? name.slice(ROUND.length) : "";
+  });
+}
+
 function roundCache() {
   return caches.keys().then(function (names) {
     var name = names.filter(function (n) { return n.indexOf(ROUND) === 0; })[0];
@@ -139,12 +147,13 @@ function navigate(request, url) {
 function postOutcome(request, url) {
   var copy = request.clone();
   return timed(fetch(request)).catch(function () {
-    return copy.formData().then(function (form) {
+    return Promise.all([copy.formData(), roundKey()]).then(function (got) {
+      var form = got[0];
       var code = slipCode(url.pathname);
       var item = {nonce: String(form.get("nonce") || nonce()), code: code,
                   outcome: String(form.get("outcome") || ""), note: String(form.get("note") || ""),
                   via: String(form.get("via") || ""), csrf: String(form.get("csrf") || ""),
-                  at: new Date().toISOString(), queued_at: Date.now()};
+                  at: new Date().toISOString(), queued_at: Date.now(), key: got[1]};
       return LPQueue.add(item).then(function () {
         if (self.registration.sync) { self.registration.sync.register("lp-sync").catch(function () {}); }
         var back = item.via === "list" ? "/home" : "/H/" + code;
@@ -172,7 +181,8 @@ function sync(csrf) {
       method: "POST", credentials: "same-origin", cache: "no-store",
       headers: {"Content-Type": "application/json", "X-CSRF-Token": token},
       body: JSON.stringify({events: batch.map(function (i) {
-        return {code: i.code, outcome: i.outcome, nonce: i.nonce, note: i.note, at: i.at, via: i.via};
+        return {code: i.code, outcome: i.outcome, nonce: i.nonce, note: i.note, at: i.at,
+                via: i.via, key: i.key || ""};
       })})
     }).then(function (resp) {
       if (resp.status === 401) {
