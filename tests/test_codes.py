@@ -140,3 +140,13 @@ def test_a_30_character_base_url_fits_version_3_at_level_m_in_alphanumeric_mode(
     searched.make(fit=True)
     assert searched.version == 3
     assert qr.version_for(len(url), MODE_8BIT_BYTE) > 3
+
+
+def test_new_codes_are_valid_distinct_and_use_every_symbol_everywhere():
+    made = [codes.new_canonical() for _ in range(4000)]
+    assert len(set(made)) == len(made)
+    assert all(codes.normalise(c) == c for c in made)
+    for position in range(codes.DATA_LENGTH):
+        assert {c[position] for c in made} == set(codes.ALPHABET)
+    printed = codes.new_code()
+    assert printed == codes.printed(printed) and len(printed) == 13

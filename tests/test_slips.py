@@ -314,3 +314,36 @@ def test_reportlab_uses_its_c_accelerator():
     from reportlab.lib import rl_accel
 
     assert rl_accel.fp_str is _rl_accel.fp_str
+
+
+@pytest.mark.parametrize("layout", ["a4-8", "label-100x150"])
+def test_pages_compressed_as_they_end_give_the_same_file(tmp_path, cjk, layout, monkeypatch):
+    """Slips and run sheets hold each finished page compressed, not as text: the file is
+    byte for byte the one reportlab's own canvas writes (in its invariant mode)."""
+    from reportlab import rl_config
+    from reportlab.pdfgen.canvas import Canvas
+
+    monkeypatch.setattr(rl_config, "invariant", 1)
+    many = make_households(60)
+    (tmp_path / "compact").mkdir()
+    (tmp_path / "plain").mkdir()
+    compact_path, _ = write(tmp_path / "compact", many, cjk, layout=layout)
+    slips.write_runsheet(volunteer(), many, tmp_path / "compact-sheet.pdf", info=INFO_ZH,
+                         total=len(many), fonts=cjk, lang="zh")
+    monkeypatch.setattr(layouts, "CompactCanvas", Canvas)
+    plain_path, _ = write(tmp_path / "plain", many, cjk, layout=layout)
+    slips.write_runsheet(volunteer(), many, tmp_path / "plain-sheet.pdf", info=INFO_ZH,
+                         total=len(many), fonts=cjk, lang="zh")
+    compact, plain = compact_path.read_bytes(), plain_path.read_bytes()
+    assert len(decoded_pages(compact_path)) > 1
+    assert compact == plain
+    assert (tmp_path / "compact-sheet.pdf").read_bytes() == (tmp_path / "plain-sheet.pdf").read_bytes()
+
+
+def test_a_finished_page_keeps_only_its_compressed_stream(tmp_path):
+    with layouts.binary_streams():
+        canvas = layouts.CompactCanvas(str(tmp_path / "x.pdf"), pageCompression=1)
+        canvas.drawString(10, 10, "held compressed")
+        canvas.showPage()
+    page = canvas._doc.Pages.pages[-1]
+    assert page.stream is None and page.Contents.content.startswith(b"x\x9c")

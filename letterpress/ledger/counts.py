@@ -55,36 +55,50 @@ def _with_state(batch_id: int):
     return h.outerjoin(live, live.c.hid == h.c.id), state
 
 
-def grouped(conn: Connection, batch_id: int, column: str
-            ) -> Tuple[Dict[str, int], List[Tuple[str, Dict[str, int]]]]:
+Groups = List[Tuple[str, Dict[str, int]]]
+
+
+def grouped(conn: Connection, batch_id: int, column: str) -> Tuple[Dict[str, int], Groups]:
     """Counts by state for the whole batch, and per value of ``column`` of ``households``.
 
     The per-value counts leave withdrawn households out and come in order of
     first appearance in delivery order (values that differ only by spaces
     around them are one). Returns ``(totals, [(value, {"households", state: n})])``.
     """
+    totals, (groups,) = grouped_by(conn, batch_id, (column,))
+    return totals, groups
+
+
+def grouped_by(conn: Connection, batch_id: int, columns: Sequence[str]
+               ) -> Tuple[Dict[str, int], List[Groups]]:
+    """:func:`grouped` for several columns at once, from ONE grouped query (the staff
+    dashboard's volunteers and compounds): ``(totals, [groups of each column])``."""
     joined, state = _with_state(batch_id)
     h = households
-    key = h.c[column]
+    keys = [h.c[column].label(f"k{i}") for i, column in enumerate(columns)]
     first = func.min(case((h.c.withdrawn_at.is_(None), h.c.seq), else_=None))
-    rows = conn.execute(select(key.label("key"), state, func.count().label("n"),
-                               first.label("first"))
+    rows = conn.execute(select(*keys, state, func.count().label("n"), first.label("first"))
                         .select_from(joined).where(h.c.batch_id == batch_id)
-                        .group_by(key, state)).all()
+                        .group_by(*[h.c[c] for c in columns], state)).all()
     totals = {s: 0 for s in STATES}
+    for r in rows:
+        totals[r.state] += r.n
+    return totals, [_per_value(rows, i) for i in range(len(columns))]
+
+
+def _per_value(rows, index: int) -> Groups:
     groups: Dict[str, Dict[str, int]] = {}
     order: Dict[str, int] = {}
     for r in rows:
-        totals[r.state] += r.n
         if r.state == "withdrawn":
             continue
-        name = (r.key or "").strip()
+        name = (r[index] or "").strip()
         entry = groups.setdefault(name, {"households": 0, "delivered": 0, "failed": 0,
                                          "outstanding": 0})
         entry["households"] += r.n
         entry[r.state] += r.n
         order[name] = min(order.get(name, r.first), r.first)
-    return totals, [(name, groups[name]) for name in sorted(groups, key=order.__getitem__)]
+    return [(name, groups[name]) for name in sorted(groups, key=order.__getitem__)]
 
 
 def household_ids(conn: Connection, batch_id: int, state: str,
@@ -98,6 +112,24 @@ def household_ids(conn: Connection, batch_id: int, state: str,
     if limit is not None:
         query = query.limit(limit)
     return [r.id for r in conn.execute(query)]
+
+
+def first_in_states(conn: Connection, batch_id: int, states: Sequence[str],
+                    limit: int) -> Dict[str, List[int]]:
+    """The first ``limit`` household ids of each of ``states``, in delivery order, from
+    ONE query (a window numbering the households of each state)."""
+    joined, state_col = _with_state(batch_id)
+    h = households
+    place = func.row_number().over(partition_by=state_col, order_by=(h.c.seq, h.c.id))
+    ranked = (select(h.c.id, h.c.seq, state_col, place.label("place"))
+              .select_from(joined).where(h.c.batch_id == batch_id).subquery("ranked"))
+    rows = conn.execute(select(ranked.c.id, ranked.c.state)
+                        .where(and_(ranked.c.state.in_(list(states)), ranked.c.place <= limit))
+                        .order_by(ranked.c.seq, ranked.c.id)).all()
+    out: Dict[str, List[int]] = {s: [] for s in states}
+    for r in rows:
+        out[r.state].append(r.id)
+    return out
 
 
 def chunks(ids: Sequence[int], size: int = 500):

@@ -97,7 +97,7 @@ def fresh_codes(conn: Connection, n: int) -> List[str]:
     """``n`` new canonical codes, none already in the ledger (collisions: rare, not impossible)."""
     out: List[str] = []
     while len(out) < n:
-        candidates = {codes_mod.normalise(codes_mod.new_code()) for _ in range(n - len(out))}
+        candidates = {codes_mod.new_canonical() for _ in range(n - len(out))}
         candidates -= set(out)
         listed = sorted(candidates)
         for i in range(0, len(listed), 500):
@@ -189,20 +189,29 @@ def sync_volunteers(conn: Connection, batch_id: int, items: Sequence[Household],
                     base_url: str, now: _dt.datetime, token: TokenFn) -> Tuple[Volunteer, ...]:
     """Volunteers of the list in order of first appearance; those no longer listed go off it."""
     v_t = S.volunteers
-    names: List[str] = []
-    for h in items:
-        if h.volunteer and h.volunteer not in names:
-            names.append(h.volunteer)
+    names: List[str] = list(dict.fromkeys(h.volunteer for h in items if h.volunteer))
     existing = {r.name: r for r in conn.execute(select(v_t).where(v_t.c.batch_id == batch_id))}
     out = []
     for idx, name in enumerate(names, start=1):
         row = existing.get(name)
         version = row.token_version if row is not None else 1
+        if row is not None and row.idx is None:
+            version += 1        # back on the list: a new badge, never the old one again
         value = token(batch_id, name, version)
         if row is None:
             conn.execute(v_t.insert().values(batch_id=batch_id, name=name, idx=idx,
                                              token_version=1, token_hash=token_hash(value),
                                              created_at=now))
+        elif row.idx is None:
+            conn.execute(v_t.update().where(v_t.c.id == row.id).values(
+                idx=idx, token_version=version, token_hash=token_hash(value)))
+        elif row.token_hash != token_hash(value):
+            # Revoked by staff (``letterpress volunteers revoke``): no badge on the run
+            # sheet until ``volunteers reissue`` gives a new one.
+            if row.idx != idx:
+                conn.execute(v_t.update().where(v_t.c.id == row.id).values(idx=idx))
+            out.append(Volunteer(idx, name))
+            continue
         elif row.idx != idx:
             conn.execute(v_t.update().where(v_t.c.id == row.id).values(idx=idx))
         out.append(Volunteer(idx, name, value, codes_mod.badge_url(base_url, value)))

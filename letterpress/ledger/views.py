@@ -17,7 +17,7 @@ import datetime as _dt
 from dataclasses import dataclass
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
-from sqlalchemy import and_, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.engine import Connection
 
 from letterpress.choices import DELIVERED_OUTCOMES
@@ -181,10 +181,10 @@ def events_for_batch(conn: Connection, batch_id: int, limit: int = 300) -> List[
     base = select(events).where(events.c.household_id.in_(
         select(households.c.id).where(households.c.batch_id == batch_id)))
     recent = conn.execute(base.order_by(events.c.id.desc()).limit(limit)).all()
-    flagged = conn.execute(base.where(events.c.duplicate.is_(True))).all()
-    undos = conn.execute(base.where(events.c.kind == "undo")).all()
-    undone = {r.undoes_event_id for r in undos}
-    rows = {r.id: r for r in (*recent, *flagged, *undos)}
+    marked = conn.execute(base.where(or_(events.c.duplicate.is_(True),
+                                         events.c.kind == "undo"))).all()
+    undone = {r.undoes_event_id for r in marked if r.kind == "undo"}
+    rows = {r.id: r for r in (*recent, *marked)}
     return [event_record(r, r.id in undone)
             for r in sorted(rows.values(), key=lambda r: r.id, reverse=True)]
 
@@ -294,6 +294,11 @@ def batch_status(conn: Connection, batch: BatchRecord) -> dict:
     """One entry of :func:`status`'s ``batches`` list (counted by the database: see
     :mod:`letterpress.ledger.counts`)."""
     counts, per_volunteer = C.grouped(conn, batch.id, "volunteer")
+    return status_entry(batch, counts, per_volunteer)
+
+
+def status_entry(batch: BatchRecord, counts: Dict[str, int], per_volunteer: C.Groups) -> dict:
+    """A :func:`batch_status` entry from counts already made."""
     named = [dict(entry, name=name) for name, entry in per_volunteer if name]
     unassigned = [dict(entry, name=name) for name, entry in per_volunteer if not name]
     key = ("name", "households", "delivered", "failed", "outstanding")

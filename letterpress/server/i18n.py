@@ -26,7 +26,7 @@ def install(app: Flask) -> None:
         gettext=i18n.raw_gettext, ngettext=i18n.raw_ngettext, pgettext=i18n.raw_pgettext,
         npgettext=i18n.raw_npgettext, newstyle=True)
     app.jinja_env.globals.update(outcome_label=outcome_label, state_label=state_label,
-                                 label=label)
+                                 label=label, stage_label=i18n.stage_label)
 
     @app.before_request
     def _language() -> None:
@@ -187,6 +187,8 @@ def _label_table(group: str) -> dict:
             'zh': N_("Built-in Chinese letter"),
             'en': N_("Built-in English letter"),
             'large': N_("Built-in large-print letter"),
+            'zh-large': N_("Built-in Chinese letter, large print"),
+            'en-large': N_("Built-in English letter, large print"),
         }
     if group == 'c.layout':
         return {

@@ -207,6 +207,8 @@ def household_record(code: str):
             flash(_("This household was taken off this round's list: no delivery. Ask staff."), "error")
         elif exc.code == "bad_nonce":
             flash(_("This page expired; please tap again."), "error")
+        elif exc.code == "bad_text":
+            flash(_("The request could not be handled."), "error")
         else:
             raise
         return redirect(url_for("pages.household", code=codes_mod.normalise(code), via=_via()))

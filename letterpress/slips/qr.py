@@ -109,10 +109,18 @@ def matrix(payload: str) -> Matrix:
 
 def runs(mat: Sequence[Sequence[int]]) -> List[tuple]:
     """Horizontal runs of dark modules as ``(row, start column, length)``."""
+    if not mat:
+        return []
+    rows = [row if isinstance(row, bytes) else bytes(bool(m) for m in row) for row in mat]
+    width = len(rows[0]) + 1
+    if any(len(row) != width - 1 for row in rows):
+        return [(r, m.start(), m.end() - m.start())
+                for r, row in enumerate(rows) for m in _DARK_RUN.finditer(row)]
+    # One search over all rows, a light module between them: runs never join across rows.
     out: List[tuple] = []
-    for r, row in enumerate(mat):
-        data = row if isinstance(row, bytes) else bytes(bool(m) for m in row)
-        out.extend((r, m.start(), m.end() - m.start()) for m in _DARK_RUN.finditer(data))
+    for m in _DARK_RUN.finditer(b"\0".join(rows)):
+        r, c = divmod(m.start(), width)
+        out.append((r, c, m.end() - m.start()))
     return out
 
 

@@ -1,0 +1,86 @@
+"""Keeping the letters of households that did not change when a batch is built again.
+
+A build notes, for every letter it writes, what the letter was made from (a
+fingerprint of the template's bytes, the batch's settings and the household's
+fields, number, code and URL) and the letter file's size and modification
+time, in ``.letterpress/letters.tsv`` in the output folder. The next build of
+the same folder links the previous file into the new ``letters/`` instead of
+writing it again when the fingerprint is the same and the file was not touched
+since (a letter edited by hand is written afresh). Letters are byte for byte
+what rendering them would give: ``tests/test_letters.py`` builds a batch,
+changes a row, builds again and compares with a build from scratch.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Dict, Mapping, Optional, Tuple
+
+from letterpress.files import atomic_path
+from letterpress.models import CANONICAL_FIELDS, Household
+
+#: The index of the letters of an output folder, relative to it.
+INDEX = Path(".letterpress") / "letters.tsv"
+_VERSION = "letters-1"
+
+#: name -> (fingerprint, size, mtime_ns)
+Index = Dict[str, Tuple[str, int, int]]
+
+
+def fingerprint(template_key: str, options: object, household: Household) -> str:
+    """What a letter is made from, as a hex digest (``options``: the batch's LetterOptions)."""
+    r = household.recipient
+    data = repr((_VERSION, template_key, options, household.seq, household.code, household.url,
+                 tuple(getattr(r, f) for f in CANONICAL_FIELDS), tuple(r.columns.items())))
+    return hashlib.sha1(data.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def read_index(out_dir: Path) -> Index:
+    """The previous build's index ({} when there is none or it cannot be read)."""
+    try:
+        text = (Path(out_dir) / INDEX).read_text("utf-8")
+    except (OSError, UnicodeDecodeError):
+        return {}
+    lines = text.splitlines()
+    if not lines or lines[0] != _VERSION:
+        return {}
+    out: Index = {}
+    for line in lines[1:]:
+        parts = line.split("\t")
+        if len(parts) == 4 and parts[2].isdigit() and parts[3].isdigit():
+            out[parts[0]] = (parts[1], int(parts[2]), int(parts[3]))
+    return out
+
+
+def write_index(out_dir: Path, entries: Mapping[str, Tuple[str, int, int]]) -> None:
+    path = Path(out_dir) / INDEX
+    path.parent.mkdir(parents=True, exist_ok=True)
+    body = "".join(f"{name}\t{fp}\t{size}\t{mtime}\n" for name, (fp, size, mtime)
+                   in entries.items())
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(f"{_VERSION}\n{body}", "utf-8")
+
+
+def keep(previous: Mapping[str, Tuple[str, int, int]], old_dir: str, name: str, fp: str,
+         target: str) -> Optional[Tuple[str, int, int]]:
+    """Link the previous build's letter ``name`` to ``target`` when it was made from the
+    same inputs and not touched since; its index entry, or None (then render it)."""
+    entry = previous.get(name)
+    if entry is None or entry[0] != fp:
+        return None
+    source = os.path.join(old_dir, name)
+    try:
+        st = os.stat(source)
+        if (st.st_size, st.st_mtime_ns) != entry[1:]:
+            return None
+        os.link(source, target)
+    except OSError:
+        return None
+    return entry
+
+
+def noted(fp: str, path: str) -> Tuple[str, int, int]:
+    """The index entry of a letter just written to ``path``."""
+    st = os.stat(path)
+    return fp, st.st_size, st.st_mtime_ns

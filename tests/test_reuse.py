@@ -1,0 +1,83 @@
+"""A batch built again keeps the letters of unchanged households, byte for byte as rendered."""
+from __future__ import annotations
+
+import csv
+import os
+
+import pytest
+
+from letterpress.cli import settings_from
+from letterpress.pipeline import build
+from letterpress.pipeline.reuse import INDEX
+
+HEADER = ("序号", "姓名", "称呼", "小区", "楼栋", "单元", "房号", "志愿者", "备注")
+
+
+def _rows(n: int = 12) -> list:
+    return [[str(k), f"示例{k}", "奶奶", "示例小区", f"{k % 3 + 1}栋", "1单元", f"{k}01",
+             ("林小舟", "高山青")[k % 2], "上午在家"] for k in range(1, n + 1)]
+
+
+def _write(path, rows) -> None:
+    with open(path, "w", encoding="utf-8-sig", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(HEADER)
+        w.writerows(rows)
+
+
+def _build(tmp_path, rows, out, jobs):
+    _write(tmp_path / "list.csv", rows)
+    settings = settings_from(None, recipients=str(tmp_path / "list.csv"), template="zh",
+                             title="2020-02-24 示例", org="示例街道", package="蔬菜",
+                             date="2020-02-24", base_url="http://192.168.1.20:8470",
+                             db=f"sqlite:///{tmp_path / 'ledger.db'}", out=str(out), jobs=jobs,
+                             quiet=True)
+    return build.build(settings)
+
+
+def _letters(out) -> dict:
+    folder = out / "letters"
+    return {p.name: (p.read_bytes(), os.stat(p).st_ino) for p in sorted(folder.iterdir())}
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_unchanged_letters_are_kept_and_equal_a_fresh_build(tmp_path, jobs):
+    rows = _rows()
+    out = tmp_path / "out"
+    first = _build(tmp_path, rows, out, jobs)
+    before = _letters(out)
+    codes = (out / "manifest.csv").read_text("utf-8-sig")
+    assert len(before) == 12 and (out / INDEX).is_file()
+
+    _build(tmp_path, rows, out, jobs)                       # nothing changed: all kept
+    again = _letters(out)
+    assert again == before                                  # same bytes, same files (inodes)
+
+    rows[2][2] = "爷爷"                                      # one household is addressed anew
+    second = _build(tmp_path, rows, out, jobs)
+    after = _letters(out)
+    changed = [name for name in after if after[name][1] != before[name][1]]
+    assert len(changed) == 1 and changed[0].endswith("-示例3.docx")
+    assert after[changed[0]][0] != before[changed[0]][0]
+    assert (out / "manifest.csv").read_text("utf-8-sig") == codes     # codes kept
+    assert (second.new, second.kept) == (0, 12) and first.new == 12
+
+    fresh = tmp_path / "fresh"                              # the same batch from scratch
+    _build(tmp_path, rows, fresh, jobs)
+    assert {n: b for n, (b, _) in _letters(fresh).items()} == \
+        {n: b for n, (b, _) in after.items()}
+    assert (fresh / "letters.docx").read_bytes() == (out / "letters.docx").read_bytes()
+
+
+def test_a_letter_edited_by_hand_is_written_again(tmp_path):
+    rows = _rows(5)
+    out = tmp_path / "out"
+    _build(tmp_path, rows, out, 1)
+    target = sorted((out / "letters").iterdir())[1]
+    rendered = target.read_bytes()
+    target.write_bytes(rendered + b"edited")
+    _build(tmp_path, rows, out, 1)
+    assert target.read_bytes() == rendered
+    (out / INDEX).write_text("garbage", "utf-8")            # an unreadable index: all written
+    _build(tmp_path, rows, out, 1)
+    assert target.read_bytes() == rendered
