@@ -146,6 +146,21 @@ def test_a_record_queued_under_another_badge_is_not_sent_under_this_one(world):
     assert outcome_events(world, "Q01") == []
 
 
+def test_background_requests_never_set_the_session_cookie(world):
+    """An answer to the phone's background work that arrives after a logout must not log
+    the phone in again (Flask refreshes the signed session cookie on every answer)."""
+    client = login(world)
+    token = _csrf(client)
+    plain = client.get("/home/round.json")
+    assert "letterpress=" in plain.headers.get("Set-Cookie", "")
+    for r in (client.get("/home/round.json", headers={"X-Letterpress-Background": "1"}),
+              client.get("/home", headers={"X-Letterpress-Background": "1"}),
+              client.post("/home/sync", json={"events": []}, headers={
+                  "X-CSRF-Token": token, "X-Letterpress-Background": "1"})):
+        assert r.status_code == 200
+        assert "letterpress=" not in r.headers.get("Set-Cookie", "")
+
+
 def test_a_revoked_badge_gets_401_on_sync(world):
     client = login(world)
     token = _csrf(client)
