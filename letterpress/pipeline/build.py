@@ -215,14 +215,21 @@ def letters(settings: Settings, progress: Optional[Progress] = None) -> BuildRes
     need = space_needed(checked, with_codes=False)
     check_space(out, need)
     outputs.sweep(out)
-    outputs.check_folder(out, title, ["letters.docx", "manifest.csv",
+    outputs.check_folder(out, title, ["letters.docx", "manifest.csv", outputs.REUSE_INDEX,
                                       *_letter_files(checked.households)])
+    had_marker = (out / outputs.MARKER).exists()
     with space_errors(out, need):
         outputs.write_marker(out, title)
-        result = letters_mod.render_letters(checked.households,
-                                            _letter_options(settings, checked), out,
-                                            jobs=settings.jobs, progress=progress)
-        write_manifest(out / "manifest.csv", checked.households, result.files, with_codes=False)
+        try:
+            result = letters_mod.render_letters(checked.households,
+                                                _letter_options(settings, checked), out,
+                                                jobs=settings.jobs, progress=progress)
+            write_manifest(out / "manifest.csv", checked.households, result.files,
+                           with_codes=False)
+        except Exception:       # nothing was put in place: the folder is not claimed either
+            if not had_marker:
+                (out / outputs.MARKER).unlink(missing_ok=True)
+            raise
     return BuildResult(out, title, len(checked.households),
                        len(volunteers_of(checked.households)), result.count,
                        tuple(checked.warnings) + _unassigned(checked.households),

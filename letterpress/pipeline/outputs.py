@@ -28,6 +28,8 @@ from letterpress.i18n import _
 
 #: The marker file naming the batch whose files a folder holds.
 MARKER = ".letterpress-batch"
+#: The index of the letters a build made, to reuse unchanged ones (holds file names).
+REUSE_INDEX = ".letterpress/letters.tsv"
 #: Names letterpress writes at the top of a batch's folder.
 TOP_FILES = ("letters.docx", "letters.pdf", "slips.pdf", "manifest.csv")
 TOP_FOLDERS = ("letters", "runsheets", "print")
@@ -59,7 +61,7 @@ def planned_files(letter_files: Sequence[str], volunteers: Sequence[str], *, pdf
                   labels: bool = False) -> List[str]:
     """The files (relative, ``/``-separated) a build writes: ``letter_files`` as in the
     manifest, run sheets and print packs of ``volunteers`` (in run-sheet order)."""
-    files = ["letters.docx", "slips.pdf", "manifest.csv", *letter_files]
+    files = ["letters.docx", "slips.pdf", "manifest.csv", REUSE_INDEX, *letter_files]
     for index, name in enumerate(volunteers, start=1):
         files.append("runsheets/" + numbered_filename(index, name, "unassigned"))
         if pdf:

@@ -17,11 +17,11 @@ import os
 from pathlib import Path
 from typing import Dict, Mapping, Optional, Tuple
 
-from letterpress.files import atomic_path
+from letterpress.files import atomic_path, private_dir
 from letterpress.models import CANONICAL_FIELDS, Household
 
 #: The index of the letters of an output folder, relative to it.
-INDEX = Path(".letterpress") / "letters.tsv"
+INDEX = Path(".letterpress") / "letters.tsv"   # outputs.REUSE_INDEX: purge removes it
 _VERSION = "letters-1"
 
 #: name -> (fingerprint, size, mtime_ns)
@@ -55,7 +55,7 @@ def read_index(out_dir: Path) -> Index:
 
 def write_index(out_dir: Path, entries: Mapping[str, Tuple[str, int, int]]) -> None:
     path = Path(out_dir) / INDEX
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)      # it names every household's letter: owner-only
     body = "".join(f"{name}\t{fp}\t{size}\t{mtime}\n" for name, (fp, size, mtime)
                    in entries.items())
     with atomic_path(path) as tmp:
