@@ -54,8 +54,7 @@ def read_index(out_dir: Path) -> Index:
 
 
 def write_index(out_dir: Path, entries: Mapping[str, Tuple[str, int, int]]) -> None:
-    path = Path(out_dir) / INDEX
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = Path(out_dir) / INDEX          # its folder and the file owner-only, as the letters
     body = "".join(f"{name}\t{fp}\t{size}\t{mtime}\n" for name, (fp, size, mtime)
                    in entries.items())
     with atomic_path(path) as tmp:
