@@ -1,6 +1,6 @@
 """The whole `letterpress letters` command against the obvious docxtpl loop, in one run.
 
-    python benchmarks/letters.py [--n 2000] [--jobs 1 2] [--naive-n N]
+    python benchmarks/letters.py [--n 2000] [--jobs 1 2] [--naive-n N] [--fallback-n N]
 
 Both sides are timed as whole processes from start-up to exit, on the same
 fictional list (a CSV made here) and the built-in Chinese letter:
@@ -12,7 +12,9 @@ fictional list (a CSV made here) and the built-in Chinese letter:
   first with python-docx, and the manifest.
 
 Peak memory (max RSS of the process) is shown for ours at N and at N/4: it must
-not grow with N. ``--naive-n`` times the obvious way on fewer households and
+not grow with N. ``--fallback-n`` also times ``letterpress letters`` on that many
+households with ``engine = "docxtpl"`` (every letter rendered by docxtpl in the sandbox,
+letters.docx put together by docxcompose: what a template the fast path cannot do costs). ``--naive-n`` times the obvious way on fewer households and
 scales its time per letter to N (default: all N, which takes minutes).
 """
 from __future__ import annotations
@@ -26,6 +28,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Optional
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -52,9 +55,10 @@ def run(cmd) -> tuple:
     return seconds, usage.ru_maxrss / 1024
 
 
-def ours(csv_path: Path, out: Path, jobs: int) -> tuple:
+def ours(csv_path: Path, out: Path, jobs: int, config: Optional[Path] = None) -> tuple:
+    extra = ["-c", str(config)] if config else []
     return run([sys.executable, "-m", "letterpress.cli", "letters", "-r", str(csv_path),
-                "-o", str(out), "-q", "--jobs", str(jobs)] + COMMON)
+                "-o", str(out), "-q", "--jobs", str(jobs)] + COMMON + extra)
 
 
 def naive_worker(csv_path: str, out: str) -> None:
@@ -101,6 +105,8 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--naive-n", type=int, default=None,
                         help="time the obvious way on this many and scale to N")
+    parser.add_argument("--fallback-n", type=int, default=0,
+                        help="also time the docxtpl fallback on this many households")
     parser.add_argument("--naive-worker", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.naive_worker:
@@ -134,6 +140,21 @@ def main() -> None:
             print(f"  ratio --jobs {jobs}: {per * n / s:6.1f}x faster than the obvious way")
         if 1 in results and 2 in results:
             print(f"  --jobs 2 against --jobs 1: {results[1] / results[2]:.2f}x")
+        if args.fallback_n:
+            fallback(tmp, args.fallback_n, per, results[args.jobs[0]] / n)
+
+
+def fallback(tmp: Path, count: int, naive_per: float, fast_per: float) -> None:
+    """``letterpress letters`` with ``engine = "docxtpl"`` on ``count`` households."""
+    listing = fictional.write_csv(tmp / "fallback.csv", count)
+    config = tmp / "letterpress.toml"
+    config.write_text('[batch]\nengine = "docxtpl"\n', encoding="utf-8")
+    secs, rss = ours(listing, tmp / "fallback", 1, config)
+    per = secs / count
+    print(f"  fallback (engine = \"docxtpl\"), {count} households: {secs:7.2f} s  "
+          f"{per * 1000:6.2f} ms/letter  peak {rss:5.0f} MiB; "
+          f"{per / fast_per:.0f}x the fast path's time a letter, "
+          f"{naive_per / per:.2f}x the obvious loop's speed")
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ from fictional import COMPOUNDS, GIVEN, NOTES, SURNAMES, VOLUNTEERS  # noqa: E40
 from qrcode.constants import ERROR_CORRECT_M  # noqa: E402
 from reportlab.lib.utils import ImageReader  # noqa: E402
 
+from letterpress.choices import DEFAULT_LAYOUT, LAYOUTS  # noqa: E402
 from letterpress.ledger import codes  # noqa: E402
 from letterpress.models import BatchInfo, Household, Recipient  # noqa: E402
 from letterpress.slips import (
@@ -107,7 +108,7 @@ def matrix_ms(urls) -> tuple:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("n", nargs="?", type=int, default=400, help="households (default 400)")
-    parser.add_argument("--layout", default="a4-8", choices=sorted(slips.LAYOUTS))
+    parser.add_argument("--layout", default=DEFAULT_LAYOUT, choices=LAYOUTS)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--base-url", default="http://192.168.1.20:8470")
     args = parser.parse_args(argv)

@@ -17,6 +17,13 @@ A config file looks like::
     [context]                          # extra values for the template
     hotline = "027-8765 4321"
 
+    [pictures]                         # pictures of the template swapped (docxtpl's replace_pic)
+    "dummy.png" = "stamp.png"          # the same in every letter (relative to this file)
+    "photo.png" = { column = "照片" }   # each household's own: a file named in that column
+
+    [jinja]                            # filters from installed plugins (see templates/README.md)
+    plugins = ["office_filters"]
+
 Flags given on the command line win over the file; the file wins over defaults.
 """
 from __future__ import annotations
@@ -69,14 +76,21 @@ class Settings:
     duplex: bool = False                    # pad each letter to an even page count
     quiet: bool = False
     config_file: Optional[Path] = None
+    #: template picture name -> ("file", path) or ("column", header)
+    pictures: Mapping[str, Tuple[str, str]] = field(default_factory=lambda: MappingProxyType({}))
+    jinja_plugins: Tuple[str, ...] = ()
+    engine: str = "auto"                    # "docxtpl": render every letter with docxtpl
 
     def with_(self, **changes: Any) -> "Settings":
         return replace(self, **changes)
 
     @property
     def slip_layout(self) -> str:
-        """The slip layout to use: the one given, else the default."""
-        return self.layout or DEFAULT_LAYOUT
+        """The slip layout to use: the one given, else the default (a4-4, larger slips, with
+        the large-print letters)."""
+        if self.layout:
+            return self.layout
+        return LARGE_PRINT_LAYOUT if self.template in LARGE_PRINT else DEFAULT_LAYOUT
 
     @property
     def batch_date(self) -> _dt.date:
@@ -86,8 +100,11 @@ class Settings:
 _BATCH_KEYS = {
     "title", "org", "date", "package", "lang", "recipients", "template", "out", "jobs",
     "encoding", "sheet", "base_url", "layout", "db", "font", "slip_fields", "qr_width_mm",
-    "pdf", "duplex",
+    "pdf", "duplex", "engine",
 }
+#: built-in letters printed large: their slips default to the a4-4 layout
+LARGE_PRINT = ("zh-large", "en-large")
+LARGE_PRINT_LAYOUT = "a4-4"
 _PATH_KEYS = {"recipients", "out", "font"}
 
 
@@ -135,12 +152,14 @@ def _read_file(path: Path) -> dict:
                           hint=_("compare with examples/letterpress.toml")) from None
     base = path.resolve().parent
     out: dict = {}
-    unknown_tables = set(data) - {"batch", "columns", "context"}
+    unknown_tables = set(data) - {"batch", "columns", "context", "pictures", "jinja"}
     if unknown_tables:
         raise ConfigError(
             _("unknown table(s) %(join)s", join=', '.join(sorted(unknown_tables))), where=where,
-            hint=_("letterpress.toml has the tables [batch], [columns] and [context]"),
+            hint=_("letterpress.toml has the tables [batch], [columns], [context], [pictures] "
+                   "and [jinja]"),
         )
+    out.update(_pictures_and_jinja(data, base, where))
     batch = data.get("batch", {})
     for key, value in batch.items():
         if key not in _BATCH_KEYS:
@@ -169,6 +188,39 @@ def _read_file(path: Path) -> dict:
     return out
 
 
+def _pictures_and_jinja(data: dict, base: Path, where: Where) -> dict:
+    """[pictures] and [jinja] of letterpress.toml."""
+    out: dict = {}
+    pictures = {}
+    for name, value in data.get("pictures", {}).items():
+        if isinstance(value, str) and value.strip():
+            pictures[str(name)] = ("file", str(base / Path(value).expanduser()))
+        elif isinstance(value, dict) and set(value) == {"column"} and str(value["column"]).strip():
+            pictures[str(name)] = ("column", str(value["column"]).strip())
+        else:
+            raise ConfigError(
+                _("[pictures] %(name)r must be a file or a column", name=name), where=where,
+                hint=_("write %(file)s, or %(column)s", file='"dummy.png" = "stamp.png"',
+                       column='"photo.png" = { column = "照片" }'))
+    if pictures:
+        out["pictures"] = pictures
+    jinja = data.get("jinja", {})
+    if set(jinja) - {"plugins"}:
+        raise ConfigError(_("unknown key(s) in [jinja]: %(keys)s",
+                            keys=", ".join(sorted(set(jinja) - {"plugins"}))),
+                          where=where, hint=_("[jinja] has one key: %(example)s",
+                                              example='plugins = ["name", ...]'))
+    plugins = jinja.get("plugins", [])
+    if isinstance(plugins, str):
+        plugins = [plugins]
+    if not isinstance(plugins, list) or not all(isinstance(p, str) for p in plugins):
+        raise ConfigError(_("[jinja] plugins must be a list of names"), where=where,
+                          hint=_("for example %(example)s", example='plugins = ["office_filters"]'))
+    if plugins:
+        out["jinja_plugins"] = tuple(plugins)
+    return out
+
+
 def _build(values: dict) -> Settings:
     where = Where(file=str(values.get("config_file") or "")) if values.get("config_file") else Where()
     kwargs: dict = {}
@@ -184,8 +236,9 @@ def _build(values: dict) -> Settings:
             kwargs[key] = Path(kwargs[key])
     if kwargs.get("template") is not None:
         kwargs["template"] = str(kwargs["template"])
-    if "lang" not in kwargs and kwargs.get("template") in LANGS:
-        kwargs["lang"] = kwargs["template"]     # the built-in English letter speaks English
+    if "lang" not in kwargs and kwargs.get("template") in LANGS + LARGE_PRINT:
+        # the built-in English letters speak English
+        kwargs["lang"] = str(kwargs["template"]).split("-")[0]
     lang = kwargs.get("lang", DEFAULT_LANG)
     if lang not in LANGS:
         raise ConfigError(_("unknown language %(lang)r", lang=lang), where=where,
@@ -208,6 +261,11 @@ def _build(values: dict) -> Settings:
         kwargs["columns"] = MappingProxyType(dict(kwargs["columns"]))
     if "context" in kwargs:
         kwargs["context"] = MappingProxyType(dict(kwargs["context"]))
+    if "pictures" in kwargs:
+        kwargs["pictures"] = MappingProxyType(dict(kwargs["pictures"]))
+    if kwargs.get("engine", "auto") not in ("auto", "docxtpl"):
+        raise ConfigError(_("unknown engine %(engine)r", engine=kwargs["engine"]), where=where,
+                          hint=_("use one of %(choices)s", choices="auto, docxtpl"))
     if kwargs.get("base_url"):
         kwargs["base_url"] = str(kwargs["base_url"]).rstrip("/")
     if kwargs.get("db") is None and os.environ.get("LETTERPRESS_DB"):

@@ -58,6 +58,7 @@ CATALOGUE: Dict[str, Entry] = {e.code: e for e in (
     Entry("unreadable_file", _ERR, "a file cannot be read (permissions, a folder...)"),
     Entry("unknown_format", _ERR, "a file type letterpress does not read"),
     Entry("old_excel", _ERR, "an .xls workbook (save it as .xlsx)"),
+    Entry("cell_too_long", _ERR, "a cell longer than Excel's 32,767 characters"),
     Entry("bad_xlsx", _ERR, "a workbook that cannot be opened"),
     Entry("unknown_sheet", _ERR, "the workbook has no sheet of that name"),
     Entry("bad_csv", _ERR, "a CSV file that cannot be parsed"),
@@ -90,6 +91,13 @@ CATALOGUE: Dict[str, Entry] = {e.code: e for e in (
     Entry("unknown_field", _ERR, "the template uses a field no column or setting provides"),
     Entry("ledger_field", _ERR, "the template uses a field only `build` provides"),
     Entry("empty_field", _WARN, "a field the template uses is empty in some rows"),
+    Entry("picture_not_found", _ERR, "[pictures] names a picture the template does not have"),
+    Entry("bad_picture", _ERR, "a picture file is missing, too large, not a picture, or "
+                               "outside the list's folder"),
+    Entry("empty_picture", _WARN, "a picture column is empty in some rows"),
+    Entry("unknown_column", _ERR, "[pictures] takes a column the list does not have"),
+    Entry("unknown_plugin", _ERR, "a Jinja plugin named in [jinja] is not installed"),
+    Entry("docxtpl_fallback", _WARN, "docxtpl renders the letters of this template (slower)"),
     # Slips and fonts
     Entry("font_missing", _ERR, "the font file given does not exist"),
     Entry("font_cff", _ERR, "the font has PostScript outlines, which cannot be embedded"),
@@ -105,6 +113,10 @@ CATALOGUE: Dict[str, Entry] = {e.code: e for e in (
     Entry("no_build_settings", _ERR, "an old batch kept no build settings to rebuild with"),
     Entry("unknown_household", _ERR, "no household with that id in the batch"),
     Entry("missing_letters", _ERR, "letters of the batch are missing in the output folder"),
+    Entry("file_name_too_long", _ERR, "a file name the output folder's file system cannot hold"),
+    Entry("disk_full", _ERR, "the disk of the output folder has no room for the batch"),
+    Entry("reprint_picture_columns", _ERR, "letters with pictures from a list column cannot "
+                                           "be reprinted from the ledger"),
     # PDF and printing
     Entry("no_soffice", _ERR, "LibreOffice is not installed"),
     Entry("soffice_failed", _ERR, "LibreOffice stopped working on some letters"),
@@ -140,12 +152,26 @@ CATALOGUE: Dict[str, Entry] = {e.code: e for e in (
     Entry("note_required", _ERR, "this outcome needs a note"),
     Entry("bad_nonce", _ERR, "the nonce is too long"),
     Entry("bad_time", _ERR, "a time that cannot be read"),
+    Entry("time_out_of_range", _ERR, "a time outside the years a delivery can be recorded for"),
+    Entry("bad_scan_file", _ERR, "a scan file that cannot be read as CSV or text"),
+    Entry("bad_scan_line", _ERR, "a line of a scan file that cannot be recorded"),
+    Entry("field_too_long", _ERR, "a volunteer name or note far longer than a person writes"),
     Entry("bad_format", _ERR, "an unknown report format"),
     Entry("reason_required", _ERR, "an undo needs a reason"),
     Entry("unknown_event", _ERR, "no event of that number"),
     Entry("cannot_undo", _ERR, "the event is itself an undo"),
     Entry("already_undone", _ERR, "the event was already undone"),
+    Entry("bad_text", _ERR, "a note or nonce holds a NUL character or a lone surrogate"),
+    # Output folders, locks, reprints and badges
+    Entry("folder_not_ours", _ERR, "the output folder holds files letterpress did not write "
+                                   "where it would write"),
+    Entry("folder_of_other_batch", _ERR, "the output folder holds another batch's files"),
+    Entry("out_not_a_folder", _ERR, "--out names a file, not a folder"),
+    Entry("batch_busy", _ERR, "another letterpress is writing this batch right now"),
+    Entry("reprint_unfinished", _ERR, "a reprint was interrupted; run it again first"),
+    Entry("volunteer_off_list", _ERR, "the volunteer is no longer on the batch's list"),
     # Serving
+    Entry("bad_proxy", _ERR, "--proxy is not an IP address or network"),
     Entry("port_in_use", _ERR, "another program uses the port"),
     Entry("cannot_bind", _ERR, "the server cannot listen on that address"),
     # Staff console: accounts, rounds and uploads
@@ -315,6 +341,12 @@ class BadgeRefused(RecordError):
     batch): code ``not_authorised``, as for a code of another batch, but about who asks."""
 
     code = "not_authorised"
+
+
+class DiskFullError(LetterpressError):
+    """The disk (or the user's quota) holding an output folder has no room for what is written."""
+
+    code = "disk_full"
 
 
 class MissingToolError(LetterpressError):

@@ -159,6 +159,16 @@ def pgettext(context: str, message: str, /, **values: object) -> str:
     return _fill(translations(current_lang()).pgettext(context, message), values)
 
 
+def stage_label(stage: str) -> str:
+    """A progress stage as a user reads it (the stage names are the library's, as in the JSON
+    API); file names such as ``letters.pdf`` stay as they are."""
+    labels = {"letters": pgettext("stage", "letters"), "slips": pgettext("stage", "slips"),
+              "run sheets": pgettext("stage", "run sheets"),
+              "print packs": pgettext("stage", "print packs"), "pdf": pgettext("stage", "PDF"),
+              "preview": pgettext("stage", "preview")}
+    return labels.get(stage, stage)
+
+
 def N_(message: str) -> str:
     """Mark ``message`` for the catalogue without translating it yet (module constants)."""
     return message

@@ -7,7 +7,10 @@ from letterpress.errors import InputError
 from letterpress.i18n import _
 
 _HERE = Path(__file__).resolve().parent
-BUILTIN_TEMPLATES = {"zh": "letter-zh.docx", "en": "letter-en.docx"}
+#: Built-in letters: ``zh``/``en``, and ``zh-large``/``en-large`` in large print (18 pt,
+#: 1.5 line spacing, black on white) for elderly readers.
+BUILTIN_TEMPLATES = {"zh": "letter-zh.docx", "en": "letter-en.docx",
+                     "zh-large": "letter-zh-large.docx", "en-large": "letter-en-large.docx"}
 
 
 def _data_dir(installed: str, folder: str) -> Path:
@@ -25,7 +28,8 @@ def examples_dir() -> Path:
 
 
 def resolve_template(name_or_path: str | None, lang: str = "zh") -> Path:
-    """A template path from ``--template``: a built-in name (``zh``, ``en``) or a .docx path."""
+    """A template path from ``--template``: a built-in name (``zh``, ``en``, ``zh-large``,
+    ``en-large``) or a .docx path."""
     if not name_or_path:
         name_or_path = lang
     if name_or_path in BUILTIN_TEMPLATES:

@@ -1,9 +1,10 @@
-"""Generate the built-in letter templates ``letter-zh.docx`` and ``letter-en.docx``.
+"""Generate the built-in letter templates ``letter-zh.docx``, ``letter-en.docx`` and their
+large-print versions ``letter-zh-large.docx`` and ``letter-en-large.docx``.
 
 The two Word files in this folder are made by this script, so that their wording, fonts and
 layout can be reviewed here as text and regenerated at will::
 
-    python templates/make_templates.py            # writes templates/letter-zh.docx, letter-en.docx
+    python templates/make_templates.py            # writes templates/letter-*.docx
     python templates/make_templates.py OUT_DIR    # writes them somewhere else
 
 The output is byte-for-byte reproducible (fixed document dates and zip timestamps), so a
@@ -25,7 +26,7 @@ from docx import Document
 from docx.enum.style import WD_STYLE_TYPE
 from docx.enum.text import WD_ALIGN_PARAGRAPH, WD_LINE_SPACING
 from docx.oxml import OxmlElement
-from docx.oxml.ns import qn
+from docx.oxml.ns import nsmap, qn
 from docx.shared import Cm, Mm, Pt, RGBColor
 
 HERE = Path(__file__).resolve().parent
@@ -122,6 +123,21 @@ LOOK = {
     },
 }
 
+#: Large print for elderly readers: 18 pt body text, 1.5 line spacing, everything black on
+#: white (no grey), narrower margins for more words a line; paragraphs are never split
+#: across pages, so a letter that needs a second page turns it cleanly between paragraphs.
+LARGE = {"body_pt": 18, "line": 1.5, "title_pt": 26, "subtitle_pt": 20, "header_pt": 14,
+         "grey": False, "margin_cm": (1.8, 2.0), "header_cm": 1.0, "keep_together": True, "subtitle_after_pt": 8,
+         "sender_before_pt": 12}
+for _lang in ("zh", "en"):
+    LOOK[f"{_lang}-large"] = {**LOOK[_lang], **LARGE}
+LOOK["en-large"]["after_pt"] = 6
+for _look in (LOOK["zh"], LOOK["en"]):
+    _look.update(header_pt=9, grey=True, margin_cm=(2.54, 3.17), header_cm=1.5,
+                 keep_together=False,
+                 subtitle_after_pt=18, sender_before_pt=24)
+VARIANTS = ("zh", "en", "zh-large", "en-large")
+
 #: Paragraph styles of the letter: style id -> the name staff see in Word's style list.
 STYLE_NAMES = {
     "zh": {"LetterTitle": "信函标题", "LetterSubtitle": "信函副标题", "LetterGreeting": "信函称呼",
@@ -195,8 +211,8 @@ def _strip_theme_fonts(styles_el) -> None:
 # Building one template
 # --------------------------------------------------------------------------------------------
 
-def _setup_styles(doc, lang: str) -> None:
-    look = LOOK[lang]
+def _setup_styles(doc, variant: str) -> None:
+    look, lang = LOOK[variant], variant[:2]
     styles_el = doc.styles.element
     for style in list(styles_el.findall(qn("w:style"))):
         if style.get(qn("w:styleId")) not in KEEP_STYLES:
@@ -253,7 +269,7 @@ def _setup_styles(doc, lang: str) -> None:
     subtitle.font.italic = lang == "en"
     sf = subtitle.paragraph_format
     sf.alignment = WD_ALIGN_PARAGRAPH.CENTER
-    sf.space_after = Pt(18)
+    sf.space_after = Pt(look["subtitle_after_pt"])
     sf.keep_with_next = True
 
     greeting = add("LetterGreeting")
@@ -262,6 +278,8 @@ def _setup_styles(doc, lang: str) -> None:
 
     body = add("LetterBody")
     bf = body.paragraph_format
+    if look["keep_together"]:
+        bf.keep_together = True
     if look["justify"]:
         bf.alignment = WD_ALIGN_PARAGRAPH.JUSTIFY
     bf.space_after = Pt(look["after_pt"])
@@ -277,13 +295,13 @@ def _setup_styles(doc, lang: str) -> None:
     # template so that staff see them as instructions rather than text.
     tag = add("TemplateTag")
     tag.font.size = Pt(10)
-    tag.font.color.rgb = RGBColor(0x80, 0x80, 0x80)
+    tag.font.color.rgb = RGBColor(0x80, 0x80, 0x80) if look["grey"] else RGBColor(0, 0, 0)
     tag.paragraph_format.line_spacing = 1.0
 
     for sid in ("Header", "Footer"):
         st = doc.styles[sid]
-        st.font.size = Pt(9)
-        st.font.color.rgb = RGBColor(0x70, 0x70, 0x70)
+        st.font.size = Pt(look["header_pt"])
+        st.font.color.rgb = RGBColor(0x70, 0x70, 0x70) if look["grey"] else RGBColor(0, 0, 0)
         st.paragraph_format.line_spacing = 1.0
         st.paragraph_format.alignment = WD_ALIGN_PARAGRAPH.CENTER
         # Tab stops sized for the A4 text width.
@@ -292,16 +310,14 @@ def _setup_styles(doc, lang: str) -> None:
             st.element.pPr.remove(tabs)
 
 
-def _setup_page(doc, lang: str) -> None:
+def _setup_page(doc, variant: str) -> None:
+    lang, margin = variant[:2], LOOK[variant]["margin_cm"]
     section = doc.sections[0]
     section.page_width = Mm(210)
     section.page_height = Mm(297)
-    section.top_margin = Cm(2.54)
-    section.bottom_margin = Cm(2.54)
-    section.left_margin = Cm(3.17)
-    section.right_margin = Cm(3.17)
-    section.header_distance = Cm(1.5)
-    section.footer_distance = Cm(1.5)
+    section.top_margin = section.bottom_margin = Cm(margin[0])
+    section.left_margin = section.right_margin = Cm(margin[1])
+    section.header_distance = section.footer_distance = Cm(LOOK[variant]["header_cm"])
     grid = section._sectPr.find(qn("w:docGrid"))
     if grid is not None:  # a line pitch without a grid type: no snapping of lines to a grid
         grid.attrib.pop(qn("w:type"), None)
@@ -373,11 +389,12 @@ def _font_table(doc) -> None:
             rel.target_part._blob = "".join(parts).encode("utf-8")
 
 
-def _properties(doc, lang: str) -> None:
+def _properties(doc, variant: str) -> None:
     import datetime as dt
 
     cp = doc.core_properties
     stamp = dt.datetime(*STAMP)
+    lang = variant[:2]
     cp.title = ZH["title"] if lang == "zh" else EN["title"]
     cp.subject = "letterpress built-in letter template"
     cp.author = "letterpress"
@@ -387,7 +404,7 @@ def _properties(doc, lang: str) -> None:
     cp.revision = 1
     cp.created = stamp
     cp.modified = stamp
-    cp.language = LOOK[lang]["lang"]
+    cp.language = LOOK[variant]["lang"]
 
 
 def _para(doc, text: str, style_id: str):
@@ -397,16 +414,21 @@ def _para(doc, text: str, style_id: str):
     return p
 
 
-def build(lang: str):
-    """The template for ``lang`` ("zh" or "en") as a python-docx Document."""
+def build(variant: str):
+    """The template ``variant`` ("zh", "en", "zh-large", "en-large") as a python-docx
+    Document."""
+    lang = variant[:2]
     words = ZH if lang == "zh" else EN
+    # python-docx's own namespace for core properties (docxcompose, once imported, maps the
+    # prefix to another one, and the file would differ)
+    nsmap["cp"] = "http://schemas.openxmlformats.org/package/2006/metadata/core-properties"
     doc = Document()
     _drop_extras(doc)
-    _setup_styles(doc, lang)
-    _setup_page(doc, lang)
+    _setup_styles(doc, variant)
+    _setup_page(doc, variant)
     _setup_settings(doc, lang)
     _font_table(doc)
-    _properties(doc, lang)
+    _properties(doc, variant)
 
     body = doc.element.body
     for p in list(body.findall(qn("w:p"))):
@@ -424,7 +446,7 @@ def build(lang: str):
         last = _para(doc, text, "LetterBody")
     last.paragraph_format.keep_with_next = True  # the closing wish stays with the signature
     first = _para(doc, words["sender"][0], "LetterSender")
-    first.paragraph_format.space_before = Pt(24)
+    first.paragraph_format.space_before = Pt(LOOK[variant]["sender_before_pt"])
     _para(doc, words["sender"][1], "LetterSender")
     return doc
 
@@ -445,13 +467,14 @@ def _reproducible(data: bytes) -> bytes:
 
 
 def write(out_dir: Path) -> list[Path]:
-    """Write letter-zh.docx and letter-en.docx into ``out_dir``; return their paths."""
+    """Write letter-zh.docx, letter-en.docx and the large-print letters into ``out_dir``;
+    return their paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
-    for lang in ("zh", "en"):
+    for variant in VARIANTS:
         buf = io.BytesIO()
-        build(lang).save(buf)
-        path = out_dir / f"letter-{lang}.docx"
+        build(variant).save(buf)
+        path = out_dir / f"letter-{variant}.docx"
         tmp = path.with_name(path.name + ".tmp")
         tmp.write_bytes(_reproducible(buf.getvalue()))
         tmp.replace(path)

@@ -304,6 +304,22 @@ def test_serve_says_which_ledger_and_prints_a_staff_link(built, monkeypatch):
     assert "point at http://192.168.1.20:8470" in r.stderr     # the slips name another address
 
 
+def test_serve_creates_a_missing_ledger_and_prints_the_first_setup_link(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    calls = []
+    monkeypatch.setattr("letterpress.server.run.serve",
+                        lambda app, host, port, threads=8: calls.append((host, port)))
+    r = run("serve", "--db", f"sqlite:///{tmp_path}/new/ledger.db", "--port", 8472)
+    assert calls == [("127.0.0.1", 8472)]
+    assert (tmp_path / "new" / "ledger.db").is_file()
+    assert "http://127.0.0.1:8472/staff/join/" in r.output
+    again = run("staff", "add", "王芳", "--password", "long-enough-1", "--db",
+                f"sqlite:///{tmp_path}/new/ledger.db")
+    assert again.exit_code == 0
+    r = run("serve", "--db", f"sqlite:///{tmp_path}/new/ledger.db", "--port", 8472)
+    assert "/staff/join/" not in r.output and "http://127.0.0.1:8472/staff" in r.output
+
+
 def test_purge_asks_then_removes_personal_data_and_keeps_counts(built):
     out, db = built
     rows = manifest(out / "manifest.csv")

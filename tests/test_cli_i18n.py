@@ -100,3 +100,14 @@ def test_a_library_error_in_chinese_and_english(tmp_path):
     en = invoke({"LETTERPRESS_LANG": "en"}, "check", "-r", missing, "-t", "zh")
     assert "Error:" in en.stderr and "does not exist" in en.stderr and "How to fix:" in en.stderr
     assert not CJK.search(en.stderr.replace(str(missing), ""))
+
+
+def test_staff_commands_in_chinese(tmp_path):
+    db = f"sqlite:///{tmp_path / 'l.db'}"
+    r = invoke({"LETTERPRESS_LANG": "zh"}, "staff", "--help")
+    assert "网页工作台的工作人员账号" in r.output and "创建工作人员账号" in r.output
+    r = invoke({"LETTERPRESS_LANG": "zh"}, "staff", "add", "张敏", "--password",
+               "correct horse battery", "--db", db)
+    assert r.exit_code == 0 and r.output == "已创建工作人员账号 张敏。\n"
+    r = invoke({"LETTERPRESS_LANG": "zh"}, "staff", "token", "--expires", "soon", "--db", db)
+    assert r.exit_code == 2 and "'soon' 不是有效的时长" in r.stderr

@@ -185,6 +185,7 @@ def test_uploads_stay_in_the_rounds_folder_under_generated_names(app, client, au
     assert uploads[0].suffix == ".xlsx" and "evil" not in uploads[0].name
     assert not (tmp_path / "evil.xlsx").exists()
     assert uploads[0].stat().st_mode & 0o077 == 0
+    assert uploads[0].parent.stat().st_mode & 0o077 == 0
     # An upload is never served back by name.
     assert client.get(f"/api/rounds/{body['id']}/files/uploads/{uploads[0].name}",
                       headers=auth).status_code == 404

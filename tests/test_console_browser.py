@@ -108,7 +108,7 @@ def test_whole_round_from_the_browser(driver, console, tmp_path):  # noqa: F811
     assert "有错误，不能生成" in page
     row = driver.find_element(By.CSS_SELECTOR, "table.problems tr.error")
     cells = [c.text for c in row.find_elements(By.TAG_NAME, "td")]
-    assert cells[1] == str(BAD_ROW) and cells[2] == "姓名" and "name is empty" in cells[3]
+    assert cells[1] == str(BAD_ROW) and cells[2] == "姓名" and "姓名为空" in cells[3]   # zh page
     check_url = driver.current_url
     # Wait for the picture of the letter (LibreOffice), then photograph the check page.
     end = time.time() + 300

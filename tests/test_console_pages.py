@@ -129,6 +129,7 @@ def test_new_round_check_page_shows_the_bad_row_then_the_fix(app, staff):
     assert "有错误，不能生成" in html and "missing_name" in html
     row = re.search(r'<tr class="error">(.*?)</tr>', html, re.S).group(1)
     assert re.search(rf'<td class="n"[^>]*>{BAD_ROW}</td>', row) and "姓名" in row
+    assert "姓名为空" in row                       # the check's message in the page's language
     again = staff.post(r.headers["Location"].replace("/check", "/recipients"), data={
         "csrf": csrf, "recipients": (io.BytesIO(demo_bytes()), "名单.xlsx")},
         content_type="multipart/form-data")
@@ -191,3 +192,37 @@ def test_staff_cli_token_add_remove_revoke(tmp_path):
     assert runner.invoke(main, ["staff", "remove", "王芳", "--db", db]).exit_code == 0
     gone = runner.invoke(main, ["staff", "remove", "王芳", "--db", db])
     assert gone.exit_code == 1 and "no staff account" in gone.output
+
+
+def test_volunteers_page_badges_sheet_and_reissue(app, staff):
+    from letterpress.ledger import rounds
+
+    token = accounts.new_api_token(_ledger(app), "王芳")
+    auth = {"Authorization": f"Bearer {token}"}
+    made = staff.post("/api/rounds", headers=auth, data={
+        "title": TITLE, "base_url": "http://192.0.2.10:8470",
+        "recipients": (io.BytesIO(demo_bytes()), "名单.xlsx")})
+    rid = made.get_json()["id"]
+    job = staff.post(f"/api/rounds/{rid}/build", headers=auth, json={}).get_json()["job"]
+    assert app.extensions["letterpress_jobs"].wait(job, 300).state == "done"
+    page = staff.get(f"/staff/rounds/{rid}/volunteers", headers={"Accept-Language": "zh-CN"})
+    html = page.get_data(as_text=True)
+    assert html.count('class="card badge"') == 8 and "陈思远" in html
+    png = staff.get(f"/staff/rounds/{rid}/badge/1.png")
+    assert png.headers["Content-Type"] == "image/png" and png.data.startswith(b"\x89PNG")
+    assert staff.get(f"/staff/rounds/{rid}/badge/99.png").status_code == 404
+    sheet = staff.get(f"/staff/rounds/{rid}/badges").get_data(as_text=True)
+    assert sheet.count('class="printbadge"') == 8
+    batch_id = rounds.get(_ledger(app), rid)["batch_id"]
+    old = _ledger(app).volunteers(batch_id)[0]
+    assert app.test_client().get(f"/V/{old.token}").status_code == 302
+    csrf = _csrf(page)
+    again = staff.post(f"/staff/rounds/{rid}/volunteers/revoke",
+                       data={"csrf": csrf, "name": old.name}, headers={"Accept-Language": "zh-CN"})
+    assert again.status_code == 200 and "旧证已作废" in again.get_data(as_text=True)
+    assert app.test_client().get(f"/V/{old.token}").status_code == 401
+    new = _ledger(app).volunteers(batch_id)[0]
+    assert new.token != old.token and new.url in again.get_data(as_text=True)
+    assert app.test_client().get(f"/V/{new.token}").status_code == 302
+    assert ("王芳", "reissue_badge") in [(a["who"], a["action"])
+                                       for a in accounts.actions(_ledger(app))]

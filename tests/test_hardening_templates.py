@@ -139,8 +139,8 @@ def test_a_huge_repeat_is_refused_before_it_is_made_and_memory_stays_small(tmp_p
 
 @pytest.mark.parametrize("tag, words", [
     ("{% for i in range(10000) %}{% for j in range(10000) %}{% endfor %}{% endfor %}",
-     "ran more than 1,000,000 times"),
-    ("{{ range(10**7)|list|length }}", "range() asked for 10,000,000 numbers"),
+     "ran more than 250,000 times"),
+    ("{{ range(10**7)|list|length }}", r"range\(\) asked for 10,000,000 numbers"),
     ("{% for i in range(10000) %}{{ 'y' * 5000 }}{% endfor %}", "grows past 20,971,520"),
     ("{{ '%0999999999d' % 1 }}", "width or precision"),
     ("{{ name|center(10**9) }}", "at most 100,000"),
@@ -148,14 +148,21 @@ def test_a_huge_repeat_is_refused_before_it_is_made_and_memory_stays_small(tmp_p
      "{% endfor %}{{ ns.s }}", "characters long"),
     # 2**60 macro calls: the call count or, on a busy machine, the time limit stops it
     ("{% macro f(n) %}{% if n %}{{ f(n-1) }}{{ f(n-1) }}{% endif %}{% endmacro %}{{ f(60) }}",
-     ("more than", "took longer than")),
+     "ran more than|took longer than"),
+    # one long string many times in a list: small in memory, huge as text
+    ("{% set big = 'x' * 10000000 %}{% set ns = namespace(l=[]) %}{% for i in range(100) %}"
+     "{% set ns.l = ns.l + [big] %}{% endfor %}{{ ns.l }}", "list or table shown in the template"),
+    ("{% set big = 'x' * 1000000 %}{% set ns = namespace(l=[]) %}{% for i in range(100) %}"
+     "{% set ns.l = ns.l + [big] %}{% endfor %}{{ ('{}' * 100).format(*ns.l) }}",
+     "100,000,200 characters"),
+    ("{% set ns = namespace(l=[1]) %}{% for i in range(60) %}{% set ns.l = [ns.l, ns.l] %}"
+     "{% endfor %}{{ ns.l }}", "more than 20,971,520 characters"),
 ])
 def test_unbounded_work_ends_with_a_check_problem(tmp_path, tag, words):
     tpl = template(tmp_path, tag)
     result = run("check", "-r", recipients(tmp_path), "-t", tpl, ok=False)
     assert result.exit_code == 1, say(result)
-    alternatives = (words,) if isinstance(words, str) else words
-    assert any(w in say(result) for w in alternatives) and "paragraph 3" in say(result)
+    assert re.search(words, say(result)) and "paragraph 3" in say(result)
     assert "Internal error" not in say(result)
 
 
@@ -193,3 +200,22 @@ def test_ordinary_templates_still_render(tmp_path):
     tpl = CompiledTemplate(str(template(tmp_path, tags)))
     letter = tpl.render({"name": "王秀英", "honorific": "奶奶", "items": ["肉", "菜"], "seq": 7})
     assert "1. 肉, 2. 菜 00007    7 肉、菜 王秀英!王秀英! 3" in letter.body
+
+
+def test_docxtpl_renders_in_the_same_sandbox(tmp_path):
+    """The docxtpl fallback passes ``sandbox.environment()`` as ``jinja_env``: the same refusals."""
+    from docxtpl import DocxTemplate
+
+    marker = tmp_path / "pwned"
+    ok = DocxTemplate(str(template(tmp_path, "{{ items|join('、') }}", name="ok.docx")))
+    ok.render({"name": "王秀英", "honorific": "奶奶", "items": ["肉", "菜"]},
+              jinja_env=sandbox.environment(autoescape=True))
+    ok.save(tmp_path / "out.docx")
+    assert "肉、菜" in "\n".join(p.text for p in Document(tmp_path / "out.docx").paragraphs)
+    bad = DocxTemplate(str(template(tmp_path, payload(marker)[0], name="bad.docx")))
+    with pytest.raises(sandbox.SecurityError):
+        bad.render({"name": "王秀英", "honorific": "奶奶"}, jinja_env=sandbox.environment())
+    slow = DocxTemplate(str(template(tmp_path, "{{ 'x' * 10**9 }}", name="slow.docx")))
+    with pytest.raises(sandbox.TemplateLimit):
+        slow.render({"name": "王秀英", "honorific": "奶奶"}, jinja_env=sandbox.environment())
+    assert not marker.exists()

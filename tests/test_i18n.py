@@ -155,3 +155,29 @@ def test_pages_follow_the_browser_and_switch(tmp_path, header, shown):
         assert shown not in again
     finally:
         close_app(app)
+
+
+def test_progress_stages_have_labels_in_both_languages():
+    for stage in ("letters", "slips", "run sheets", "print packs", "pdf", "preview"):
+        with i18n.using("zh"):
+            chinese = i18n.stage_label(stage)
+        with i18n.using("en"):
+            english = i18n.stage_label(stage)
+        assert chinese and english and not any("a" <= ch <= "z" for ch in chinese)
+        assert chinese != english or stage == "pdf"
+    assert i18n.stage_label("letters.pdf") == "letters.pdf"      # a file name stays as it is
+
+
+def test_a_background_job_speaks_the_language_of_whoever_started_it():
+    from letterpress.errors import InputError
+    from letterpress.server.jobs import JobQueue
+
+    def work(progress):
+        raise InputError(_("the file is empty"), hint=_("add one row per household below the "
+                                                        "header"))
+
+    jobs = JobQueue()
+    with i18n.using("zh"):
+        job = jobs.submit(1, "build", work)
+    assert jobs.wait(job.id, timeout=30).state == "failed"
+    assert "文件是空的" in job.error and "修改方法" in job.error

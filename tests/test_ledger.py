@@ -826,6 +826,21 @@ def test_purge_removes_personal_data_and_keeps_counts(ledger):
     assert ledger.purge(reg.batch_id) == 6                          # twice is harmless
 
 
+def test_a_round_read_in_chunks_is_the_same(ledger, monkeypatch):
+    from letterpress.ledger import views as V
+
+    reg = register(ledger, PEOPLE)
+    c = codes_by_key(reg)
+    ledger.record(c["6"], "not-home", "林小舟")
+    ledger.record(c["1"], "delivered", "林小舟")
+    whole = ledger.round(reg.batch_id, "林小舟")
+    monkeypatch.setattr(V, "ROUND_CHUNK", 2)
+    assert ledger.round(reg.batch_id, "林小舟") == whole
+    assert [h.state for h in whole] == ["delivered", "outstanding", "failed"]
+    batch, households = ledger.round_page(reg.batch_id, "林小舟")
+    assert batch.title == BATCH.title and households == whole
+
+
 def test_a_volunteers_round_is_theirs_only_in_walking_order(ledger):
     reg = register(ledger, PEOPLE)
     batch_id = reg.batch_id
@@ -856,6 +871,25 @@ def test_version_2_ledger_gets_the_round_index(db_url):
             assert "ix_households_round" in {
                 ix["name"] for ix in inspect(conn).get_indexes("households")}
         assert led.status()["batches"][0]["households"] == len(PEOPLE)
+
+
+def test_the_round_query_uses_its_index(tmp_path):
+    from letterpress.ledger import views as V
+
+    with Ledger.open(f"sqlite:///{tmp_path / 'l.db'}", create=True) as led:
+        reg = register(led, PEOPLE)
+        plans = []
+        with led.transaction() as conn:
+            first = V.round_select(reg.batch_id, "林小舟")
+            ids = [r.id for r in conn.execute(first)]
+            for stmt in (first, *V.round_statements(ids)):
+                sql = str(stmt.compile(compile_kwargs={"literal_binds": True}))
+                plans.append(" | ".join(str(r[-1]) for r in conn.execute(
+                    text("EXPLAIN QUERY PLAN " + sql))))
+    assert len(ids) == 3 and "USING INDEX ix_households_round" in plans[0], plans
+    assert all(not re.search(r"(^|\| )SCAN ", p) for p in plans), plans
+
+
 def test_states_counted_by_the_database_follow_derive_state(ledger):
     """status, the dashboard's per-compound counts and the lists by state come from SQL:
     they equal what derive_state makes of every household's events, through undos,

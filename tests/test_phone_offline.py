@@ -34,6 +34,14 @@ ROUND = [
 
 @pytest.fixture
 def phone(tmp_path):
+    drv = _chromium(tmp_path)
+    try:
+        yield drv
+    finally:
+        drv.quit()
+
+
+def _chromium(tmp_path, javascript: bool = True):
     require(importlib.util.find_spec("selenium") is not None,
             "selenium is not installed (pip install -e '.[test]')")
     binary = _find("chromium", CHROMIUM, "chromium")
@@ -46,25 +54,28 @@ def phone(tmp_path):
     options.binary_location = binary
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                  "--disable-quic", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync",
+                 "--disable-component-update", "--disable-sync", "--no-proxy-server",
                  f"--user-data-dir={tmp_path / 'profile'}",
                  f"--window-size={PHONE[0]},{PHONE[1]}", "--lang=zh-CN"):
         options.add_argument(flag)
-    options.add_experimental_option("prefs", {"intl.accept_languages": "zh-CN,zh"})
+    prefs = {"intl.accept_languages": "zh-CN,zh"}
+    if not javascript:
+        prefs["profile.managed_default_content_settings.javascript"] = 2
+    options.add_experimental_option("prefs", prefs)
     drv = webdriver.Chrome(service=Service(executable_path=chromedriver), options=options)
     drv.set_page_load_timeout(30)
-    try:
-        yield drv
-    finally:
-        drv.quit()
+    return drv
 
 
 @pytest.fixture
-def site(tmp_path):
+def site(tmp_path, request):
+    host = getattr(request, "param", "127.0.0.1")
+    if host == "lan":
+        host = _lan()
     url = f"sqlite:///{tmp_path}/ledger.db"
     Ledger.open(url, create=True).close()
     app = create_app(url)
-    server = BackgroundServer(app).start()
+    server = BackgroundServer(app, host=host).start()
     try:
         ledger = app.extensions["letterpress"].ledger
         reg = ledger.register_batch(BatchInfo("2020-02-24 青鱼嘴 慰问物资", "青鱼嘴社区志愿服务队",
@@ -141,7 +152,7 @@ def _network(drv, online: bool) -> None:
     drv.lp_devtools.network(online)
 
 
-def _wait(drv, test, what: str, timeout: float = 20):
+def _wait(drv, test, what: str, timeout: float = 45):
     from selenium.common.exceptions import TimeoutException
     from selenium.webdriver.support.ui import WebDriverWait
     try:
@@ -181,6 +192,7 @@ def test_offline_records_are_sent_once_when_back_online(phone, site):
     assert "王秀英" in page and "保存在本机" in page
     _click(phone, phone.find_element(By.CSS_SELECTOR, "button[value=delivered]"))
     _wait(phone, lambda d: "1 条待发送" in _text(d), "one record waiting")
+    assert "本户已在本机登记：已送达（待发送）" in _text(phone)
 
     phone.get(slips[1])
     phone.find_element(By.ID, "note").send_keys("敲门无人")
@@ -265,3 +277,62 @@ def test_logout_and_a_revoked_badge_drop_the_round_from_the_phone(phone, site):
     assert _kept(phone) == []
     assert phone.execute_async_script("var d = arguments[0]; LPQueue.count().then(d);") == 0
     assert ledger.household_by_code(reg.households[0].code).state == "outstanding"
+
+
+def _record_from_the_list(drv, server, ledger, reg):
+    """Log in, open the first household from the round list, record a delivery."""
+    from selenium.webdriver.common.by import By
+
+    drv.get(reg.volunteers[0].url)
+    assert drv.current_url == server.url + "/home"
+    assert "待上门（3）" in _text(drv) and "赵德胜" not in _text(drv)
+    _click(drv, drv.find_element(By.CSS_SELECTOR, "a.btn.next"))       # "next": No. 1
+    assert "从名单登记" in _text(drv) and "王秀英" in _text(drv)
+    _click(drv, drv.find_element(By.CSS_SELECTOR, "button[value=delivered]"))
+    assert drv.current_url == server.url + "/home"
+    assert "已登记：已送达。" in _text(drv) and "已送达（1）" in _text(drv)
+    assert _outcomes(ledger, reg.households[0].code) == [("delivered", "list")]
+
+
+def test_without_javascript_the_list_and_forms_work(tmp_path, site):
+    server, ledger, reg = site
+    drv = _chromium(tmp_path, javascript=False)
+    try:
+        _record_from_the_list(drv, server, ledger, reg)
+    finally:
+        drv.quit()
+
+
+def _worker_registered(drv) -> bool:
+    from selenium.common.exceptions import JavascriptException
+
+    try:
+        return bool(drv.execute_async_script("""
+            var done = arguments[0];
+            if (!navigator.serviceWorker) { done(false); return; }
+            navigator.serviceWorker.getRegistrations().then(function (r) { done(r.length > 0); });
+        """))
+    except JavascriptException:
+        return False
+
+
+def _lan() -> str:
+    from letterpress.network import lan_address
+
+    addr = lan_address()
+    require(addr is not None, "this machine has no LAN address to serve plain http on")
+    return addr
+
+
+@pytest.mark.parametrize("site", [pytest.param("lan", id="lan")], indirect=True)
+def test_plain_http_on_the_lan_has_no_service_worker_and_still_records(tmp_path, site):
+    server, ledger, reg = site
+    assert not server.url.startswith("http://127.")
+    drv = _chromium(tmp_path)
+    try:
+        _record_from_the_list(drv, server, ledger, reg)
+        assert drv.execute_script("return window.isSecureContext") is False
+        assert not _worker_registered(drv)
+        assert drv.execute_script("return document.getElementById('lp-phone').hidden") is True
+    finally:
+        drv.quit()

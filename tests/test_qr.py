@@ -7,7 +7,7 @@ import re
 import pytest
 import qrcode
 from conftest import require
-from qrcode.constants import ERROR_CORRECT_M
+from qrcode.constants import ERROR_CORRECT_H, ERROR_CORRECT_M, ERROR_CORRECT_Q
 from qrcode.util import MODE_ALPHA_NUM, QRData
 from reportlab.lib.units import mm
 from reportlab.pdfgen.canvas import Canvas
@@ -44,7 +44,7 @@ def test_matrix_uses_a_fixed_version_and_mask_in_alphanumeric_mode(monkeypatch):
     assert len(BASE) == 30
     mat = qr.matrix(URL)
     assert len(mat) == 29 and all(len(row) == 29 for row in mat)
-    reference = qrcode.QRCode(version=3, error_correction=ERROR_CORRECT_M, border=0,
+    reference = qrcode.QRCode(version=3, error_correction=ERROR_CORRECT_Q, border=0,
                               mask_pattern=qr.MASK_PATTERN)
     reference.add_data(QRData(URL, mode=MODE_ALPHA_NUM))
     reference.make(fit=False)
@@ -120,15 +120,29 @@ def test_draw_makes_one_vector_path_that_decodes():
     assert decode(render_pdf(buf.getvalue())[0]) == [URL]
 
 
-def test_decoder_sees_version_3_level_m_and_the_fixed_mask():
+def test_decoder_sees_version_3_level_q_and_the_fixed_mask():
     import zxingcpp
 
     results = zxingcpp.read_barcodes(_png_image(URL), formats=zxingcpp.BarcodeFormat.QRCode)
     assert [r.text for r in results] == [URL]
     extra = getattr(results[0], "extra", None)
     require(isinstance(extra, dict) and "Version" in extra, "zxing-cpp 2.3+ reports symbol details")
-    assert (extra["Version"], extra["ECLevel"]) == ("3", "M")
+    assert (extra["Version"], extra["ECLevel"]) == ("3", "Q")
     assert extra["DataMask"] == qr.MASK_PATTERN
+
+
+@pytest.mark.parametrize("base, level, version", [
+    ("https://lp.qingyuzui-wuhan.org", ERROR_CORRECT_Q, 3),   # 30 characters, https
+    ("http://192.168.1.20:8470", ERROR_CORRECT_Q, 3),         # 24
+    ("http://10.0.0.5:8470", ERROR_CORRECT_H, 3),             # 20
+    ("https://deliveries.qingyuzui-community.org", ERROR_CORRECT_M, 3),   # 42: M fits v3
+    ("https://deliveries.qingyuzui-community-volunteers.org", ERROR_CORRECT_Q, 4),  # M: v4
+])
+def test_strongest_error_correction_that_stays_within_version_3(base, level, version):
+    url = codes.url_for(base, codes.new_code())
+    assert qr.level_for(len(url), qr.mode_for(url)) == (level, version)
+    assert len(qr.matrix(url)) == 17 + 4 * version
+    assert decode(_png_image(url)) == [url]
 
 
 def test_modules_below_half_a_millimetre_are_refused():

@@ -29,6 +29,12 @@ from letterpress.errors import InputError, TemplateProblemError
 PICTURE_RE = re.compile(r'r:embed="([^"]+)"')
 
 
+@pytest.fixture(autouse=True)
+def _fast_path_only(monkeypatch):
+    """A template the fast path fails to read is a bug here, not a reason to use docxtpl."""
+    monkeypatch.setattr("letterpress.docx.template.FALLBACK_ON_ERROR", False)
+
+
 # ---------------------------------------------------------------------------
 # Templates, built with python-docx
 
@@ -772,3 +778,37 @@ def test_body_without_tags_and_a_header_with_them(tmp_path):
         assert_same_xml(ours, docxtpl_bytes(path, lambda _t: {"name": name}))
     merged = _merged(tpl, [{"name": n} for n in ("甲", "乙", "乙")], tmp_path / "m.docx")
     assert [s.header.paragraphs[0].text for s in Document(merged).sections] == ["致甲", "致乙", "致乙"]
+
+
+def test_load_returns_a_frozen_description_the_template_holds(letter_template):
+    import dataclasses
+
+    from letterpress.docx.load import Loaded, load
+    from letterpress.docx.package import Package
+
+    tpl = CompiledTemplate(letter_template)
+    assert isinstance(tpl.loaded, Loaded) and dataclasses.is_dataclass(tpl.loaded)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        tpl.loaded.head = b""
+    again = load(tpl, Package(letter_template.read_bytes()))   # sets nothing on tpl
+    assert again is not tpl.loaded and again.head == tpl.loaded.head
+    private = {k for k in vars(tpl) if k.startswith("_")}
+    assert not private & {"_body", "_static", "_head", "_parts", "_core", "_doc_name"}
+
+
+def test_a_template_the_fast_path_cannot_read_is_rendered_by_docxtpl(letter_template, png,
+                                                                     monkeypatch):
+    """The safety net: a reading failure of ours (simulated here) renders with docxtpl,
+    says why and that it is slower, and gives the same letter."""
+    fast = CompiledTemplate(letter_template)
+    expected = document_text(fast.render_bytes(letter_context(fast, 1, png)))
+
+    def broken(tpl, pkg):
+        raise KeyError("word/unusual.xml")
+    monkeypatch.setattr("letterpress.docx.template.FALLBACK_ON_ERROR", True)
+    monkeypatch.setattr("letterpress.docx.template.load", broken)
+    slow = CompiledTemplate(letter_template)
+    assert not slow.fast
+    assert "slower" in slow.notice() and "word/unusual.xml" in slow.notice()
+    assert document_text(slow.render_bytes(letter_context(slow, 1, png))) == expected
+    assert set(slow.variables()) == set(fast.variables())

@@ -413,3 +413,85 @@ def test_letterpress_writes_the_built_in_letters_as_docxtpl_does(lang, tmp_path)
         assert expected["parts"], "the letters have a header and a footer"
         compared += 1
     assert compared == 40
+
+
+# --------------------------------------------------------------------------------------------
+# Large print (zh-large, en-large)
+
+LARGE = ["zh-large", "en-large"]
+
+
+def _resolved_size(styles, style_id) -> float:
+    """A paragraph style's font size in pt, following basedOn to the document defaults."""
+    while style_id:
+        style = _style(styles, style_id)
+        sz = style.find(f"{W}rPr/{W}sz")
+        if sz is not None:
+            return int(sz.get(f"{W}val")) / 2
+        based = style.find(f"{W}basedOn")
+        style_id = based.get(f"{W}val") if based is not None else None
+    sz = styles.find(f"{W}docDefaults/{W}rPrDefault/{W}rPr/{W}sz")
+    return int(sz.get(f"{W}val")) / 2
+
+
+@pytest.mark.parametrize("variant", LARGE)
+def test_large_print_is_large_spaced_and_black(variant):
+    styles = _xml(variant, "word/styles.xml")
+    for style_id in ("Normal", "LetterBody", "LetterGreeting", "LetterSender"):
+        assert _resolved_size(styles, style_id) >= 18, style_id
+    assert _resolved_size(styles, "LetterTitle") > 18
+    assert _resolved_size(styles, "Header") >= 14 and _resolved_size(styles, "Footer") >= 14
+    spacing = _style(styles, "Normal").find(f"{W}pPr/{W}spacing")
+    assert spacing.get(f"{W}line") == "360" and spacing.get(f"{W}lineRule") == "auto"
+    colours = {c.get(f"{W}val") for c in styles.iter(f"{W}color")}
+    assert colours <= {"000000", "auto"}        # high contrast: no grey text anywhere
+    document = _xml(variant, "word/document.xml")
+    assert not list(document.iter(f"{W}color")) and not list(document.iter(f"{W}sz"))
+    body = _style(styles, "LetterBody").find(f"{W}pPr/{W}keepLines")
+    assert body is not None                      # a paragraph never splits across pages
+
+
+@pytest.mark.parametrize("variant", LARGE)
+def test_large_print_uses_the_same_fields_and_wording(variant):
+    plain = DocxTemplate(str(TEMPLATES / f"letter-{variant[:2]}.docx"))
+    large = DocxTemplate(str(TEMPLATES / f"letter-{variant}.docx"))
+    assert large.get_undeclared_template_variables() == \
+        plain.get_undeclared_template_variables()
+    ctx = context({"姓名": "王秀英", "称呼": "奶奶", "人员类别": "重症老人"}, 1, 1, variant[:2])
+    texts = []
+    for name in (variant[:2], variant):
+        tpl = DocxTemplate(str(TEMPLATES / f"letter-{name}.docx"))
+        tpl.render(ctx, jinja_env=jinja2.Environment(autoescape=True,
+                                                     undefined=jinja2.StrictUndefined))
+        texts.append([p.text for p in tpl.docx.paragraphs])
+    assert texts[0] == texts[1]
+
+
+def test_large_print_letters_page_cleanly(tmp_path):
+    """The 《爱不隔离 抗疫必胜》 letter in large print: one page in Chinese; where a letter needs
+    a second page (the extra paragraph for the seriously ill, or English), it turns between
+    paragraphs and the closing wish stays with the signature."""
+    import pypdf
+
+    soffice = require_program("soffice", "libreoffice-writer")
+    _, rows = read_sheet()
+    longest = max(rows, key=lambda r: len(r["姓名"]) + len(r["志愿者"]))
+    files = []
+    for variant in LARGE:
+        for kind, category in (("plain", "独居老人"), ("ill", "重症老人")):
+            path = tmp_path / f"{variant}-{kind}.docx"
+            render(variant, context(dict(longest, 人员类别=category), 40, 40, variant[:2]), path)
+            files.append(path)
+    subprocess.run([soffice, f"-env:UserInstallation=file://{tmp_path / 'lo'}", "--headless",
+                    "--convert-to", "pdf", "--outdir", str(tmp_path)] + [str(f) for f in files],
+                   check=True, capture_output=True, timeout=240)
+    pages = {f.stem: pypdf.PdfReader(tmp_path / f"{f.stem}.pdf").pages for f in files}
+    assert len(pages["zh-large-plain"]) == 1
+    for name, found in pages.items():
+        assert len(found) <= 2, name
+        last = found[-1].extract_text()
+        sender = ORG
+        assert sender in last, name                         # the signature ends the letter
+        if len(found) == 2:                                   # ... with more than itself
+            lines = [line for line in last.splitlines() if line.strip()]
+            assert len(lines) >= 4, name

@@ -31,7 +31,8 @@ CLICK_MESSAGES = (
     N_("file"), N_("directory"), N_("path"), N_("{name} {filename!r} does not exist."),
     N_("{name} {filename!r} is a file."), N_("{name} {filename!r} is a directory."),
     N_("{name} {filename!r} is not readable."), N_("{name} {filename!r} is not writable."),
-    N_("Error: invalid input"), N_("Do you want to continue?"),
+    N_("Error: invalid input"), N_("Do you want to continue?"), N_("Repeat for confirmation"),
+    N_("Error: The two entered values do not match."),
 )
 
 

@@ -17,7 +17,7 @@ from letterpress import __version__, i18n
 from letterpress.choices import LANGS, LAYOUTS
 from letterpress.cli.clicktext import translate_click, translate_help
 from letterpress.errors import CheckFailed, ExitStatus, LetterpressError, mask_secrets
-from letterpress.files import open_private, private_dir
+from letterpress.files import is_no_space, no_space_error, open_private, private_dir
 from letterpress.i18n import N_, _, ngettext
 
 # ---------------------------------------------------------------------------
@@ -44,13 +44,6 @@ def show_problems(problems, *, out_err: bool = True) -> None:
             click.echo(" " * (width + 1) + _("how to fix: %(hint)s", hint=p.hint), err=out_err)
 
 
-def stage_label(stage: str) -> str:
-    """A progress stage as the user reads it (the stage names are the library's)."""
-    labels = {"letters": _("letters"), "slips": _("slips"), "run sheets": _("run sheets"),
-              "print packs": _("print packs"), "pdf": _("PDF")}
-    return labels.get(stage, stage)
-
-
 class Progress:
     """A progress bar per stage on a terminal; silent when quiet or not a terminal."""
 
@@ -66,7 +59,7 @@ class Progress:
         if stage != self.stage:
             self.close()
             self.stage = stage
-            label = stage_label(stage)
+            label = i18n.stage_label(stage)
             pad = 11 - len(label) - sum(1 for ch in label if ord(ch) > 0x2e80)
             self.bar = bar = click.progressbar(length=total, label=label + " " * max(pad, 0),
                                                file=sys.stderr, show_pos=True)
@@ -121,7 +114,11 @@ class LetterpressGroup(click.Group):
             ctx.exit(int(ExitStatus.INTERRUPTED))
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
-        except Exception:  # a bug, not a user mistake: keep the details out of the way
+        except Exception as exc:  # a bug, not a user mistake: keep the details out of the way
+            if is_no_space(exc):   # a full disk in a command that does not say where itself
+                folder = os.path.dirname(exc.filename) if exc.filename else os.getcwd()
+                _echo_err(_("Error: %(error)s", error=no_space_error(folder)), fg="red")
+                ctx.exit(int(ExitStatus.ERROR))
             log = Path("output") / "letterpress-error.log"
             try:
                 private_dir(log.parent)
@@ -157,7 +154,8 @@ def list_options(func):
         click.option("--recipients", "-r", type=click.Path(dir_okay=False),
                      help=N_("Recipient list: .xlsx or .csv (UTF-8 or GBK).")),
         click.option("--template", "-t",
-                     help=N_("Word template (.docx), or a built-in one: zh, en.")),
+                     help=N_("Word template (.docx), or a built-in one: zh, en, zh-large, "
+                             "en-large (large print).")),
         click.option("--batch", "title",
                      help=N_("Batch title, e.g. \"2020-02-24 Qingyuzui food packages\".")),
         click.option("--org", help=N_("Sender (organisation) printed on letters and slips.")),

@@ -75,7 +75,8 @@ def _show_confirmations(described, results) -> None:
         counts[r.status] = counts.get(r.status, 0) + 1
         line = _("line %(line)s: ", line=r.line) if r.line else ""
         if r.status == "rejected":
-            click.echo(label("rejected", fg="red") + f" {line}{r.text}: {r.message}")
+            click.echo(label("rejected", fg="red") + " " + _(
+                "%(where)s: %(message)s", where=line + r.text, message=r.message))
         elif r.status == "already_delivered":
             click.echo(label("already_delivered", fg="yellow") + " " + line + _(
                 "%(code)s No.%(seq)s %(name)s: already delivered; recorded and flagged for "
@@ -177,15 +178,28 @@ def reprint(title, outstanding, keys, db, quiet):
         return
     if result.letters_made:
         text = _("Reprinted %(households)s of \"%(title)s\": new codes, old ones revoked. Print "
-                 "the slips and letters in %(folder)s; %(out)s is up to date.",
-                 households=households(result.count), title=result.title,
-                 folder=result.folder, out=result.out)
+                 "the slips and letters in %(folder)s.", households=households(result.count),
+                 title=result.title, folder=result.folder)
     else:
         text = _("Reprinted %(households)s of \"%(title)s\": new codes, old ones revoked. Print "
-                 "the slips in %(folder)s; %(out)s is up to date.",
-                 households=households(result.count), title=result.title,
-                 folder=result.folder, out=result.out)
+                 "the slips in %(folder)s.", households=households(result.count),
+                 title=result.title, folder=result.folder)
     click.echo(text)
+    if result.remade:
+        click.echo(_("  letters.pdf and the print packs in %(folder)s were made again with the "
+                     "new codes.", folder=result.out / "print"))
+    if result.stale:
+        files = ", ".join(str(p.relative_to(result.out)) for p in result.stale)
+        _echo_err(click.style(_("warning"), fg="yellow") + " " + _(
+            "these files still show the revoked codes; do not print them: %(files)s",
+            files=files))
+        _echo_err("        " + _("how to fix: %(hint)s", hint=_(
+            "run `letterpress pdf` (needs LibreOffice) to make them again")))
+        click.echo(_("  %(out)s: slips, run sheets and manifest are up to date; %(count)s print "
+                     "file(s) are stale (listed above).", out=result.out,
+                     count=len(result.stale)))
+    else:
+        click.echo(_("  %(out)s is up to date.", out=result.out))
 
 
 

@@ -24,7 +24,11 @@ from letterpress.i18n import N_, _
                                              "`build` prints into the codes, so phones can "
                                              "connect."))
 @click.option("--behind-proxy", is_flag=True,
-              help=N_("Trust X-Forwarded-For/-Proto from a reverse proxy (nginx, Caddy)."))
+              help=N_("Trust X-Forwarded-For/-Proto from a reverse proxy (nginx, Caddy), only "
+                      "on connections from the proxy's address (--proxy)."))
+@click.option("--proxy", "proxies", multiple=True, metavar="ADDR",
+              help=N_("With --behind-proxy: the reverse proxy's address or network "
+                      "(repeatable; default 127.0.0.1 and ::1, this computer)."))
 @click.option("--threads", type=click.IntRange(1, 64), default=8, show_default=True,
               help=N_("Requests answered at the same time."))
 @click.option("--rounds-dir", type=click.Path(file_okay=False), default=None,
@@ -32,9 +36,16 @@ from letterpress.i18n import N_, _
                       "the ledger file)."))
 @click.option("--upload-limit", type=click.IntRange(1, 2048), default=20, show_default=True,
               help=N_("Largest upload to the staff console, in MB."))
-def serve(db, host, port, lan, behind_proxy, threads, rounds_dir, upload_limit):
+def serve(db, host, port, lan, behind_proxy, proxies, threads, rounds_dir, upload_limit):
     from letterpress import network
-    from letterpress.server import close_app, create_app, ledger_of, setup_link, staff_link
+    from letterpress.server import (
+        close_app,
+        create_app,
+        ledger_of,
+        setup_link,
+        staff_link,
+        warm_up,
+    )
     from letterpress.server.run import serve as run_server
     from letterpress.slips import qr
 
@@ -47,8 +58,13 @@ def serve(db, host, port, lan, behind_proxy, threads, rounds_dir, upload_limit):
             raise click.UsageError(_("this computer has no LAN address: connect it to the "
                                      "volunteers' Wi-Fi, or use --host"))
     host = host or "127.0.0.1"
+    if proxies and not behind_proxy:
+        raise click.UsageError(_("--proxy goes with --behind-proxy"))
+    from letterpress.server import DEFAULT_PROXIES
+
     app = create_app(settings.db, behind_proxy=behind_proxy, create=True, rounds_dir=rounds_dir,
-                     upload_limit=upload_limit * 1024 * 1024)
+                     upload_limit=upload_limit * 1024 * 1024,
+                     proxies=proxies or DEFAULT_PROXIES)
     try:
         shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
         base = f"http://{shown}:{port}"
@@ -73,6 +89,7 @@ def serve(db, host, port, lan, behind_proxy, threads, rounds_dir, upload_limit):
                          "(one-time link): %(link)s", link=first))
         else:
             click.echo(_("Staff console: %(url)s/staff", url=base))
+        warm_up(app)
         run_server(app, host, port, threads=threads)
     finally:
         close_app(app)

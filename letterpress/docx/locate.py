@@ -103,36 +103,85 @@ def template_line(exc: BaseException) -> Optional[int]:
     return line
 
 
-def variables(env, parts, prop_env, core) -> Dict[str, List[str]]:
-    """Each field the ``parts`` (and document properties ``core``) use, with its places."""
+def variables(env, parts, prop_env, core) -> Tuple[Dict[str, List[str]], frozenset]:
+    """Each field the ``parts`` (and document properties ``core``) use, with its places;
+    and the names among them used only where a missing value is allowed."""
     found: Dict[str, List[str]] = {}
+    required: set = set()
+    seen: set = set()
     for part in (p for p in parts if p.dynamic):
         ast = part.parsed(env)
         names = meta.find_undeclared_variables(ast)
-        for name, lineno in sorted(_loads(ast, names, frozenset()), key=lambda x: x[1]):
+        uses = sorted(_loads(ast, names, frozenset(), frozenset()), key=lambda x: x[1])
+        for name, lineno, optional in uses:
+            seen.add(name)
+            if not optional:
+                required.add(name)
             place, text = describe(part, lineno, name)
             found.setdefault(name, []).append(f"{place}: {text}" if text else place)
         for name in sorted(names - set(found)):
             found[name] = [part.label or _("the body")]
+            required.add(name)
+        required |= names - seen
     for _marker, label, _tpl, text in core[2] if core else ():
-        for name in sorted(meta.find_undeclared_variables(prop_env.parse(text))):
+        ast = prop_env.parse(text)
+        names = meta.find_undeclared_variables(ast)
+        for name, _line, optional in _loads(ast, names, frozenset(), frozenset()):
+            if not optional:
+                required.add(name)
+        for name in sorted(names):
             found.setdefault(name, []).append(label)
-    return {name: list(dict.fromkeys(places)) for name, places in found.items()}
+    found = {name: list(dict.fromkeys(places)) for name, places in found.items()}
+    return found, frozenset(set(found) - required)
 
 
-def _loads(node: nodes.Node, names: set, hidden: frozenset):
-    """(name, line) for each use of a field in ``names``, skipping loop variables."""
+_DEFAULT = ("default", "d")
+_DEFINED = ("defined", "undefined")
+
+
+def _tested(test: nodes.Node) -> frozenset:
+    """Names a condition tests with ``is defined`` (what its true branch may use)."""
+    found = [test, *test.find_all(nodes.Test)] if isinstance(test, nodes.Test) \
+        else list(test.find_all(nodes.Test))
+    return frozenset(t.node.name for t in found
+                     if t.name == "defined" and isinstance(t.node, nodes.Name))
+
+
+def _loads(node: nodes.Node, names: set, hidden: frozenset, guarded: frozenset):
+    """(name, line, optional) for each use of a field in ``names``, skipping loop variables;
+    optional: a use that allows the field to be missing (``|default``, ``is defined``, or
+    under ``{% if x is defined %}``)."""
     if isinstance(node, nodes.Name):
         if node.ctx == "load" and node.name in names and node.name not in hidden:
-            yield node.name, node.lineno
+            yield node.name, node.lineno, node.name in guarded
+        return
+    if isinstance(node, (nodes.Filter, nodes.Test)) and isinstance(node.node, nodes.Name) \
+            and node.name in (_DEFAULT if isinstance(node, nodes.Filter) else _DEFINED):
+        name = node.node.name
+        if name in names and name not in hidden:
+            yield name, node.lineno, True
+        for child in [*node.args, *node.kwargs] + ([node.dyn_args] if node.dyn_args else []) \
+                + ([node.dyn_kwargs] if node.dyn_kwargs else []):
+            yield from _loads(child, names, hidden, guarded)
+        return
+    if isinstance(node, (nodes.If, nodes.CondExpr)):
+        inner = guarded | _tested(node.test)
+        yield from _loads(node.test, names, hidden, guarded)
+        body = node.body if isinstance(node, nodes.If) else [node.expr1]
+        for child in body:
+            yield from _loads(child, names, hidden, inner)
+        rest = [*node.elif_, *node.else_] if isinstance(node, nodes.If) else \
+            [node.expr2] if node.expr2 is not None else []
+        for child in rest:
+            yield from _loads(child, names, hidden, guarded)
         return
     if isinstance(node, nodes.For):
         inner = hidden | {n.name for n in node.target.find_all(nodes.Name)} | {"loop"}
-        yield from _loads(node.iter, names, hidden)
+        yield from _loads(node.iter, names, hidden, guarded)
         for child in [*node.body, *([node.test] if node.test else [])]:
-            yield from _loads(child, names, inner)
+            yield from _loads(child, names, inner, guarded)
         for child in node.else_:
-            yield from _loads(child, names, hidden)
+            yield from _loads(child, names, hidden, guarded)
         return
     for child in node.iter_child_nodes():
-        yield from _loads(child, names, hidden)
+        yield from _loads(child, names, hidden, guarded)

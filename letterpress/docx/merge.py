@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import hashlib
+import posixpath
+import re
 import shutil
 import tempfile
 import zlib
@@ -72,15 +75,35 @@ class _Spool:
         return Member(name, 8, 0 if name.isascii() else 0x800, *stamp, self.crc, csize, self.size)
 
 
-def _split_section(tpl, inner: str) -> Tuple[str, str]:
+def _split_section(loaded, inner: str) -> Tuple[str, str]:
     """(content, its section properties as a "next page" section break)."""
-    final = tpl._final_sect
+    final = loaded.final_sect
     if final and inner.endswith(final):
-        return inner[:-len(final)], tpl._break_sect
+        return inner[:-len(final)], loaded.break_sect
     at = last_sectpr(inner)
     if at < 0:
         return inner, DEFAULT_BREAK
-    return inner[:at], section_break(inner[at:], tpl._body_open)
+    return inner[:at], section_break(inner[at:], loaded.body_open)
+
+
+def _opening(xml: str, root: str) -> Tuple[str, str]:
+    """(the XML up to and including the start tag of ``root``, what is inside it)."""
+    found = re.search(rf"<{root}\b[^>]*?(/?)>", xml)
+    if found is None:
+        raise ValueError(f"no <{root}> element")
+    if found.group(1):
+        return xml[:found.start()] + xml[found.start():found.end() - 2] + ">", ""
+    return xml[:found.end()], xml[found.end():xml.rindex(f"</{root}>")]
+
+
+def _retarget(rels: Optional[str], rid: str, target: str) -> Optional[str]:
+    """A relationships document with the target of ``rid`` changed."""
+    if rels is None:
+        return None
+    return re.sub(rf'(<Relationship\b[^>]*\bId="{re.escape(rid)}"[^>]*?\bTarget=")[^"]*(")|'
+                  rf'(<Relationship\b[^>]*?\bTarget=")[^"]*("[^>]*\bId="{re.escape(rid)}")',
+                  lambda m: (m.group(1) + target + m.group(2)) if m.group(1)
+                  else (m.group(3) + target + m.group(4)), rels)
 
 
 class MergedDocument:
@@ -100,6 +123,13 @@ class MergedDocument:
                 merged.add(template.render(context))
     """
 
+    def __new__(cls, template, path: PathLike):
+        if not template.fast:   # letters docxtpl rendered: put together by docxcompose
+            from letterpress.docx.fallback import ComposedDocument
+
+            return ComposedDocument(template, path)
+        return super().__new__(cls)
+
     def __init__(self, template, path: PathLike) -> None:
         self._tpl, self._stack, self._done = template, contextlib.ExitStack(), False
         self._files: List[IO[bytes]] = []
@@ -117,25 +147,28 @@ class MergedDocument:
         self._pending: Optional[tuple] = None
         self._shared: Dict[tuple, str] = {}    # (type, target, external) -> rId
         self._media: set = set()
-        self._last: Dict[str, Optional[tuple]] = {}   # header part -> (pieces, rId) of the last
-        self._docpr = template._docpr_start
-        self._break_split = RID.split(template._break_sect)   # [text, r:id=", rId, ", text...]
-        doc_dir = template._doc_name.rpartition("/")[0] + "/"
+        self._last: Dict[str, Optional[tuple]] = {}   # header part -> (pieces, rId, own media)
+        self._loaded = template.loaded
+        loaded = template.loaded
+        self._docpr = loaded.docpr_start
+        self._break_split = RID.split(loaded.break_sect)   # [text, r:id=", rId, ", text...]
+        self._doc_dir = doc_dir = loaded.doc_name.rpartition("/")[0] + "/"
         self._copies = []   # (part, rId, stem, relationship and override around the number)
-        for k, (name, rid, reltype, ctype) in enumerate(template._header_parts, 1):
+        self._replaced: Dict[str, str] = {}   # a letter's own media: its digest -> member
+        for k, (name, rid, reltype, ctype) in enumerate(loaded.header_parts, 1):
             stem = name.rsplit(".", 1)[0]
             target = stem[len(doc_dir):] if stem.startswith(doc_dir) else "/" + stem
             rel = ('<Relationship Id="rIdLpH', f'_{k}" Type={quoteattr(reltype)} '
                    f'Target={quoteattr(target)[:-1]}-', '.xml"/>')
             override = (f'<Override PartName="/{stem}-', f'.xml" ContentType="{ctype}"/>')
             self._copies.append((name, rid, stem, rel, override))
-        self._body.write(template._doc_prefix)
-        self._rels.write(template._part_rels[template._doc_name].rsplit("</Relationships>", 1)[0]
-                         .encode("utf-8"))
-        self._types.write(template._types_xml.rsplit("</Types>", 1)[0].encode("utf-8"))
-        for member, raw in template._static:
-            if member.name != "[Content_Types].xml":
-                self._write(member, raw)
+        self._body.write(loaded.doc_prefix)
+        # the template's own relationships, types and members are written when the document
+        # is closed: a sub-document may still add to them (see CompiledTemplate.get_docx)
+        rels = loaded.part_rels[loaded.doc_name] or \
+            '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"/>'
+        self._rels.write(_opening(rels, "Relationships")[0].encode("utf-8"))
+        self._types.write(_opening(loaded.types_xml, "Types")[0].encode("utf-8"))
 
     def _keep(self, f: IO[bytes]) -> IO[bytes]:
         self._files.append(f)
@@ -160,8 +193,8 @@ class MergedDocument:
     def _part(self, name: str, source: str, pieces: tuple, existing: Optional[str] = None,
               added=()) -> None:
         """A rendered part under ``name``: ``source`` (a part's name) says how to write it."""
-        tpl = self._tpl
-        part = tpl._by_name.get(source)
+        tpl, loaded = self._tpl, self._loaded
+        part = loaded.by_name.get(source)
         text = None
         if part is None:
             text = pieces[0]
@@ -172,13 +205,13 @@ class MergedDocument:
                 text, self._docpr = renumber_docpr(text, self._docpr)
             head = part.head[0] if part is not None and part.head else b""
             self._write(*compress(name, head + text.encode("utf-8", "replace"),
-                                  tpl.compresslevel, tpl._stamp))
+                                  tpl.compresslevel, loaded.stamp))
         else:   # the same bytes as the letter's own file: made once when both are written
-            member, raw = tpl.part_member(source, pieces)
+            member, raw = tpl.part_member(source, pieces, loaded)
             self._write(member if name == source else Member(name, *member[1:]), raw)
         if existing is not None or added:
             self._write(*compress(rels_name(name), rels_document(existing, added),
-                                  tpl.compresslevel, tpl._stamp))
+                                  tpl.compresslevel, loaded.stamp))
 
     def _same(self, name: str, before: tuple, pieces: tuple) -> bool:
         """Whether a part's pieces read the same as the letter before's: ready pieces are
@@ -189,7 +222,7 @@ class MergedDocument:
             return True
         if (len(before) == 1 and before[0].__class__ is str) or \
                 (len(pieces) == 1 and pieces[0].__class__ is str):
-            part = self._tpl._by_name[name]
+            part = self._loaded.by_name[name]
             return part.text(before) == part.text(pieces)
         return False
 
@@ -200,15 +233,19 @@ class MergedDocument:
             raise ValueError("this merged document is already closed")
         if letter.key != tpl.key:
             raise ValueError("the letter was rendered from a different template")
+        loaded = self._loaded = letter.loaded or tpl.loaded
+        level, stamp = tpl.compresslevel, loaded.stamp
         for name, data in letter.media:
             if name not in self._media:
                 self._media.add(name)
-                self._write(*compress(name, data, tpl.compresslevel, tpl._stamp))
+                self._write(*compress(name, data, level, stamp))
         links: Dict[str, str] = {}     # the letter's rIds in the body -> ours
         heads: Dict[str, str] = {}     # the template's header/footer rIds -> this letter's copies
         added: Dict[str, list] = collections.defaultdict(list) if letter.rels else {}
-        for src, rid, reltype, target, external in letter.rels:
-            if src != tpl._doc_name:
+        rels = list(letter.rels)
+        retarget = self._own_media(letter, loaded, rels)
+        for src, rid, reltype, target, external in rels:
+            if src != loaded.doc_name:
                 added[src].append((rid, reltype, target, external))
             elif (reltype, target, external) not in self._shared:
                 new = self._shared[(reltype, target, external)] = f"rIdLpM{len(self._shared) + 1}"
@@ -219,10 +256,12 @@ class MergedDocument:
         parts = dict(letter.parts)
         for k, (name, rid, stem, rel, override) in enumerate(self._copies, 1):
             pieces, last = parts.pop(name), self._last.get(name)
-            if last is not None and name not in added and self._same(name, last[0], pieces):
+            own = tuple(sorted(retarget.get(name, {}).items()))
+            if last is not None and name not in added and last[2] == own \
+                    and self._same(name, last[0], pieces):
                 if last[1] != rid:   # the same as the letter before: share its copy
                     heads[rid] = last[1]
-                self._last[name] = (pieces, last[1])
+                self._last[name] = (pieces, last[1], own)
                 continue
             copy = name
             if n:   # the first letter uses the template's own header parts, the others copies
@@ -230,14 +269,17 @@ class MergedDocument:
                 copy, heads[rid] = f"{stem}-{number}.xml", f"rIdLpH{number}_{k}"
                 self._rels.write(number.join(rel).encode("utf-8"))
                 self._types.write(number.join(override).encode("utf-8"))
-            self._part(copy, name, pieces, tpl._part_rels.get(name), added.get(name, ()))
-            self._last[name] = None if name in added else (pieces, heads.get(rid, rid))
+            existing = loaded.part_rels.get(name)
+            for old, target in own:
+                existing = _retarget(existing, old, target)
+            self._part(copy, name, pieces, existing, added.get(name, ()))
+            self._last[name] = None if name in added else (pieces, heads.get(rid, rid), own)
         for name, pieces in parts.items() if not n else ():   # footnotes, properties: letter 1's
-            self._part(name, name, pieces, tpl._part_rels.get(name), added.get(name, ()))
-        content, sect = _split_section(tpl, tpl._body.text(letter.pieces)[8:-9])
+            self._part(name, name, pieces, loaded.part_rels.get(name), added.get(name, ()))
+        content, sect = _split_section(loaded, loaded.body.text(letter.pieces)[8:-9])
         mapping = {**links, **heads}
         if mapping:
-            if sect is tpl._break_sect:   # the usual case: the template's ids, found once
+            if sect is loaded.break_sect:   # the usual case: the template's ids, found once
                 split = self._break_split
                 sect = "".join([mapping.get(x, x) if i % 4 == 2 else x
                                 for i, x in enumerate(split)])
@@ -251,6 +293,27 @@ class MergedDocument:
         at = len(content) if at is None else at
         self._flush(section_break=True)
         self._pending, self._count = (content, at, sect), n + 1
+
+    def _own_media(self, letter, loaded, rels: list) -> Dict[str, Dict[str, str]]:
+        """The letter's replaced members (docxtpl's ``replace_pic``...) as members of their
+        own: the body refers to them through new relationships (added to ``rels``), headers
+        and footers through their copy's; returns {header part: {rId: new target}}."""
+        retarget: Dict[str, Dict[str, str]] = {}
+        for member, data in letter.replaced:
+            digest = hashlib.sha1(data).hexdigest()[:20]
+            own = self._replaced.get(digest + member)
+            if own is None:
+                stem, dot, ext = posixpath.basename(member).rpartition(".")
+                own = f"{posixpath.dirname(member)}/lp-{digest}-{stem or ext}{dot}{ext}"
+                self._replaced[digest + member] = own
+                self._write(*compress(own, data, self._tpl.compresslevel, loaded.stamp))
+            for part, rid, reltype in loaded.media_refs.get(member, ()):
+                target = posixpath.relpath(own, posixpath.dirname(part))
+                if part == loaded.doc_name:
+                    rels.append((part, rid, reltype, target, False))
+                elif part in loaded.by_name and loaded.by_name[part].renderable:
+                    retarget.setdefault(part, {})[rid] = target
+        return retarget
 
     def _flush(self, section_break: bool) -> None:
         """Write the letter held back until it was known whether another follows."""
@@ -277,11 +340,18 @@ class MergedDocument:
         self._stack.close()
 
     def _finish(self) -> None:
-        tpl, stamp = self._tpl, self._tpl._stamp
+        tpl = self._tpl
+        loaded = tpl.loaded    # as it is now: with what sub-documents added to the template
+        stamp = loaded.stamp
+        for member, raw in loaded.static:
+            if member.name != "[Content_Types].xml":
+                self._write(member, raw)
         self._flush(section_break=False)
-        self._body.write(tpl._doc_suffix)
-        self._rels.write(b"</Relationships>")
-        self._types.write(b"</Types>")
+        self._body.write(loaded.doc_suffix)
+        rels = loaded.part_rels[loaded.doc_name]
+        self._rels.write((_opening(rels, "Relationships")[1] if rels else "").encode("utf-8")
+                         + b"</Relationships>")
+        self._types.write(_opening(loaded.types_xml, "Types")[1].encode("utf-8") + b"</Types>")
         with open(self._tmp, "wb") as out:
             cds = []
 
@@ -294,8 +364,8 @@ class MergedDocument:
             shift = out.tell()   # [Content_Types].xml goes first, before the spooled members
             self._data.seek(0)
             shutil.copyfileobj(self._data, out, 1 << 18)
-            copy(self._body.finish(tpl._doc_name, stamp), self._body.file)
-            copy(self._rels.finish(rels_name(tpl._doc_name), stamp), self._rels.file)
+            copy(self._body.finish(loaded.doc_name, stamp), self._body.file)
+            copy(self._rels.finish(rels_name(loaded.doc_name), stamp), self._rels.file)
             cd_start = out.tell()
             out.write(cds[0])
             self._records.seek(0)

@@ -63,12 +63,18 @@ class Part:
     """
 
     def __init__(self, tpl, name: str, label: str, source: str, decl: bytes = b"",
-                 is_body: bool = False) -> None:
+                 is_body: bool = False, body_open: str = "") -> None:
         self.name, self.label, self.source, self.is_body = name, label, source, is_body
+        self.body_open = body_open   # the body's start tag, with its namespaces
         self.head: Optional[Tuple[bytes, Optional[bytes]]] = (decl, None) if decl else None
         self.tail: Optional[Tuple[bytes, Optional[bytes]]] = None
-        patched = docxtpl.patch(source)
+        patched = unescape_tags(docxtpl.patch(source))
         self.dynamic = bool(_TAGS.search(patched))
+        #: rendered per letter although it has no tags: a header or footer with a picture,
+        #: which a letter may replace (see CompiledTemplate.replace_pic)
+        self.renderable = False
+        self.has_pictures = "r:embed=" in source or "r:id=" in source
+        self.const: Optional[tuple] = None   # the pieces of a part without tags
         self.jsrc = _PARA.sub(r"\n<w:p\1", patched)   # docxtpl's trick: one line per paragraph
         self.checked = self.tree = False
         self.next_id = 1 + max(map(int, re.findall(r'\sid="(\d+)"', source)), default=0)
@@ -111,7 +117,7 @@ class Part:
         newline removal), so that most of a letter's part is copied, not compressed."""
         if not self.dynamic or self.tree:
             return
-        if not self.is_body and not tpl._filters:
+        if not self.is_body and not tpl.jinja:
             self.vars = tuple(sorted(meta.find_undeclared_variables(self.parsed(tpl._env))))
 
         def strings(code):
@@ -252,7 +258,7 @@ def post(tpl, part: Part, text: str) -> str:
                                    _("keep each {% if %}/{% for %} and its end tag in the same "
                                      "paragraph, or use {%p ... %} tags")) from None
         return text
-    xml = tpl._body_open + text[8:]
+    xml = part.body_open + text[8:]
     if not part.checked:   # first letter: make sure the XML is sound, else repair as docxtpl
         part.checked = True
         try:
@@ -268,13 +274,39 @@ def post(tpl, part: Part, text: str) -> str:
     return text
 
 
+_IN_TAG = re.compile(r"(\{\{|\{%)(.*?)(\}\}|%\})", re.S)
+_TAG_ENTITY = re.compile(r"&(amp|quot|apos|#[0-9]+|#x[0-9a-fA-F]+);")
+
+
+def unescape_tags(xml: str) -> str:
+    """XML's character references inside ``{{ }}`` and ``{% %}`` as the characters they
+    stand for: Word stores ``{{ x|default("A&B") }}`` as ``A&amp;B``, which docxtpl (no
+    autoescape) writes back into the XML, so the letter reads "A&B". We escape every value,
+    so the tag must hold the character itself. (``&lt;`` and ``&gt;`` docxtpl's patching
+    already turned into ``<`` and ``>``.)"""
+    if "&" not in xml:
+        return xml
+
+    def characters(m: "re.Match") -> str:
+        ref = m.group(1)
+        if ref[0] != "#":
+            return {"amp": "&", "quot": '"', "apos": "'"}[ref]
+        return chr(int(ref[2:], 16) if ref[1] == "x" else int(ref[1:]))
+
+    def tag(m: "re.Match") -> str:
+        inner = m.group(2)
+        return m.group(1) + _TAG_ENTITY.sub(characters, inner) + m.group(3) if "&" in inner \
+            else m.group(0)
+    return _IN_TAG.sub(tag, xml)
+
+
 def tables_need_fix(body_open: str, src: str, jsrc: str) -> bool:
     """Whether docxtpl's table fix (an lxml parse per letter) can change this body: a
     table whose rows do not fill its grid, or tags that add cells or change their span
     ({%tc %} loops, {% hm %}, {% colspan %}); rows repeated by {%tr %} cannot."""
     if "<w:tbl" not in src:
         return False
-    if re.search(r"</w:tc>\{[{%]|[%}]\}<w:tc[ >]|w:gridSpan w:val=\"\{\{", jsrc):
+    if re.search(r"</w:tc>\{[{%#]|[%}#]\}<w:tc[ >]|w:gridSpan w:val=\"\{\{", jsrc):
         return True
     try:
         xml = body_open + src[8:]

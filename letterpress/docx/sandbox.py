@@ -45,7 +45,7 @@ class Limits:
     """The work one letter may do."""
 
     max_range: int = 10_000
-    max_iterations: int = 1_000_000
+    max_iterations: int = 250_000
     max_text: int = 20 * 1024 * 1024        # characters: one value, and a letter's XML
     max_work: int = 64 * 1024 * 1024        # characters of all strings a letter makes
     max_argument: int = 100_000             # a width, count or size given to a filter
@@ -121,12 +121,18 @@ class Budget:
     def allow(self, size: int, what: str = "") -> None:
         if size > self.limits.max_text:
             what = what or _("a value")
+            most = format(self.limits.max_text, ",")
+            if size == self.limits.max_text + 1:     # counting stopped there
+                raise TemplateLimit(
+                    _("%(what)s in the template would be more than %(most)s characters long",
+                      what=what, most=most), _("look for a list that holds itself, or text "
+                                               "repeated in a loop, in that paragraph"))
             raise TemplateLimit(
                 _("%(what)s in the template would be %(size)s characters long; at most "
                   "%(most)s are allowed", what=what, size=format(size, ","),
-                  most=format(self.limits.max_text, ",")), _("look for text repeated with * or a "
-                                                           "very wide center/format in that "
-                                                           "paragraph"))
+                  most=most), _("look for text repeated with * or a "
+                                "very wide center/format in that "
+                                "paragraph"))
 
     def output(self, size: int) -> None:
         """Count the text a letter writes (all its parts)."""
@@ -170,6 +176,37 @@ def _size(value: Any) -> int:
     return 0
 
 
+_CONTAINERS = (list, tuple, dict, set, frozenset)
+_MAX_NODES = 200_000
+
+
+def _text_size(value: Any, limit: int = 1 << 62) -> int:
+    """About how many characters ``str(value)`` takes: a list holding one long string a
+    thousand times is small in memory but huge as text. Counting stops past ``limit``."""
+    if isinstance(value, (str, bytes)):
+        return len(value)
+    if not isinstance(value, _CONTAINERS):
+        return 24
+    total, stack, nodes = 0, [value], 0
+    while stack and total <= limit:
+        nodes += 1
+        if nodes > _MAX_NODES:      # a list nested in itself over and over
+            return max(total, limit + 1)
+        item = stack.pop()
+        if isinstance(item, (str, bytes)):
+            total += len(item) + 4
+        elif isinstance(item, dict):
+            total += 2 + 4 * len(item)
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, _CONTAINERS):
+            total += 2 + 2 * len(item)
+            stack.extend(item)
+        else:
+            total += 24
+    return total
+
+
 # -- the environment ------------------------------------------------------------------------
 class BoundedTemplate(Template):
     """A template whose joins are bounded and which renders within a letter's budget."""
@@ -194,7 +231,7 @@ def _bounded_join(join: Callable) -> Callable:
     def bounded(seq: Iterable) -> Any:
         items = list(seq)
         budget = current()
-        budget.allow(sum(len(x) if isinstance(x, str) else 16 for x in items))
+        budget.allow(sum(_text_size(x, budget.limits.max_text) for x in items))
         return budget.spend(join(items))
     return bounded
 
@@ -220,6 +257,9 @@ class Sandbox(ImmutableSandboxedEnvironment):
         self.globals["range"] = self._range
         self.filters = {name: _guard_filter(name, f) for name, f in self.filters.items()}
         self.filters[_LOOP_FILTER] = _bounded_loop
+        shown = self.finalize
+        if getattr(shown, "jinja_pass_arg", None) is None:
+            self.finalize = _bounded_finalize(shown, self.limits)
 
     def _range(self, *args: int) -> range:
         numbers = range(*args)
@@ -253,23 +293,27 @@ class Sandbox(ImmutableSandboxedEnvironment):
         if operator == "*":
             for seq, n in ((left, right), (right, left)):
                 if _size(seq) and isinstance(n, int):
-                    budget.allow(len(seq) * max(n, 0))
+                    budget.allow(_text_size(seq, self.limits.max_text) * max(n, 0))
         elif operator == "**" and isinstance(left, int) and isinstance(right, int):
             if abs(left) > 1 and right > 0 and right * abs(left).bit_length() > 65_536:
                 raise TemplateLimit(_("a power in the template would be a number of more than "
                                       "20,000 digits"), _("use smaller numbers in that paragraph"))
         elif operator == "%" and isinstance(left, str):
-            self._check_format(left, right if isinstance(right, tuple) else (right,))
+            self._check_format(left, right if isinstance(right, tuple) else (right,), "%")
         elif operator == "+" and _size(left) and _size(right):
             budget.allow(len(left) + len(right))
         return budget.spend(super().call_binop(context, operator, left, right))
 
-    def _check_format(self, text: str, args: Iterable[Any]) -> None:
+    def _check_format(self, text: str, args: Iterable[Any], mark: str = "{") -> None:
+        args = list(args)
         if re.search(r"\d{6,}", text) or any(
                 isinstance(a, int) and abs(a) > self.limits.max_argument for a in args):
             raise TemplateLimit(
                 _("a format in the template asks for a width or precision over %(most)s",
                   most=format(self.limits.max_argument, ",")), _("use a small width in that paragraph"))
+        values = [v for a in args for v in (a.values() if isinstance(a, dict) else (a,))]
+        biggest = max((_text_size(v, self.limits.max_text) for v in values), default=0)
+        current().allow(len(text) + text.count(mark) * biggest)
 
     def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
         budget = current()
@@ -282,7 +326,7 @@ class Sandbox(ImmutableSandboxedEnvironment):
     def _check_str_call(self, text: str, name: str, args: tuple, kwargs: dict) -> None:
         values = list(args) + list(kwargs.values())
         if name in ("format", "format_map"):
-            self._check_format(text, values if name == "format" else ())
+            self._check_format(text, values)
             return
         for value in values:
             if isinstance(value, int) and abs(value) > self.limits.max_argument:
@@ -307,6 +351,15 @@ class Sandbox(ImmutableSandboxedEnvironment):
         return super()._generate(source, name, filename, defer_init)
 
 
+def _bounded_finalize(shown: Optional[Callable], lim: Limits) -> Callable:
+    """What ``{{ }}`` writes: a list or dict is turned into text, so its text counts."""
+    def finalize(value: Any) -> Any:
+        if isinstance(value, _CONTAINERS):
+            current().allow(_text_size(value, lim.max_text), _("a list or table shown"))
+        return shown(value) if shown is not None else value
+    return finalize
+
+
 def _bounded_loop(iterable: Any) -> Iterator[Any]:
     budget = current()
     for item in iterable:
@@ -314,6 +367,10 @@ def _bounded_loop(iterable: Any) -> Iterator[Any]:
         yield item
 
 
+_STRINGIFY = frozenset({"string", "tojson", "pprint", "e", "escape", "forceescape", "urlize",
+                        "center", "indent", "wordwrap", "truncate", "title", "upper", "lower",
+                        "capitalize", "trim", "striptags", "urlencode", "safe", "xmlattr",
+                        "wordcount", "replace", "format"})
 _FREE_FILTERS = frozenset({"default", "d", "int", "float", "round", "abs", "max", "min", "sum",
                            "random", "replace"})
 
@@ -323,6 +380,7 @@ def _guard_filter(name: str, function: Callable) -> Callable:
     free = name in _FREE_FILTERS
     joins = name == "join"
     formats = name == "format"
+    stringifies = name in _STRINGIFY
     passes = getattr(function, "jinja_pass_arg", None) is not None
 
     def guarded(*args: Any, **kwargs: Any) -> Any:
@@ -338,6 +396,8 @@ def _guard_filter(name: str, function: Callable) -> Callable:
                         _("the template gives the filter %(name)r the number %(value)s; at "
                           "most %(most)s is allowed", name=name, value=format(value, ","),
                           most=format(lim.max_argument, ",")), _("use a smaller number there"))
+        if stringifies and values and isinstance(values[0], _CONTAINERS):
+            budget.allow(_text_size(values[0], lim.max_text))
         if formats and values and isinstance(values[0], str) and re.search(r"\d{6,}", values[0]):
             raise TemplateLimit(_("a format in the template asks for a width or precision "
                                   "over %(most)s", most=format(lim.max_argument, ",")), _("use a small width in that paragraph"))

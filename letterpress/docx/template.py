@@ -14,6 +14,12 @@ the template as its already-compressed bytes::
     with MergedDocument(tpl, "letters.docx") as merged:
         merged.add(letter)            # each letter on its own new page(s)
 
+docxtpl's own methods work too (:mod:`letterpress.docx.compat`): ``replace_pic``,
+``replace_media``, ``replace_embedded``, ``replace_zipname``, ``new_subdoc``, ``get_docx``,
+``get_undeclared_template_variables``, ``render(context, jinja_env)`` and ``save``; a
+template the fast path cannot read is rendered by docxtpl itself
+(:mod:`letterpress.docx.fallback`, see :attr:`CompiledTemplate.fallback_reason`).
+
 Autoescape is always on (``&``, ``<`` or ``{{ }}`` in a value come out as typed)
 and a missing field is an error. Values: strings, numbers, lists, dicts,
 ``docxtpl.RichText`` (``url_id=tpl.build_url_id(url)`` for links) and
@@ -44,101 +50,57 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import weakref
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
 
 from jinja2 import StrictUndefined, UndefinedError
 
-from letterpress.docx import sandbox
+from letterpress.docx import fallback, sandbox, subdocs
 from letterpress.docx import zipwriter as dz
+from letterpress.docx.compat import DocxtplMethods
 from letterpress.docx.images import RenderingPart, Sink
-from letterpress.docx.load import load
+from letterpress.docx.letter import _LIVE, RenderedLetter, write_file
+from letterpress.docx.load import Loaded, lay_out, load
 from letterpress.docx.locate import problem, template_line, variables
 from letterpress.docx.merge import MergedDocument
 from letterpress.docx.package import RT_HYPERLINK, NotDocx, Package
 from letterpress.docx.parts import Part, finalize, post
+from letterpress.docx.plugins import JinjaAdditions, additions_of
+from letterpress.docx.replace import Replacements
 from letterpress.errors import InputError, LetterpressError, TemplateProblemError, Where
-from letterpress.files import PathLike, atomic_path
+from letterpress.files import PathLike
 from letterpress.i18n import N_, _
 
-__all__ = ["CompiledTemplate", "RenderedLetter", "MergedDocument"]
+__all__ = ["CompiledTemplate", "RenderedLetter", "MergedDocument", "write_file"]
 
-_LIVE: "weakref.WeakValueDictionary[str, CompiledTemplate]" = weakref.WeakValueDictionary()
 _RECENT: Dict[tuple, "CompiledTemplate"] = {}   # the last templates read from files, kept
 _KEEP = 2
 UNSAFE_HINT = N_("a template is a letter, not a program: it may use the fields (columns and "
                "settings) and simple tags, not Python's internals; remove that tag")
 DEFAULT_LEVEL = 1   # zlib level for the parts written per letter: fastest, a little larger
+#: Render with docxtpl a template whose reading fails in the fast path (tests turn it off
+#: to see such a failure as the bug it is).
+FALLBACK_ON_ERROR = True
 
 
-class RenderedLetter:
-    """One rendered letter, as plain data (picklable: a worker process can render and
-    the main process write or merge it).
-
-    ``pieces`` is the body; ``parts`` holds the other rendered parts as (name, pieces).
-    Pieces are strings, and numbers standing for pieces of the template that are
-    stored ready-compressed. ``rels`` are the relationships the letter adds (part, rId,
-    type, target, external) and ``media`` its images (part name, bytes).
-    """
-
-    __slots__ = ("key", "pieces", "parts", "rels", "media", "_template")
-
-    def __init__(self, key: str, pieces: tuple, parts: tuple = (), rels: tuple = (),
-                 media: tuple = (), template: Optional["CompiledTemplate"] = None) -> None:
-        self.key, self.pieces, self.parts, self.rels, self.media = key, pieces, parts, rels, media
-        self._template = template
-
-    def __reduce__(self):
-        return (RenderedLetter, (self.key, self.pieces, self.parts, self.rels, self.media))
-
-    def template(self, template: Optional["CompiledTemplate"] = None) -> "CompiledTemplate":
-        """The template this letter came from (found by its key after unpickling)."""
-        found = template or self._template or _LIVE.get(self.key)
-        if found is None or found.key != self.key:
-            raise ValueError("this letter's template is not loaded in this process; pass it")
-        return found
-
-    @property
-    def body(self) -> str:
-        """The letter's body XML (the content of ``<w:body>``)."""
-        return self.template()._body.text(self.pieces)[8:-9]
-
-    def to_bytes(self, template: Optional["CompiledTemplate"] = None) -> bytes:
-        """The letter as a complete .docx file."""
-        return b"".join(self.template(template)._zip(self))
-
-    def save(self, path: PathLike, template: Optional["CompiledTemplate"] = None) -> None:
-        """Write the .docx to ``path`` (atomically: a temporary name, then a rename)."""
-        data = self.to_bytes(template)
-        with atomic_path(path) as tmp:
-            write_file(tmp, data)
-
-
-def write_file(path: PathLike, data: bytes) -> None:
-    """Write ``data`` to a new or truncated file with as few system calls as may be."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0)
-                 | getattr(os, "O_CLOEXEC", 0), 0o600)   # owner-only: it holds personal data
-    try:
-        view, done = memoryview(data), 0
-        while done < len(data):
-            done += os.write(fd, view[done:])
-    finally:
-        os.close(fd)
-
-
-class CompiledTemplate:
+class CompiledTemplate(DocxtplMethods):
     """A Word template read, patched and compiled once, for rendering many letters.
 
     ``source`` is a path or the bytes of a .docx; ``name`` is how errors name it
-    (default: the path). ``filters`` adds Jinja filters. ``compresslevel`` is the
-    zlib level for the parts written per letter. :meth:`from_file` gives the template
-    of a path compiled once (checking a batch and rendering it share one).
+    (default: the path). ``filters``, ``globals`` and ``tests`` add Jinja filters, global
+    names and tests (docxtpl's ``jinja_env``; see :mod:`letterpress.docx.plugins`).
+    ``compresslevel`` is the zlib level for the parts written per letter. ``engine``
+    is "auto" (the fast path, docxtpl itself for a template it cannot do) or "docxtpl".
+    :meth:`from_file` gives the template of a path compiled once (checking a batch and
+    rendering it share one).
     """
 
     def __init__(self, source: Union[PathLike, bytes], *, name: Optional[str] = None,
                  compresslevel: int = DEFAULT_LEVEL,
                  filters: Optional[Mapping[str, Callable]] = None,
-                 limits: Optional[sandbox.Limits] = None) -> None:
+                 globals: Optional[Mapping[str, Any]] = None,
+                 tests: Optional[Mapping[str, Callable]] = None,
+                 engine: str = "auto",
+                 limits: Optional[sandbox.Limits] = None, jinja_env: Any = None) -> None:
         if isinstance(source, (bytes, bytearray)):
             data, self.name = bytes(source), name or "template.docx"
         else:
@@ -154,30 +116,57 @@ class CompiledTemplate:
                 raise InputError(_("the Word template cannot be read (%(strerror)s)",
                                    strerror=exc.strerror),
                                  code="bad_template", where=Where(file=self.name)) from None
-        self._data, self._filters = data, dict(filters or {})
+        if engine not in ("auto", "docxtpl"):
+            raise ValueError(f"engine must be 'auto' or 'docxtpl', not {engine!r}")
+        self._data = data
+        self.jinja = JinjaAdditions.of(filters, globals, tests)
+        if jinja_env is not None:   # docxtpl's environment: its filters, globals and tests
+            self.jinja = self.jinja.merge(additions_of(jinja_env))
         self.key = hashlib.sha1(data).hexdigest()
-        self.compresslevel = compresslevel
+        self.compresslevel, self.engine = compresslevel, engine
         self.current_rendering_part: Optional[RenderingPart] = None
         self._urls: Dict[str, str] = {}
-        self._env = sandbox.environment(autoescape=True, undefined=StrictUndefined,
-                                        finalize=finalize, limits=limits)
-        self._prop_env = sandbox.environment(undefined=StrictUndefined, finalize=finalize,
-                                             limits=limits)
-        self._env.filters.update(self._filters)
-        self._prop_env.filters.update(self._filters)
+        self._env = self.jinja.apply(sandbox.environment(
+            autoescape=True, undefined=StrictUndefined, finalize=finalize, limits=limits))
+        self._prop_env = self.jinja.apply(sandbox.environment(
+            undefined=StrictUndefined, finalize=finalize, limits=limits))
         self._written: Dict[str, tuple] = {}   # part -> (pieces, member) of the last letter
-        try:
-            load(self, Package(data))
-        except NotDocx as exc:
-            raise InputError(_("the template cannot be used: %(exc)s", exc=exc), code="bad_template",
-                             where=Where(file=self.name), hint=exc.hint) from None
-        self._by_name = {p.name: p for p in self._parts}
+        self.replacements = Replacements()
+        self._docx: Any = None            # python-docx's Document, once get_docx() is asked
+        self._docx_print: Optional[str] = None
+        self._laid: Dict[tuple, Tuple[bytes, bytes, int]] = {}
+        self._fallback: Optional[Tuple[str, dict]] = None   # see fallback_reason
+        self._last_letter: Optional[RenderedLetter] = None
+        self.loaded: Optional[Loaded] = None
+        self._load(data)
         _LIVE[self.key] = self
-        if not self._filters and compresslevel == DEFAULT_LEVEL and limits is None:
+        if not self.jinja and compresslevel == DEFAULT_LEVEL and engine == "auto" \
+                and limits is None:
             _RECENT.pop((self.key, self.name), None)
             _RECENT[(self.key, self.name)] = self
             while len(_RECENT) > _KEEP:
                 del _RECENT[next(iter(_RECENT))]
+
+    def _load(self, data: bytes) -> None:
+        try:
+            package = Package(data)
+        except NotDocx as exc:
+            raise InputError(_("the template cannot be used: %(exc)s", exc=exc),
+                             code="bad_template", where=Where(file=self.name),
+                             hint=exc.hint) from None
+        if self.engine == "docxtpl":
+            self._fallback = (N_("docxtpl was asked for"), {})
+            return
+        try:
+            self.loaded = load(self, package)
+        except (LetterpressError, NotDocx):
+            raise
+        except Exception as exc:  # noqa: BLE001 - a document the fast path cannot read
+            if not FALLBACK_ON_ERROR:
+                raise
+            self._fallback = (N_("the fast renderer cannot read this template (%(error)s)"),
+                              {"error": f"{type(exc).__name__}: {exc}"})
+            self.loaded = None
 
     @classmethod
     def from_file(cls, path: PathLike) -> "CompiledTemplate":
@@ -193,8 +182,32 @@ class CompiledTemplate:
         return found if found is not None else cls(data, name=name)
 
     def __reduce__(self):   # for worker processes: compiled again on the other side
-        return (_rebuild, (self._data, self.name, self.compresslevel, self._filters,
-                           self._env.limits))
+        return (_rebuild, (self._data, self.name, self.compresslevel, self.jinja, self.engine,
+                           self.replacements, self._env.limits))
+
+    @property
+    def fast_loaded(self) -> Loaded:
+        """What the fast path read (an error for a template docxtpl renders)."""
+        if self.loaded is None:
+            raise ValueError("this template is rendered by docxtpl, not the fast path")
+        return self.loaded
+
+    @property
+    def fallback_reason(self) -> Optional[str]:
+        """Why letters of this template are rendered by docxtpl itself (None: the fast path)."""
+        return _(self._fallback[0], **self._fallback[1]) if self._fallback else None
+
+    @property
+    def fast(self) -> bool:
+        """Whether letters are rendered by the fast path (else by docxtpl: slower)."""
+        return self._fallback is None
+
+    def notice(self) -> Optional[str]:
+        """One line for the user when this template is rendered by docxtpl, else None."""
+        if self._fallback is None:
+            return None
+        return _("%(name)s: rendered by docxtpl itself, which is slower, because %(reason)s",
+                 name=self.name, reason=self.fallback_reason)
 
     # -- public API -----------------------------------------------------------------------
     def build_url_id(self, url: str) -> str:
@@ -205,66 +218,128 @@ class CompiledTemplate:
         """Fields the template needs from the context, each with the places that use it.
 
         ``{"name": ["paragraph 3: 尊敬的{{ name }}…", "header 1, paragraph 1: ..."]}``.
-        Loop variables and names set inside the template are not fields. The names are
-        those of docxtpl's ``get_undeclared_template_variables``, plus any used in the
+        Loop variables and names set inside the template are not fields; nor are names
+        used only where a missing value is allowed (``x|default(...)``, ``x is defined``
+        and what such a test guards), which :meth:`optional_variables` gives. The names
+        are those of docxtpl's ``get_undeclared_template_variables``, plus any used in the
         footnotes or document properties (which rendering needs as well).
         """
-        return variables(self._env, self._parts, self._prop_env, self._core)
+        found = self._all_variables()
+        return {k: v for k, v in found[0].items() if k not in found[1]}
+
+    def optional_variables(self) -> Dict[str, List[str]]:
+        """Fields used only where they may be missing (``default``, ``is defined``)."""
+        found = self._all_variables()
+        return {k: v for k, v in found[0].items() if k in found[1]}
+
+    def _all_variables(self) -> tuple:
+        cached = self.__dict__.get("_variables")
+        if cached is None or cached[0] is not self.loaded:
+            if self.loaded is None:
+                names = fallback.undeclared(self._data, self._env)
+                found: tuple = ({n: ["the document"] for n in sorted(names)}, frozenset())
+            else:
+                found = variables(self._env, self.loaded.parts, self._prop_env,
+                                  self.loaded.core)
+            cached = self.__dict__["_variables"] = (self.loaded, found)
+        return cached[1]
 
     def unsafe_places(self) -> List[Tuple[str, str]]:
         """(place, tag) for each tag that reaches for what templates may not use (found
         without rendering): ``[("paragraph 4 (“{{ cycler.__init__… }}”)", ".__init__")]``."""
         found = []
-        for part in (p for p in self._parts if p.dynamic):
+        for part in (p for p in self.loaded.parts if p.dynamic) if self.loaded else ():
             for lineno, what in sandbox.unsafe_uses(part.parsed(self._env)):
                 place, text = part.describe(lineno, _bare_name(what))
                 found.append((f"{place} (“{text}”)" if text else place, what))
-        for _marker, label, _tpl, text in self._core[2] if self._core else ():
+        core = self.loaded.core if self.loaded else None
+        for _marker, label, _tpl, text in core[2] if core else ():
             found += [(label, what) for _, what in sandbox.unsafe_uses(self._prop_env.parse(text))]
         return found
 
     def uses(self, name: str) -> bool:
         """Whether the template uses the field ``name`` (worked out once per template)."""
-        names = self.__dict__.get("_used_names")
-        if names is None:
-            names = self.__dict__["_used_names"] = frozenset(self.variables())
-        return name in names
+        return name in self._all_variables()[0]
 
-    def render(self, context: Mapping[str, Any]) -> RenderedLetter:
+    # -- rendering ----------------------------------------------------------------------
+    def render(self, context: Mapping[str, Any], jinja_env: Any = None,
+               autoescape: bool = True) -> "RenderedLetter":
         """Render one letter from ``context`` (field name -> value), within the work one
-        letter may do (:class:`letterpress.docx.sandbox.Limits`)."""
-        with sandbox.limits(self._env.limits):
-            return self._render(context)
+        letter may do (:class:`letterpress.docx.sandbox.Limits`).
 
-    def _render(self, context: Mapping[str, Any]) -> RenderedLetter:
+        ``jinja_env`` and ``autoescape`` are accepted for docxtpl's signature: filters,
+        globals and tests of a ``jinja_env`` are added to this template's (once);
+        autoescape stays on (values come out as typed)."""
+        with sandbox.limits(self._env.limits):
+            return self._render(context, jinja_env)
+
+    def _render(self, context: Mapping[str, Any], jinja_env: Any) -> "RenderedLetter":
+        if jinja_env is not None:
+            self._adopt(jinja_env)
+        if self._docx is not None:
+            self._sync_docx()
+        replaced = self.replacements.resolve(self.loaded, self.name) if self.loaded \
+            and self.replacements else ()
+        if self.loaded is None:
+            self._last_letter = fallback.render(self, context)
+            return self._last_letter
+        loaded = self.loaded
         ctx, sink = dict(self._env.globals), Sink()   # a shared context: no copy per part
         ctx.update(context)
-        body = self._body
-        pieces = self._render_part(body, ctx, sink) if body.dynamic else self._const_body
+        body = loaded.body
+        pieces = self._render_part(body, ctx, sink) if body.dynamic else loaded.const_body
         parts = []
-        for part in self._dynamic:
+        for part in loaded.dynamic:
+            if not part.dynamic:   # a header or footer with a picture but no tags
+                parts.append((part.name, part.const))
+                continue
             key, found = part.memo(ctx)
             if found is None:
                 before = len(sink)
                 found = self._render_part(part, ctx, sink)
                 part.remember(key if len(sink) == before else None, found)
             parts.append((part.name, found))
-        if self._core:
+        if loaded.core:
             parts.append(self._render_core(ctx))
         rels = tuple((k[0], rid, k[1], k[2], k[3]) for k, rid in sink.rels.items())
-        return RenderedLetter(self.key, pieces, tuple(parts), rels, tuple(sink.media.items()), self)
+        letter = RenderedLetter(self.key, pieces or (), tuple(parts), rels,
+                                tuple(sink.media.items()), self, replaced, loaded)
+        self._last_letter = letter   # for docxtpl's tpl.save(path)
+        return letter
+
+    def _adopt(self, env: Any) -> None:
+        """Take the custom filters, globals and tests of docxtpl's ``jinja_env``."""
+        merged = self.jinja.merge(additions_of(env))
+        if merged == self.jinja:
+            return
+        self.jinja = merged
+        merged.apply(self._env)
+        merged.apply(self._prop_env)
+        self.__dict__.pop("_variables", None)
+        self._written.clear()
+        self._load(self._data if self._docx is None else subdocs.save(self._docx))
+
+    def trial(self, context: Mapping[str, Any]) -> None:
+        """Render one letter only to find its problems (raised as :meth:`render` raises them),
+        leaving no trace: the next letter renders as if this one had not been."""
+        parts = self.loaded.parts if self.loaded else ()
+        saved = [(p, p.checked, p.tree, p._last) for p in parts]
+        try:
+            self.render(context)
+        finally:
+            for part, checked, tree, last in saved:
+                part.checked, part.tree, part._last = checked, tree, last
 
     def render_bytes(self, context: Mapping[str, Any]) -> bytes:
         """Render one letter and return the .docx file's bytes."""
         return self.render(context).to_bytes(self)
 
-    def render_to(self, context: Mapping[str, Any], path: PathLike) -> RenderedLetter:
+    def render_to(self, context: Mapping[str, Any], path: PathLike) -> "RenderedLetter":
         """Render one letter, write it to ``path`` (atomically) and return it."""
         letter = self.render(context)
         letter.save(path, self)
         return letter
 
-    # -- rendering ----------------------------------------------------------------------
     def _render_part(self, part: Part, ctx: dict, sink: Sink) -> tuple:
         strings = self._run(part, ctx, sink)
         fast = part.assemble(strings)
@@ -295,6 +370,7 @@ class CompiledTemplate:
                 raise self._problem("template_limit", part, line, exc.message, exc.hint) from None
             except Exception:  # noqa: BLE001 - Jinja rewrites the traceback to template lines
                 template.environment.handle_exception()
+                raise   # (handle_exception always raises)
         except UndefinedError as exc:
             msg = exc.message or str(exc)
             found = re.search(r"'([^']+)' is undefined|has no attribute '([^']+)'", msg)
@@ -304,8 +380,9 @@ class CompiledTemplate:
                 _("the field %(field)r has no value for this letter (%(msg)s)",
                   field=field, msg=msg),
                 _("give every letter a value for %(field)r (a column of that name in the "
-                  "recipient list, or a setting), or correct the name in the template", field=field), field)
-            error.field = field
+                  "recipient list, or a setting), or correct the name in the template",
+                  field=field), field)
+            error.field = field   # type: ignore[attr-defined]
             raise error from exc
         except sandbox.SecurityError as exc:
             raise self._problem("template_unsafe", part, template_line(exc),
@@ -331,7 +408,7 @@ class CompiledTemplate:
                 sink.relate(part.name, RT_HYPERLINK, urls[rid], True, rid)
 
     def _render_core(self, ctx: dict) -> Tuple[str, tuple]:
-        name, xml, props = self._core
+        name, xml, props = self.fast_loaded.core or ("", "", ())
         for marker, label, template, _props in props:
             try:
                 value = template.render(ctx)
@@ -357,46 +434,73 @@ class CompiledTemplate:
         return problem(self.name, code, part, lineno, message, hint, focus)
 
     # -- writing ------------------------------------------------------------------------
-    def part_member(self, name: str, pieces: tuple) -> Tuple[dz.Member, bytes]:
+    def part_member(self, name: str, pieces: tuple,
+                    loaded: Optional[Loaded] = None) -> Tuple[dz.Member, bytes]:
         """The zip member of a rendered part; the last letter's when the pieces are equal
         (a part whose fields did not change is not joined or compressed again)."""
+        loaded = loaded or self.fast_loaded
         last = self._written.get(name)
         if last is not None and (last[0] is pieces or last[0] == pieces):
             return last[1]
-        part = self._by_name.get(name)
+        part = loaded.by_name.get(name)
+        stamp = loaded.stamp
         if part is None:   # document properties: their text, compressed
             member = dz.compress(name, pieces[0].encode("utf-8", "replace"), self.compresslevel,
-                                 self._stamp)
+                                 stamp)
         else:
-            member = part.member(pieces, self.compresslevel, self._stamp)
+            member = part.member(pieces, self.compresslevel, stamp)
         self._written[name] = (pieces, member)
         return member
 
-    def _zip(self, letter: RenderedLetter) -> List[bytes]:
-        level, stamp = self.compresslevel, self._stamp
-        body = self._body
+    def _head(self, loaded: Loaded, replaced: tuple) -> Tuple[bytes, bytes, int]:
+        """The unchanged members laid out, with ``replaced`` members swapped in."""
+        if not replaced:
+            return loaded.head, loaded.head_cd, len(loaded.static)
+        key = (id(loaded), replaced)
+        laid = self._laid.get(key)
+        if laid is None:
+            new = dict(replaced)
+            static = [dz.compress(m.name, new[m.name], 6, loaded.stamp) if m.name in new
+                      else (m, raw) for m, raw in loaded.static]
+            laid = (*lay_out(static), len(static))
+            self._laid.clear()   # one set of replacements at a time is the usual case
+            self._laid[key] = laid
+        return laid
+
+    def _zip(self, letter: "RenderedLetter") -> List[bytes]:
+        if letter.whole is not None:
+            return [letter.whole]
+        loaded = letter.loaded or self.fast_loaded
+        level, stamp = self.compresslevel, loaded.stamp
+        head, head_cd, count = self._head(loaded, letter.replaced)
+        body = loaded.body
         members = [body.member(letter.pieces, level, stamp) if body.dynamic
-                   else self.part_member(body.name, letter.pieces)]   # a body without tags
-        members += [self.part_member(name, pieces) for name, pieces in letter.parts]
+                   else self.part_member(body.name, letter.pieces, loaded)]   # no tags
+        members += [self.part_member(name, pieces, loaded) for name, pieces in letter.parts]
         if not letter.rels:     # the parts' relationships as in the template
-            members += [original for original in self._optional.values() if original]
-            return dz.zip_pieces(self._head, self._head_cd, len(self._static), members)
+            members += [original for original in loaded.optional.values() if original]
+            return dz.zip_pieces(head, head_cd, count, members)
         added: Dict[str, list] = {}
         for src, rid, reltype, target, external in letter.rels:
             added.setdefault(src, []).append((rid, reltype, target, external))
-        for part, original in self._optional.items():
+        for part, original in loaded.optional.items():
             if part in added:
-                rels = dz.rels_document(self._part_rels[part], added[part])
+                rels = dz.rels_document(loaded.part_rels[part], added[part])
                 members.append(dz.compress(dz.rels_name(part), rels, level, stamp))
             elif original:
                 members.append(original)
         members += [dz.compress(name, data, level, stamp) for name, data in letter.media]
-        return dz.zip_pieces(self._head, self._head_cd, len(self._static), members)
+        return dz.zip_pieces(head, head_cd, count, members)
 
 
-def _rebuild(data: bytes, name: str, level: int, filters: dict,
+def _rebuild(data: bytes, name: str, level: int, jinja: "JinjaAdditions", engine: str,
+             replacements: "Replacements",
              limits: Optional[sandbox.Limits] = None) -> CompiledTemplate:
-    return CompiledTemplate(data, name=name, compresslevel=level, filters=filters, limits=limits)
+    tpl = CompiledTemplate(data, name=name, compresslevel=level, filters=dict(jinja.filters),
+                           globals=dict(jinja.globals), tests=dict(jinja.tests), engine=engine,
+                           limits=limits)
+    tpl.replacements = replacements
+    return tpl
 
 
 def _bare_name(what: str) -> str:

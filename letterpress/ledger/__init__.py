@@ -28,8 +28,8 @@ from sqlalchemy import and_, inspect, select
 from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.exc import DatabaseError, OperationalError
 
-from letterpress.errors import BadgeRefused, LedgerError, RecordError
-from letterpress.files import PRIVATE_FILE, make_private, private_dir
+from letterpress.errors import BadgeRefused, DiskFullError, LedgerError, RecordError
+from letterpress.files import PRIVATE_FILE, free_bytes, make_private, private_dir
 from letterpress.i18n import _
 from letterpress.ledger import admin as A
 from letterpress.ledger import badges
@@ -180,6 +180,14 @@ class Ledger:
         except OperationalError as exc:
             text = str(exc.orig if exc.orig is not None else exc).strip().splitlines()[0]
             busy = "locked" in text or "busy" in text
+            folder = os.path.dirname(os.path.abspath(self.url.database or "")) or "."
+            free = free_bytes(folder) if self._sqlite else None
+            if self._sqlite and ("disk is full" in text or "disk I/O error" in text
+                                 and free is not None and free < 1 << 20):
+                raise DiskFullError(_("%(ledger)s: the disk holding %(folder)s is full; nothing "
+                                      "was recorded", ledger=self.describe(), folder=folder),
+                                    hint=_("free some space on that disk, then run the "
+                                           "command again")) from None
             if busy:
                 hint = _("another program is writing to the ledger; try again")
             elif self._sqlite:
@@ -245,6 +253,24 @@ class Ledger:
                 S.meta.c.key == f"batch:{batch_id}:build")).scalar()
         return json.loads(value) if value else {}
 
+    def written_files(self, batch_id: int) -> Dict[str, List[str]]:
+        """The files letterpress wrote (or was about to write) for a batch: output folder ->
+        paths relative to it (see :mod:`letterpress.pipeline.outputs`)."""
+        with self.transaction() as conn:
+            return A.get_json(conn, f"batch:{batch_id}:files") or {}
+
+    def save_written_files(self, batch_id: int, files: Dict[str, List[str]]) -> None:
+        with self.transaction(write=True) as conn:
+            A.put_json(conn, f"batch:{batch_id}:files", files)
+
+    def lock(self, title: str, names: Sequence[str] = (), what: str = "build"):
+        """Lock a batch (and e.g. its output folder) while a command writes it; a
+        :class:`letterpress.ledger.locks.BatchLock` to release (``with`` block).
+        Raises :class:`LedgerError` ``batch_busy`` when another program holds it."""
+        from letterpress.ledger import locks
+
+        return locks.acquire(self, title, [f"batch:{title}", *names], what)
+
     # --- volunteers ----------------------------------------------------------------------
 
     def _token(self, batch_id: int, name: str, version: int) -> str:
@@ -260,6 +286,9 @@ class Ledger:
         base = (base_url if base_url is not None else batch.base_url).rstrip("/")
         out = []
         for r in rows:
+            if badges.state_of(self.secret(), r) != "active":
+                out.append(Volunteer(r.idx, r.name))      # revoked: no badge to print
+                continue
             token = self._token(batch_id, r.name, r.token_version)
             out.append(Volunteer(r.idx, r.name, token, codes_mod.badge_url(base, token)))
         return out
@@ -294,6 +323,27 @@ class Ledger:
                 revoked_at=S.utcnow()))
         return token
 
+    def badge_states(self, batch_id: int) -> List["badges.BadgeState"]:
+        """Every volunteer the batch has had and the state of their badge
+        (``active``, ``revoked``, ``off_list``); see :mod:`letterpress.ledger.badges`."""
+        with self.transaction() as conn:
+            return badges.states(conn, self.secret(), batch_id)
+
+    def revoke_badge(self, batch_id: int, name: str) -> "badges.BadgeState":
+        """Stop a volunteer's badge at once (the next request with it is refused and phones
+        logged in with it are logged out); no badge of theirs works until :meth:`reissue_badge`."""
+        with self.transaction(write=True) as conn:
+            return badges.revoke(conn, batch_id, name)
+
+    def reissue_badge(self, batch_id: int, name: str,
+                      base_url: Optional[str] = None) -> Volunteer:
+        """A new badge for a volunteer on the list; every earlier badge of theirs stops working."""
+        with self.transaction(write=True) as conn:
+            idx, token = badges.reissue(conn, self.secret(), batch_id, name)
+            batch = V.get_batch(conn, batch_id)
+        base = (base_url if base_url is not None else batch.base_url).rstrip("/")
+        return Volunteer(idx, name, token, codes_mod.badge_url(base, token))
+
     # --- staff login tokens --------------------------------------------------------------
 
     def new_staff_token(self, ttl: _dt.timedelta = _dt.timedelta(hours=12)) -> str:
@@ -309,10 +359,14 @@ class Ledger:
         """Use a staff token (once). Raises :class:`RecordError` ``not_authorised`` otherwise."""
         t = S.staff_tokens
         now = S.utcnow()
-        with self.transaction(write=True) as conn:
-            done = conn.execute(t.update().where(and_(
-                t.c.token_hash == token_hash(str(token or "")), t.c.used_at.is_(None),
-                t.c.expires_at > now)).values(used_at=now)).rowcount
+        valid = and_(t.c.token_hash == token_hash(str(token or "")), t.c.used_at.is_(None),
+                     t.c.expires_at > now)
+        with self.transaction() as conn:        # a wrong token never opens a write transaction
+            known = conn.execute(select(t.c.id).where(valid)).first() is not None
+        done = 0
+        if known:
+            with self.transaction(write=True) as conn:
+                done = conn.execute(t.update().where(valid).values(used_at=now)).rowcount
         if done != 1:
             raise RecordError(_("this staff link is unknown, used already or expired"),
                               code="not_authorised",
@@ -370,6 +424,11 @@ class Ledger:
         """A volunteer's households (not withdrawn) in walking order, with their states."""
         with self.transaction() as conn:
             return V.round_views(conn, batch_id, volunteer)
+
+    def round_page(self, batch_id: int, volunteer: str) -> Tuple[BatchRecord, List[HouseholdView]]:
+        """The batch and :meth:`round`, in one transaction (the volunteer's list page)."""
+        with self.transaction() as conn:
+            return V.get_batch(conn, batch_id), V.round_views(conn, batch_id, volunteer)
 
     def households_in_state(self, batch_id: int, state: str,
                             limit: Optional[int] = None) -> List[HouseholdView]:
@@ -433,6 +492,27 @@ class Ledger:
         """
         with self.transaction(write=True) as conn:
             return A.reissue_codes(conn, batch_id, list(household_keys), fresh_codes)
+
+    def plan_reprint(self, batch_id: int, household_keys: Sequence[str],
+                     folder: str) -> dict:
+        """The new codes a reprint will give, set aside (not valid yet) until
+        :meth:`commit_reprint`; see :func:`letterpress.ledger.admin.plan_reprint`."""
+        with self.transaction(write=True) as conn:
+            return A.plan_reprint(conn, batch_id, list(household_keys), folder, fresh_codes)
+
+    def pending_reprint(self, batch_id: int) -> dict:
+        """The plan of a reprint that was begun and not committed ({} when none)."""
+        with self.transaction() as conn:
+            return A.get_json(conn, A.reprint_key(batch_id)) or {}
+
+    def commit_reprint(self, batch_id: int, plan: dict) -> Dict[str, str]:
+        """Make a reprint's codes valid and revoke the old ones, in one transaction.
+        Returns recipient id -> new code in printed form."""
+        with self.transaction(write=True) as conn:
+            done = A.reissue_codes(conn, batch_id, list(plan["codes"]), fresh_codes,
+                                   chosen=plan["codes"])
+            conn.execute(S.meta.delete().where(S.meta.c.key == A.reprint_key(batch_id)))
+        return done
 
     def purge(self, batch_id: int) -> int:
         """Remove a batch's personal data, keeping its households, states and counts.

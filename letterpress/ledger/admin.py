@@ -6,6 +6,7 @@ opens; both only append or overwrite, never delete.
 from __future__ import annotations
 
 import hashlib
+import json
 from typing import Callable, Dict, List, Optional
 
 from sqlalchemy import and_, bindparam, select, update
@@ -19,8 +20,14 @@ from letterpress.ledger.views import get_batch
 
 
 def reissue_codes(conn: Connection, batch_id: int, keys: List[str],
-                  fresh_codes: Callable[[Connection, int], List[str]]) -> Dict[str, str]:
-    """New codes for the listed households of a batch (by recipient id), old ones revoked."""
+                  fresh_codes: Callable[[Connection, int], List[str]],
+                  chosen: Optional[Dict[str, str]] = None) -> Dict[str, str]:
+    """New codes for the listed households of a batch (by recipient id), old ones revoked.
+
+    ``chosen`` gives the new canonical code of some households (a reprint's
+    slips were made with them before this commit); a chosen code that is in
+    the ledger already is not used (another one is made).
+    """
     h_t, c_t = S.households, S.codes
     batch = get_batch(conn, batch_id)
     if batch.purged_at is not None:
@@ -42,10 +49,48 @@ def reissue_codes(conn: Connection, batch_id: int, keys: List[str],
     conn.execute(update(c_t).where(and_(c_t.c.household_id == bindparam("b_id"),
                                         c_t.c.revoked_at.is_(None)))
                  .values(revoked_at=now, reason="reprint"), [{"b_id": i} for i in ids])
-    new = fresh_codes(conn, len(keys))
+    chosen = dict(chosen or {})
+    taken = set(conn.execute(select(c_t.c.code).where(c_t.c.code.in_(list(chosen.values()))))
+                .scalars()) if chosen else set()
+    spare = iter(fresh_codes(conn, len(keys)))
+    new = [chosen[k] if chosen.get(k) and chosen[k] not in taken else next(spare) for k in keys]
     conn.execute(c_t.insert(), [dict(code=code, household_id=hid, issued_at=now, reason="")
                                 for hid, code in zip(ids, new)])
     return {k: codes_mod.printed(code) for k, code in zip(keys, new)}
+
+
+def get_json(conn: Connection, key: str):
+    """The JSON value kept under ``key`` in ``meta`` (None when there is none)."""
+    value = conn.execute(select(S.meta.c.value).where(S.meta.c.key == key)).scalar()
+    return json.loads(value) if value else None
+
+
+def put_json(conn: Connection, key: str, value) -> None:
+    text = json.dumps(value, ensure_ascii=False)
+    if not conn.execute(S.meta.update().where(S.meta.c.key == key).values(value=text)).rowcount:
+        conn.execute(S.meta.insert().values(key=key, value=text))
+
+
+def reprint_key(batch_id: int) -> str:
+    return f"batch:{batch_id}:reprint"
+
+
+def plan_reprint(conn: Connection, batch_id: int, keys: List[str], folder: str,
+                 fresh_codes: Callable[[Connection, int], List[str]]) -> dict:
+    """``{"codes": {recipient id: canonical code}, "folder": name}``, kept in ``meta``.
+
+    A reprint that was interrupted left its plan: its codes (and folder) are
+    used again, so slips already made with them stay right.
+    """
+    plan = get_json(conn, reprint_key(batch_id)) or {}
+    before = dict(plan.get("codes", {}))
+    keys = list(dict.fromkeys(keys))
+    need = [k for k in keys if k not in before]
+    made = dict(zip(need, fresh_codes(conn, len(need))))
+    plan = {"codes": {k: before.get(k) or made[k] for k in keys},
+            "folder": plan.get("folder") or folder}
+    put_json(conn, reprint_key(batch_id), plan)
+    return plan
 
 
 #: Household fields emptied by :func:`purge` (compound, building, grid and package stay:

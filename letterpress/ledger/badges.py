@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import base64
 import datetime as _dt
+import hashlib
 import hmac
-from typing import Optional, Tuple
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Tuple
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import and_, bindparam, func, select
 from sqlalchemy.engine import Connection
 
-from letterpress.errors import BadgeRefused
+from letterpress.errors import BadgeRefused, LedgerError
 from letterpress.i18n import N_, _
 from letterpress.ledger import schema as S
 from letterpress.ledger.register import token_hash
@@ -76,3 +78,91 @@ def holder(conn: Connection, secret: bytes, text: str) -> Tuple[int, str]:
         raise refused()
     return check(secret, text, row.batch_id, row.name, row.token_version, row.idx,
                  row.purged_at)
+
+
+# --- badge states, revoking and reissuing (``letterpress volunteers``) ------------------------
+
+#: A volunteer's badge: ``active`` (works), ``revoked`` (stopped by staff until reissued),
+#: ``off_list`` (the volunteer is no longer on the batch's list).
+STATES = ("active", "revoked", "off_list")
+
+
+@dataclass(frozen=True)
+class BadgeState:
+    """One volunteer of a batch and the state of their badge."""
+
+    name: str
+    index: Optional[int]          # run-sheet number; None when off the list
+    state: str                    # one of STATES
+    version: int                  # how many badges this volunteer has had
+    revoked_at: Optional[_dt.datetime]
+    households: int = 0
+
+
+def _revoked_hash(row_id: int, version: int) -> str:
+    """A stored hash that no token has: the badge of that row is revoked."""
+    return hashlib.sha256(f"revoked:{row_id}:{version}".encode()).hexdigest()
+
+
+def state_of(secret: bytes, row) -> str:
+    if row.idx is None:
+        return "off_list"
+    if row.token_hash != token_hash(token(secret, row.batch_id, row.name, row.token_version)):
+        return "revoked"
+    return "active"
+
+
+def states(conn: Connection, secret: bytes, batch_id: int) -> List[BadgeState]:
+    """Every volunteer the batch has had, those on the list first (in run-sheet order)."""
+    v_t, h_t = S.volunteers, S.households
+    counts: Dict[str, int] = dict(conn.execute(
+        select(h_t.c.volunteer, func.count()).where(and_(
+            h_t.c.batch_id == batch_id, h_t.c.withdrawn_at.is_(None)))
+        .group_by(h_t.c.volunteer)).all())
+    rows = conn.execute(select(v_t).where(v_t.c.batch_id == batch_id)
+                        .order_by(v_t.c.idx.is_(None), v_t.c.idx, v_t.c.name)).all()
+    return [BadgeState(r.name, r.idx, state_of(secret, r), r.token_version, r.revoked_at,
+                       int(counts.get(r.name, 0))) for r in rows]
+
+
+def _row(conn: Connection, batch_id: int, name: str):
+    v_t = S.volunteers
+    row = conn.execute(select(v_t).where(and_(v_t.c.batch_id == batch_id, v_t.c.name == name))
+                       .with_for_update()).first()
+    if row is None:
+        known = conn.execute(select(v_t.c.name).where(v_t.c.batch_id == batch_id)
+                             .order_by(v_t.c.idx)).scalars().all()
+        hint = _("write the name as on the recipient list")
+        if known:
+            hint = _("write the name as on the recipient list (volunteers: %(names)s)",
+                     names=", ".join(known[:10]))
+        raise LedgerError(_("this batch has no volunteer called %(name)r", name=name),
+                          code="unknown_volunteer", hint=hint)
+    return row
+
+
+def revoke(conn: Connection, batch_id: int, name: str) -> BadgeState:
+    """Stop a volunteer's badge at once: no badge of theirs works until :func:`reissue`."""
+    row = _row(conn, batch_id, name)
+    version = row.token_version + 1
+    now = S.utcnow()
+    conn.execute(S.volunteers.update().where(S.volunteers.c.id == row.id).values(
+        token_version=version, token_hash=_revoked_hash(row.id, version), revoked_at=now))
+    return BadgeState(name, row.idx, "revoked" if row.idx is not None else "off_list",
+                      version, now)
+
+
+def reissue(conn: Connection, secret: bytes, batch_id: int, name: str) -> Tuple[int, str]:
+    """A new badge for a volunteer on the list (every earlier one stops working):
+    ``(run-sheet number, token)``."""
+    row = _row(conn, batch_id, name)
+    if row.idx is None:
+        raise LedgerError(_("%(name)r is no longer on the batch's list", name=name),
+                          code="volunteer_off_list",
+                          hint=_("put the volunteer back on the recipient list and run "
+                                 "`letterpress build` again; the run sheet carries a new badge"))
+    version = row.token_version + 1
+    value = token(secret, batch_id, name, version)
+    conn.execute(S.volunteers.update().where(S.volunteers.c.id == row.id).values(
+        token_version=version, token_hash=token_hash(value), revoked_at=S.utcnow()))
+    return row.idx, value

@@ -43,11 +43,47 @@ def parse_time(text: str, where: Where = Where()) -> _dt.datetime:
             when = _dt.datetime.fromisoformat(f"{int(y):04d}-{int(mo):02d}-{int(d):02d}"
                                               + (rest if rest.strip() else " 00:00"))
     except ValueError:
-        raise InputError(_("%(raw)r is not a time", raw=raw), code="bad_time", where=where,
+        raise InputError(_("%(raw)r is not a time", raw=_short(raw)), code="bad_time",
+                         where=where,
                          hint=_("write it as YYYY-MM-DD HH:MM, e.g. 2020-02-24 10:32")) from None
+    if not FIRST_YEAR <= when.year <= LAST_YEAR:
+        raise InputError(_("%(raw)r is not a plausible delivery time (the year must be from "
+                           "%(first)s to %(last)s)", raw=_short(raw), first=FIRST_YEAR,
+                           last=LAST_YEAR), code="time_out_of_range", where=where,
+                         hint=_("check the date, e.g. 2020-02-24 10:32; leave the time out to "
+                                "record the current time"))
     if when.tzinfo is None:
         when = when.astimezone()
     return when
+
+
+#: The years a delivery can be recorded for: a year-1 date is a typing or export mistake
+#: (and cannot be converted between time zones).
+FIRST_YEAR, LAST_YEAR = 1970, 2200
+#: The longest code, URL or time a scan line may hold; a longer cell is not a scan.
+MAX_SCAN_CELL = 2048
+
+
+#: The longest volunteer name and note a confirmation may carry.
+MAX_BY, MAX_NOTE = 200, 2000
+
+
+def check_lengths(by: Optional[str], note: str) -> None:
+    """A volunteer's name or a note far longer than a person writes is a mistake (a file
+    pasted in): refused with its length, not stored."""
+    for option, value, most in (("--by", by or "", MAX_BY), ("--note", note or "", MAX_NOTE)):
+        if len(value) > most:
+            raise InputError(_("%(option)s is %(count)s characters long; at most %(most)s",
+                               option=option, count=format(len(value), ","),
+                               most=format(most, ",")), code="field_too_long",
+                             hint=_("give a shorter value to %(option)s", option=option))
+
+
+def _short(text: str, width: int = 60) -> str:
+    """``text`` shortened for a message (a 128 KiB cell is not echoed back)."""
+    if len(text) <= width:
+        return text
+    return text[:width] + "… " + _("(%(count)s characters)", count=format(len(text), ","))
 
 
 # ---------------------------------------------------------------------------
@@ -80,7 +116,7 @@ def _confirm_one(ledger, text: str, outcome: str, by: Optional[str], at, note: s
         result = ledger.record(canonical, outcome, volunteer, at=at, nonce=nonce, note=note,
                                source=source)
     except (RecordError, ValueError, LetterpressError) as exc:
-        return Confirmation(text, "rejected", error=getattr(exc, "code", "unknown_code"),
+        return Confirmation(_short(text), "rejected", error=getattr(exc, "code", "unknown_code"),
                             message=getattr(exc, "message", str(exc)), line=line)
     h = result.household
     return Confirmation(text, result.status, codes.printed(canonical), h.name, h.seq, line=line)
@@ -98,6 +134,7 @@ def confirm(db: Optional[str], texts: Sequence[str], outcome: str, by: str,
     if outcome not in OUTCOMES:
         raise InputError(_("unknown outcome %(outcome)r", outcome=outcome), code="bad_outcome",
                          hint=_("use one of %(choices)s", choices=", ".join(OUTCOMES)))
+    check_lengths(by, note)
     at = at or _dt.datetime.now().astimezone()
     out = []
     with Ledger.open(db, create=False) as ledger:
@@ -123,6 +160,7 @@ class ScanLine:
     line: int
     text: str
     at: Optional[_dt.datetime]
+    problem: Optional[InputError] = None   # why the line cannot be recorded (a year-1 time...)
 
 
 def read_scans(path: Path) -> List[ScanLine]:
@@ -138,28 +176,49 @@ def read_scans(path: Path) -> List[ScanLine]:
     else:
         raise InputError(_("the scan file is neither UTF-8 nor GBK text"), code="bad_encoding",
                          where=Where(file=str(path)), hint=_("export it again as CSV or text"))
+    text = text.replace("\r\n", "\n").replace("\r", "\n")   # old Mac (CR-only) exports too
     sample = "\n".join(text.splitlines()[:5])
     delim = max((",", "\t", ";"), key=sample.count) if any(d in sample for d in ",\t;") else "\n"
     out = []
-    for number, cells in enumerate(csv.reader(io.StringIO(text), delimiter=delim), start=1):
+    reader = csv.reader(io.StringIO(text), delimiter=delim)
+    limit = csv.field_size_limit()
+    try:
+        csv.field_size_limit(max(limit, len(text) + 1))   # a long cell is reported, not a crash
+        rows = list(enumerate(reader, start=1))
+    except csv.Error as exc:
+        raise InputError(_("line %(line)s of the scan file cannot be read (%(error)s)",
+                           line=reader.line_num, error=exc), code="bad_scan_file",
+                         where=Where(file=str(path)),
+                         hint=_("export it again as CSV or text, one code or URL a line")) from None
+    finally:
+        csv.field_size_limit(limit)
+    for number, cells in rows:
         cells = [c.strip() for c in cells if c.strip()]
         if not cells:
             continue
+        long = next((c for c in cells if len(c) > MAX_SCAN_CELL), None)
+        if long is not None:
+            out.append(ScanLine(number, _short(long), None, InputError(
+                _("a cell of %(count)s characters is not a code, URL or time",
+                  count=format(len(long), ",")), code="bad_scan_line")))
+            continue
         code_cell = next((c for c in cells if _looks_like_code(c)), None)
-        at = None
+        at, bad_time = None, None
         for c in cells:
             if c is code_cell:
                 continue
             try:
                 at = parse_time(c)
                 break
-            except InputError:
+            except InputError as exc:
+                if exc.code == "time_out_of_range":
+                    bad_time = exc
                 continue
         if code_cell is None:
             if number == 1 and not any(_looks_like_code(c) for c in cells):
                 continue  # a header line
             code_cell = cells[0]
-        out.append(ScanLine(number, code_cell, at))
+        out.append(ScanLine(number, code_cell, at, bad_time if at is None else None))
     return out
 
 
@@ -181,6 +240,7 @@ def confirm_from(db: Optional[str], path: Path, outcome: str = "delivered",
     """
     from letterpress.ledger import Ledger
 
+    check_lengths(by, note)
     if not Path(path).is_file():
         raise InputError(_("scan file %(path)s does not exist", path=path), code="file_not_found",
                          hint=_("check the path given to --from"))
@@ -189,6 +249,10 @@ def confirm_from(db: Optional[str], path: Path, outcome: str = "delivered",
     seen = set()
     with Ledger.open(db, create=False) as ledger:
         for scan in scans:
+            if scan.problem is not None:
+                out.append(Confirmation(scan.text, "rejected", error=scan.problem.code,
+                                        message=scan.problem.message, line=scan.line))
+                continue
             try:
                 key = codes.code_from_url_or_text(scan.text)
             except ValueError:
@@ -283,11 +347,6 @@ def _write_xlsx(path: Path, header, rows, title: str) -> None:
 # ---------------------------------------------------------------------------
 # Purging a finished batch
 
-#: What ``build``, ``pdf`` and ``reprint`` write into a batch's folder.
-BATCH_OUTPUTS = ("letters", "letters.docx", "letters.pdf", "slips.pdf", "runsheets", "print",
-                 "manifest.csv", "reprint-*")
-
-
 @dataclass(frozen=True)
 class PurgePlan:
     """What :func:`purge` would remove, for the confirmation prompt."""
@@ -298,36 +357,63 @@ class PurgePlan:
     folder: Optional[Path]
     paths: Tuple[Path, ...]
     ledger: str = ""
+    leftovers: Tuple[Path, ...] = ()     # hidden copies a killed command left behind
 
 
 def purge_plan(db: Optional[str], title: Optional[str]) -> PurgePlan:
-    """Find the batch and the output files that hold its personal data (removes nothing)."""
+    """Find the batch and the files letterpress wrote for it (removes nothing).
+
+    Only files the ledger lists as written for the batch are ever deleted (for
+    a batch built before the ledger kept that list: files with letterpress's own
+    names); a user's file in the folder, even in ``print/``, stays.
+    """
     from letterpress.ledger import Ledger
+    from letterpress.pipeline import outputs
 
     with Ledger.open(db, create=False) as ledger:
         batch = ledger.find_batch(title)
         count = ledger.status(batch.title)["batches"][0]["households"]
         out = ledger.build_settings(batch.id).get("out")
+        lists = ledger.written_files(batch.id)
         described = ledger.describe()
     folder = Path(out) if out else None
-    paths: List[Path] = []
-    if folder is not None and folder.is_dir():
-        for pattern in BATCH_OUTPUTS:
-            paths += sorted(folder.glob(pattern))
-    return PurgePlan(batch.title, batch.id, count, folder, tuple(paths), described)
+    if folder is not None and folder.is_dir() and not lists.get(outputs.folder_key(folder)):
+        lists[outputs.folder_key(folder)] = outputs.legacy_files(folder)
+    paths = outputs.deletable(lists)
+    for base in lists:
+        marker = Path(base) / outputs.MARKER
+        if marker.is_file() and (outputs.read_marker(Path(base)) or {}).get("batch") == \
+                batch.title:
+            paths.append(marker)
+    leftovers = tuple(p for base in lists for p in _leftovers(Path(base)))
+    return PurgePlan(batch.title, batch.id, count, folder, tuple(paths), described, leftovers)
+
+
+def _leftovers(folder: Path) -> List[Path]:
+    if not folder.is_dir():
+        return []
+    pattern = re.compile(r"^\.(.+\.[a-z0-9_]{8}\.(part|partial)|pdf-work\.[a-z0-9_]{8}|.+\.old-\d+)$")
+    found = [p for p in folder.iterdir() if pattern.match(p.name)]
+    for sub in folder.iterdir():
+        if sub.is_dir() and not sub.name.startswith("."):
+            found += [p for p in sub.iterdir() if pattern.match(p.name)]
+    return found
 
 
 def purge(db: Optional[str], plan: PurgePlan) -> int:
     """Remove the batch's personal data from the ledger (counts and states stay) and
-    delete its letters, slips, run sheets, print packs and manifest. Returns households."""
-    import shutil
-
+    delete the files letterpress wrote for it: letters, slips, run sheets, print packs,
+    manifest, and hidden leftovers of killed commands. Returns households."""
     from letterpress.ledger import Ledger
+    from letterpress.pipeline import outputs
 
-    for path in plan.paths:
-        if path.is_dir():
-            shutil.rmtree(path)
-        elif path.exists():
-            path.unlink()
     with Ledger.open(db, create=False) as ledger:
-        return ledger.purge(plan.batch_id)
+        names = [f"out:{outputs.folder_key(plan.folder)}"] if plan.folder else []
+        with ledger.lock(plan.title, names, "purge"):
+            for base in {p.parent for p in plan.leftovers} | (
+                    {plan.folder} if plan.folder else set()):
+                outputs.sweep(base)
+            outputs.delete(plan.paths)
+            for base in {p.parent for p in plan.leftovers}:
+                outputs.sweep(base)
+            return ledger.purge(plan.batch_id)

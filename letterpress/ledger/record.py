@@ -13,6 +13,7 @@ or deleted. Modelled on a check-in service: every refusal is a
                    :class:`BadgeRefused`, the badge token is not accepted)
 ``withdrawn``      the household is no longer on the batch's list
 ``bad_nonce``      a nonce longer than the ledger keeps
+``bad_text``       a note or nonce with a NUL character or a lone surrogate
 
 A delivery recorded on a household already delivered is not an error: it is
 recorded, flagged ``duplicate`` for staff review, and the result's status is
@@ -147,11 +148,24 @@ def _checked(code: str, outcome: str, note: str, source: str, nonce: Optional[st
     if source not in SOURCES:
         raise ValueError(f"source must be one of {SOURCES}, not {source!r}")
     nonce = str(nonce).strip() if nonce is not None else ""
+    for name, value in (("note", note), ("nonce", nonce)):
+        if "\x00" in value or not _encodable(value):
+            raise RecordError(_("the %(field)s holds a character that cannot be stored (a NUL "
+                                "character or a lone surrogate)", field=name), code="bad_text",
+                              hint=_("send it as plain text"))
     if len(nonce) > MAX_NONCE:
         raise RecordError(_("the nonce is %(count)s characters long; at most %(max_nonce)s",
                             count=len(nonce), max_nonce=MAX_NONCE),
                           code="bad_nonce", hint=_("send a shorter unique id, such as a UUID"))
     return canonical, outcome, note, nonce
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def record(ledger: "Ledger", code: str, outcome: str, volunteer: Optional[str],

@@ -195,11 +195,23 @@ def sync_volunteers(conn: Connection, batch_id: int, items: Sequence[Household],
     for idx, name in enumerate(names, start=1):
         row = existing.get(name)
         version = row.token_version if row is not None else 1
+        if row is not None and row.idx is None:
+            version += 1        # back on the list: a new badge, never the old one again
         value = token(batch_id, name, version)
         if row is None:
             conn.execute(v_t.insert().values(batch_id=batch_id, name=name, idx=idx,
                                              token_version=1, token_hash=token_hash(value),
                                              created_at=now))
+        elif row.idx is None:
+            conn.execute(v_t.update().where(v_t.c.id == row.id).values(
+                idx=idx, token_version=version, token_hash=token_hash(value)))
+        elif row.token_hash != token_hash(value):
+            # Revoked by staff (``letterpress volunteers revoke``): no badge on the run
+            # sheet until ``volunteers reissue`` gives a new one.
+            if row.idx != idx:
+                conn.execute(v_t.update().where(v_t.c.id == row.id).values(idx=idx))
+            out.append(Volunteer(idx, name))
+            continue
         elif row.idx != idx:
             conn.execute(v_t.update().where(v_t.c.id == row.id).values(idx=idx))
         out.append(Volunteer(idx, name, value, codes_mod.badge_url(base_url, value)))

@@ -361,12 +361,13 @@ def describe_url(url: URL) -> str:
     """Which ledger, in words, never with a password."""
     backend = url.get_backend_name()
     if backend == "sqlite":
-        return f"SQLite file {url.database}" if url.database not in (None, "", ":memory:") \
-            else "SQLite in memory"
+        return _("SQLite file %(path)s", path=url.database) \
+            if url.database not in (None, "", ":memory:") else _("SQLite in memory")
     if backend == "postgresql":
         if url.host:
-            return f"PostgreSQL database {url.database} on {url.host}:{url.port or 5432}"
-        return f"PostgreSQL database {url.database} (local socket)"
+            return _("PostgreSQL database %(name)s on %(host)s:%(port)s", name=url.database,
+                     host=url.host, port=url.port or 5432)
+        return _("PostgreSQL database %(name)s (local socket)", name=url.database)
     return f"{backend} database {url.database}"  # pragma: no cover
 
 

@@ -238,27 +238,53 @@ def household_views(conn: Connection, batch_id: int) -> List[HouseholdView]:
             for r in rows]
 
 
+def _mine(batch_id: int, volunteer: str):
+    h = households
+    return and_(h.c.batch_id == batch_id, h.c.volunteer == volunteer, h.c.withdrawn_at.is_(None))
+
+
+def round_select(batch_id: int, volunteer: str):
+    """The query of a volunteer's households in walking order (``ix_households_round``)."""
+    return select(households).where(_mine(batch_id, volunteer)) \
+        .order_by(households.c.seq, households.c.id)
+
+
+#: Households a query of :func:`round_views` names at most (SQLite's variable limit is 999
+#: in old versions).
+ROUND_CHUNK = 500
+
+
+def round_statements(ids: Sequence[int]) -> tuple:
+    """The queries of the current codes and the events of the households ``ids``.
+
+    The ids are named (not a join or a subquery), so the database goes straight to the
+    ``household_id`` indexes whatever its statistics say; rows are sorted here.
+    """
+    current = select(codes.c.household_id, codes.c.code, codes.c.issued_at).where(
+        and_(codes.c.household_id.in_(list(ids)), codes.c.revoked_at.is_(None)))
+    evs = select(events).where(events.c.household_id.in_(list(ids)))
+    return current, evs
+
+
 def round_views(conn: Connection, batch_id: int, volunteer: str) -> List[HouseholdView]:
     """The households of one volunteer of a batch (not withdrawn) in walking order.
 
-    Three queries, each through an index (``ix_households_round``, the
-    ``household_id`` indexes of codes and events), so the time follows the
-    size of the round, not the size of the ledger.
+    Each query goes through an index (``ix_households_round``, then the
+    ``household_id`` indexes of codes and events), so the time follows the size
+    of the round, not the size of the ledger.
     """
-    h = households
-    mine = and_(h.c.batch_id == batch_id, h.c.volunteer == volunteer, h.c.withdrawn_at.is_(None))
-    rows = conn.execute(select(h).where(mine).order_by(h.c.seq, h.c.id)).all()
-    if not rows:
-        return []
-    ids = select(h.c.id).where(mine).scalar_subquery()
+    rows = conn.execute(round_select(batch_id, volunteer)).all()
+    code_rows: list = []
+    event_rows: list = []
+    for start in range(0, len(rows), ROUND_CHUNK):
+        codes_q, events_q = round_statements([r.id for r in rows[start:start + ROUND_CHUNK]])
+        code_rows += conn.execute(codes_q).all()
+        event_rows += conn.execute(events_q).all()
     current: Dict[int, str] = {}
-    for r in conn.execute(select(codes.c.household_id, codes.c.code)
-                          .where(and_(codes.c.household_id.in_(ids), codes.c.revoked_at.is_(None)))
-                          .order_by(codes.c.issued_at)).all():
+    for r in sorted(code_rows, key=lambda r: r.issued_at):
         current[r.household_id] = r.code
     by_household: Dict[int, list] = {}
-    for r in conn.execute(select(events).where(events.c.household_id.in_(ids))
-                          .order_by(events.c.id)).all():
+    for r in sorted(event_rows, key=lambda r: r.id):
         by_household.setdefault(r.household_id, []).append(r)
     return [view(r, current.get(r.id, ""), with_undone(by_household.get(r.id, ())))
             for r in rows]

@@ -11,11 +11,19 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from letterpress.config import Settings
-from letterpress.errors import CheckFailed, InputError, Problem, Where, warning
-from letterpress.files import numbered_filename, safe_filename, staged_dir, write_csv
+from letterpress.errors import CheckFailed, InputError, Problem, Where, error, warning
+from letterpress.files import (
+    check_space,
+    numbered_filename,
+    safe_filename,
+    space_errors,
+    staged_dir,
+    write_csv,
+)
 from letterpress.i18n import _
 from letterpress.models import BatchInfo, Household, Progress, Volunteer
 from letterpress.pipeline import letters as letters_mod
+from letterpress.pipeline import pictures
 from letterpress.resources import resolve_template
 
 
@@ -71,7 +79,6 @@ def out_dir(settings: Settings) -> Path:
 
 def check(settings: Settings, *, with_codes: bool = False) -> Checked:
     """Read the list and the template and report every problem at once (writes nothing)."""
-    from letterpress.docx.template import CompiledTemplate
     from letterpress.recipients import clean as recipients
 
     if settings.recipients is None:
@@ -87,19 +94,58 @@ def check(settings: Settings, *, with_codes: bool = False) -> Checked:
                          aliases=settings.columns)
     problems: List[Problem] = list(rl.problems)
     template_path = resolve_template(settings.template, settings.lang)
-    tpl = CompiledTemplate(str(template_path))
+    tpl = letters_mod.open_template(str(template_path), settings.jinja_plugins, settings.engine)
     problems += letters_mod.check_template(
         tpl.variables(), rl.recipients, rl.headers, settings.context.keys(),
         template_path.name, with_codes)
+    if tpl.notice():
+        problems.append(warning("docxtpl_fallback", tpl.notice() or "",
+                                Where(file=template_path.name),
+                                _("the letters are the same; only rendering takes longer")))
+    problems += pictures.check(tpl, pictures.rules(settings.pictures), rl.recipients,
+                               rl.headers, Path(pictures.list_folder(str(settings.recipients))),
+                               template_path.name, rl.source)
     if with_codes:
         problems += _font_problems(settings, rl.recipients, rl.source)
     ordered = recipients.delivery_order(rl.recipients)
     households = tuple(Household(seq=i, recipient=r) for i, r in enumerate(ordered, start=1))
+    problems += _name_problems(settings, households, rl.source)
     sample = households[0] if households and not any(p.is_error for p in problems) else None
     problems += letters_mod.check_safety(tpl, _options(settings, template_path, len(households)),
                                          sample, template_path.name)
     return Checked(settings, households, tuple(rl.headers), template_path, tuple(problems),
                    rl.source, getattr(rl, "encoding", None))
+
+
+def _name_problems(settings: Settings, households: Sequence[Household],
+                   source: str) -> List[Problem]:
+    """File names (shortened to a number of bytes already) that the output folder's file
+    system cannot hold, with the temporary name each is first written under."""
+    from letterpress.files import name_max
+
+    if not households:
+        return []
+    out = out_dir(settings)
+    limit = name_max(out)
+    names = [(letters_mod.letter_filename(h, len(households)), h.recipient.row, "name")
+             for h in households]
+    first_row: Dict[str, int] = {}
+    for h in households:
+        first_row.setdefault(h.volunteer, h.recipient.row)
+    names += [(numbered_filename(i, v, "unassigned", suffix="-labels.pdf"), first_row[v],
+               "volunteer") for i, v in enumerate(volunteers_of(households), start=1)]
+    problems = []
+    for name, row, column in names:
+        need = len(f".{name}.XXXXXXXX.part".encode("utf-8"))
+        if need > limit:
+            problems.append(error(
+                "file_name_too_long", _("the file %(name)r would need a name of %(need)s bytes "
+                                        "while it is written; the file system of %(out)s "
+                                        "allows %(limit)s", name=name, need=need, out=out,
+                                        limit=limit),
+                Where(file=source, row=row, column=column),
+                _("shorten the name in that row, or give --out a folder on another disk")))
+    return problems
 
 
 def _font_problems(settings: Settings, recipients, source: str) -> List[Problem]:
@@ -149,33 +195,95 @@ def _options(settings: Settings, template: Path, total: int) -> letters_mod.Lett
     return letters_mod.LetterOptions(
         template=str(template), batch=batch_title(settings), org=settings.org,
         date=settings.batch_date, lang=settings.lang, package=settings.package,
-        total=total, extra=tuple(settings.context.items()), qr_width_mm=settings.qr_width_mm)
+        total=total, extra=tuple(settings.context.items()), qr_width_mm=settings.qr_width_mm,
+        pictures=pictures.rules(settings.pictures),
+        list_dir=pictures.list_folder(str(settings.recipients)), plugins=settings.jinja_plugins,
+        engine=settings.engine)
+
+
+def _letter_files(households: Sequence[Household]) -> List[str]:
+    return [f"letters/{letters_mod.letter_filename(h, len(households))}" for h in households]
 
 
 def letters(settings: Settings, progress: Optional[Progress] = None) -> BuildResult:
     """``letterpress letters``: check, then the letters, ``letters.docx`` and the manifest."""
+    from letterpress.pipeline import outputs
+
     checked = _checked_or_fail(settings, with_codes=False)
     out = out_dir(settings)
-    result = letters_mod.render_letters(checked.households, _letter_options(settings, checked),
-                                        out, jobs=settings.jobs, progress=progress)
-    write_manifest(out / "manifest.csv", checked.households, result.files, with_codes=False)
-    return BuildResult(out, batch_title(settings), len(checked.households),
+    title = batch_title(settings)
+    need = space_needed(checked, with_codes=False)
+    check_space(out, need)
+    outputs.sweep(out)
+    outputs.check_folder(out, title, ["letters.docx", "manifest.csv",
+                                      *_letter_files(checked.households)])
+    with space_errors(out, need):
+        outputs.write_marker(out, title)
+        result = letters_mod.render_letters(checked.households,
+                                            _letter_options(settings, checked), out,
+                                            jobs=settings.jobs, progress=progress)
+        write_manifest(out / "manifest.csv", checked.households, result.files, with_codes=False)
+    return BuildResult(out, title, len(checked.households),
                        len(volunteers_of(checked.households)), result.count,
                        tuple(checked.warnings) + _unassigned(checked.households),
                        (result.merged, result.letters_dir, out / "manifest.csv"))
 
 
-def build(settings: Settings, progress: Optional[Progress] = None) -> BuildResult:
-    """``letterpress build``: check, register in the ledger, letters, slips, run sheets, manifest."""
-    from letterpress import network
-    from letterpress.ledger import Ledger
+def _labels(layout: str) -> bool:
+    from letterpress.slips import layouts
 
+    return layouts.get(layout).per_page == 1
+
+
+def prepare_folder(ledger, settings: Settings, title: str, out: Path,
+                   planned: Sequence[str]) -> None:
+    """Before a build writes: leftovers of a killed run removed, and the folder checked to
+    hold nothing of someone else's where the build writes (see :mod:`outputs`)."""
+    from letterpress.pipeline import outputs
+
+    outputs.sweep(out)
+    known = next((b for b in ledger.batches() if b.title == title), None)
+    recorded: List[str] = []
+    if known is not None:
+        recorded = outputs.recorded(ledger, known.id, out)
+        built_here = ledger.build_settings(known.id).get("out") == outputs.folder_key(out)
+        if built_here and not recorded:     # built before the ledger kept a list
+            recorded = outputs.legacy_files(out)
+    outputs.check_folder(out, title, planned, recorded)
+
+
+def build(settings: Settings, progress: Optional[Progress] = None) -> BuildResult:
+    """``letterpress build``: check, register in the ledger, letters, slips, run sheets, manifest.
+
+    The batch is locked in the ledger while it is written: a second ``build`` of
+    it (or of another batch into the same folder) is refused with ``batch_busy``.
+    """
     if settings.pdf:
         from letterpress.printing.libreoffice import require_soffice
 
         require_soffice()       # before anything else: --pdf cannot work without it
     checked = _checked_or_fail(settings, with_codes=True)
     out = out_dir(settings)
+    need = space_needed(checked, with_codes=True)
+    check_space(out, need)      # before the ledger registers anything
+    with space_errors(out, need):
+        return _build(settings, checked, out, progress)
+
+
+def space_needed(checked: Checked, with_codes: bool) -> int:
+    """About how many bytes a batch writes: each letter twice (alone and in letters.docx),
+    slips and run sheets, and room for the fonts they embed."""
+    n = len(checked.households)
+    letter = Path(checked.template_path).stat().st_size + 4096
+    return n * (2 * letter + (16384 if with_codes else 512)) + 4 * 2**20
+
+
+def _build(settings: Settings, checked: Checked, out: Path,
+           progress: Optional[Progress]) -> BuildResult:
+    from letterpress import network
+    from letterpress.ledger import Ledger
+    from letterpress.pipeline import outputs
+
     title = batch_title(settings)
     base_url = settings.base_url or network.default_base_url()
     extra: List[Problem] = list(_unassigned(checked.households))
@@ -186,25 +294,33 @@ def build(settings: Settings, progress: Optional[Progress] = None) -> BuildResul
             hint=_("connect this computer to the volunteers' network, or give a stable address "
                    "with --base-url http://ADDRESS:8470 (base_url in letterpress.toml)")))
     info = BatchInfo(title=title, org=settings.org, date=settings.batch_date, lang=settings.lang)
+    planned = outputs.planned_files(_letter_files(checked.households),
+                                    volunteers_of(checked.households), pdf=settings.pdf,
+                                    labels=_labels(settings.slip_layout))
     ledger = Ledger.open(settings.db, create=True)
     try:
-        reg = ledger.register_batch(info, checked.households, base_url)
-        ledger.save_build_settings(reg.batch_id, build_record(settings, out, checked.template_path,
-                                                               base_url))
+        with ledger.lock(title, [f"out:{outputs.folder_key(out)}"], "build"):
+            prepare_folder(ledger, settings, title, out, planned)
+            reg = ledger.register_batch(info, checked.households, base_url)
+            ledger.save_build_settings(reg.batch_id, build_record(settings, out,
+                                                                  checked.template_path,
+                                                                  base_url))
+            outputs.claim(ledger, reg.batch_id, out, planned)
+            outputs.write_marker(out, title)
+            households = tuple(reg.households)
+            extra += list(reg.warnings)
+            result = letters_mod.render_letters(households, _letter_options(settings, checked),
+                                                out, jobs=settings.jobs, progress=progress)
+            slip_files = write_slips(settings, info, households, reg.volunteers, out, progress)
+            write_manifest(out / "manifest.csv", households, result.files, with_codes=True)
+            files = (result.merged, result.letters_dir) + slip_files + (out / "manifest.csv",)
+            pdf_error = None
+            if settings.pdf:
+                made = print_pdfs(settings, info, households, result.files, out, progress)
+                files += (made.letters_pdf, out / "print")
+                pdf_error = made.error
     finally:
         ledger.close()
-    households = tuple(reg.households)
-    extra += list(reg.warnings)
-    result = letters_mod.render_letters(households, _letter_options(settings, checked), out,
-                                        jobs=settings.jobs, progress=progress)
-    slip_files = write_slips(settings, info, households, reg.volunteers, out, progress)
-    write_manifest(out / "manifest.csv", households, result.files, with_codes=True)
-    files = (result.merged, result.letters_dir) + slip_files + (out / "manifest.csv",)
-    pdf_error = None
-    if settings.pdf:
-        made = print_pdfs(settings, info, households, result.files, out, progress)
-        files += (made.letters_pdf, out / "print")
-        pdf_error = made.error
     return BuildResult(out, title, len(households), len(volunteers_of(households)), result.count,
                        tuple(checked.warnings) + tuple(extra), files,
                        ledger=ledger.describe(), base_url=base_url, new=reg.new, kept=reg.kept,
@@ -221,7 +337,13 @@ def print_pdfs(settings: Settings, info: BatchInfo, households: Sequence[Househo
         out, households, letter_files, volunteers_of(households), info, layout=settings.slip_layout,
         fonts=fonts.find_font(settings.font), package=settings.package,
         slip_fields=settings.slip_fields, jobs=settings.jobs, duplex=settings.duplex,
-        progress=progress)
+        progress=progress, ours=_ours("print"))
+
+
+def _ours(folder: str):
+    from letterpress.pipeline import outputs
+
+    return outputs.ours_in(folder)
 
 
 def volunteers_of(households: Sequence[Household]) -> List[str]:
@@ -264,7 +386,7 @@ def write_slips(settings: Settings, info: BatchInfo, households: Sequence[Househ
     groups: Dict[str, List[Household]] = {name: [] for name in volunteers_of(households)}
     for h in households:
         groups[h.volunteer].append(h)
-    with staged_dir(out / "runsheets") as staging:
+    with staged_dir(out / "runsheets", _ours("runsheets")) as staging:
         sheets = [(by_name.get(name) or Volunteer(index=index, name=name), mine,
                    staging / numbered_filename(index, name, "unassigned"))
                   for index, (name, mine) in enumerate(groups.items(), start=1)]
@@ -324,4 +446,6 @@ def build_record(settings: Settings, out: Path, template: Path, base_url: str) -
         "slip_fields": list(settings.slip_fields),
         "font": str(settings.font) if settings.font else None,
         "qr_width_mm": settings.qr_width_mm, "base_url": base_url,
+        "pictures": {k: list(v) for k, v in settings.pictures.items()},
+        "jinja_plugins": list(settings.jinja_plugins), "engine": settings.engine,
     }

@@ -25,11 +25,20 @@ from typing import (
     Tuple,
 )
 
-from letterpress.errors import LetterpressError, Problem, TemplateProblemError, Where, error, warning
+from letterpress.errors import (
+    InputError,
+    LetterpressError,
+    Problem,
+    TemplateProblemError,
+    Where,
+    error,
+    warning,
+)
 from letterpress.files import safe_filename, staged_dir
 from letterpress.i18n import N_, _
 from letterpress.models import CANONICAL_FIELDS, Household, Progress, Recipient
 from letterpress.pipeline import reuse
+from letterpress.pipeline.pictures import PictureProblem, PictureRule, Swapper
 
 #: Values every letter gets besides the recipient's own fields.
 BATCH_FIELDS = ("seq", "total", "batch", "org", "date", "items", "lang")
@@ -69,6 +78,10 @@ class LetterOptions:
     total: int = 0
     extra: Tuple[Tuple[str, object], ...] = ()   # the config's [context] table
     qr_width_mm: float = 25.0
+    pictures: Tuple[PictureRule, ...] = ()       # the config's [pictures] table
+    list_dir: str = ""                           # the recipient list's folder (picture columns)
+    plugins: Tuple[str, ...] = ()                # the config's [jinja] plugins
+    engine: str = "auto"                         # "docxtpl": every letter rendered by docxtpl
 
     def base_context(self) -> dict:
         ctx = dict(self.extra)
@@ -164,17 +177,21 @@ def check_safety(tpl, options: "LetterOptions", sample: Optional[Household],
     one trial letter for ``sample``: a tag the sandbox refuses or work past the limits
     (a huge repeat, loops inside loops) is reported with its place, before anything is
     written. Other failures of the trial are left to the checks that name them."""
+    found: dict = {}
+    for place, what in tpl.unsafe_places():      # one problem per place, naming every tag
+        found.setdefault(place, []).append(what)
     problems = [error("template_unsafe", _("the template uses %(what)s, which reaches into "
-                                           "Python's internals; templates may not", what=what), Where(file=template_name,
-                                                                    part=place), _(UNSAFE_HINT))
-                for place, what in tpl.unsafe_places()]
+                                           "Python's internals; templates may not",
+                                           what=", ".join(dict.fromkeys(whats))),
+                      Where(file=template_name, part=place), _(UNSAFE_HINT))
+                for place, whats in found.items()]
     if problems or sample is None:
         return problems
     ctx = household_context(tpl, options, options.base_context(), sample)
     for name in LEDGER_FIELDS:
         ctx.setdefault(name, "")
     try:
-        tpl.render(ctx)
+        tpl.trial(ctx)
     except TemplateProblemError as exc:
         if exc.code in ("template_unsafe", "template_limit"):
             problems.append(error(exc.code, exc.message,
@@ -207,10 +224,20 @@ def _init_worker(options: LetterOptions, staging: str,
     if households is None and _worker_state is not None \
             and _worker_state[1:4:2] == (options, staging):
         return
+    tpl = open_template(options.template, options.plugins, options.engine)
+    tpl.reset_replacements()   # a template kept from an earlier batch keeps none of its pictures
+    _worker_state = (tpl, options, options.base_context(), staging, households,
+                     Swapper(options.pictures, options.list_dir), previous or {}, old_dir)
+
+
+def open_template(path: str, plugins: Sequence[str] = (), engine: str = "auto"):
+    """The compiled template at ``path``, with the filters of the Jinja ``plugins``."""
+    from letterpress.docx.plugins import load_plugins
     from letterpress.docx.template import CompiledTemplate
 
-    _worker_state = (CompiledTemplate.from_file(options.template), options,
-                     options.base_context(), staging, households, previous or {}, old_dir)
+    if not plugins and engine == "auto":
+        return CompiledTemplate.from_file(path)
+    return CompiledTemplate(path, engine=engine, **load_plugins(plugins).as_kwargs())
 
 
 def _state() -> tuple:
@@ -251,12 +278,19 @@ def _qr_image(tpl, url: str, width_mm: float):
 def _render_one(household: Household):
     from letterpress.docx.template import write_file
 
-    tpl, options, base, staging, _unused, previous, old_dir = _state()
+    tpl, options, base, staging, _unused, swapper, previous, old_dir = _state()
+    try:
+        swapper.apply(tpl, household.recipient.columns)
+    except PictureProblem as exc:   # a file changed since the check
+        raise InputError(str(exc), code="bad_picture", hint=exc.hint,
+                         where=Where(row=household.recipient.row)) from None
     letter = tpl.render(household_context(tpl, options, base, household))
     name = letter_filename(household, options.total)
     target = os.path.join(staging, name)
     fp = reuse.fingerprint(tpl.key, options, household)
-    entry = reuse.keep(previous, old_dir, name, fp, target) if previous else None
+    # a letter with swapped pictures is made again: the picture files may have changed
+    entry = reuse.keep(previous, old_dir, name, fp, target) \
+        if previous and not options.pictures else None
     if entry is None:     # new or changed: written (an unchanged one is linked, not written)
         write_file(target, letter.to_bytes(tpl))
         entry = reuse.noted(fp, target)
@@ -289,10 +323,12 @@ def render_letters(households: Sequence[Household], options: LetterOptions, out_
 
     files: List[str] = []
     total = len(households)
+    from letterpress.pipeline.outputs import ours_in
+
     old_dir = out_dir / "letters"
     previous = reuse.read_index(out_dir) if old_dir.is_dir() else {}
     entries: reuse.Index = {}
-    with staged_dir(old_dir) as staging:
+    with staged_dir(old_dir, ours_in("letters")) as staging:
         _init_worker(options, str(staging), households, previous, str(old_dir))
         tpl = _state()[0]
         with MergedDocument(tpl, out_dir / "letters.docx") as merged:
@@ -328,7 +364,7 @@ def _render_all(households: Sequence[Household], options: LetterOptions, staging
     mine = 2 * jobs - 1
     theirs = iter([b for k, b in enumerate(blocks) if k % mine != mine - 1])
     state = _state()
-    args = (options, str(staging)) + ((tuple(households), state[5], state[6])
+    args = (options, str(staging)) + ((tuple(households), state[6], state[7])
                                       if method == "spawn" else ())
     with multiprocessing.get_context(method).Pool(jobs - 1, _init_worker, args) as pool:
         ahead: collections.deque = collections.deque()

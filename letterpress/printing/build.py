@@ -14,7 +14,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Callable, Dict, Optional, Sequence, Tuple
 
 from letterpress.files import numbered_filename, staged_dir
 from letterpress.models import BatchInfo, Household, Progress
@@ -32,7 +32,8 @@ class PdfResult:
 def make_pdfs(out: Path, households: Sequence[Household], letter_files: Sequence[str],
               volunteers: Sequence[str], info: BatchInfo, *, layout: str, fonts, package: str,
               slip_fields: Sequence[str] = (), jobs: int = 1, duplex: bool = False,
-              timeout: float = 120, progress: Optional[Progress] = None) -> PdfResult:
+              timeout: float = 120, progress: Optional[Progress] = None,
+              ours: Optional[Callable[[str], bool]] = None) -> PdfResult:
     """Convert ``out``'s letters and write ``letters.pdf`` and ``print/``.
 
     ``letter_files`` are the letters' paths relative to ``out`` (as in the
@@ -80,7 +81,7 @@ def make_pdfs(out: Path, households: Sequence[Household], letter_files: Sequence
                 sections = [s for s in sections if s.source != out / "letters.pdf"]
             packs.append((numbered_filename(index, name, "unassigned"), sections,
                           f"{info.title} · {name or 'unassigned'}"))
-        with staged_dir(out / "print") as staging:
+        with staged_dir(out / "print", *([ours] if ours else [])) as staging:
             printpack.write_print_packs(
                 [printpack.Pack(staging / fname, sections, title)
                  for fname, sections, title in packs], duplex=duplex, progress=progress)

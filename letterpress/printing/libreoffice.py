@@ -155,6 +155,10 @@ class _Job:
             self.put(_Task((index,), single=True))
 
 
+#: Process groups of the LibreOffice runs of a conversion, in its staging folder.
+PIDS_FILE = "soffice.pids"
+
+
 class _Worker:
     """One LibreOffice profile folder (in the temp folder) and the process running on it."""
 
@@ -200,6 +204,10 @@ class _Worker:
             self.proc = subprocess.Popen(self.command(names, out), stdin=subprocess.DEVNULL,
                                          stdout=log, stderr=subprocess.STDOUT, env=self.env,
                                          cwd=str(self.root), **group)
+        # If letterpress itself is killed, the next run finds this and stops the orphan
+        # (see letterpress.pipeline.outputs.sweep): it would go on writing letters.
+        with open(job.stage / PIDS_FILE, "a", encoding="ascii") as fh:
+            fh.write(f"{self.proc.pid}\n")
         delivered: set = set()
         status, rc = self._watch(task, job, out, delivered)
         self.proc = None

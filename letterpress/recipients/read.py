@@ -30,6 +30,12 @@ OLD_SUFFIXES = (".xls", ".et", ".ods", ".numbers")
 DELIMITERS = (",", "\t", ";")
 
 _OLE_SIGNATURE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"     # old .xls / .et files
+#: A workbook saved with a password: an OLE file holding these streams, not a zip.
+_ENCRYPTED = ("EncryptedPackage".encode("utf-16-le"), "EncryptionInfo".encode("utf-16-le"))
+#: Excel's own limit for the text of one cell.
+EXCEL_CELL_LIMIT = 32_767
+#: The most a workbook may unpack to (a recipient list of 100,000 rows is a few tens of MB).
+MAX_XLSX_UNPACKED = 256 * 1024 * 1024
 _SAVE_AS = N_("open it in Excel or WPS and use Save As: Excel Workbook (.xlsx) or CSV")
 
 
@@ -86,6 +92,13 @@ def read(path, *, encoding: Optional[str] = None, sheet: Optional[str] = None,
     # What the file is counts more than its name: a workbook saved as "list.csv"
     # or "list.xls" is still read as a workbook.
     is_zip = data.startswith(b"PK\x03\x04")
+    if data.startswith(_OLE_SIGNATURE) and all(name in data for name in _ENCRYPTED):
+        raise InputError(
+            _("%(name)s is protected with a password, so letterpress cannot read it",
+              name=p.name), code="password_protected", where=where,
+            hint=_("open it in Excel or WPS with the password, remove the password (File > Info "
+                   "> Protect Workbook > Encrypt with Password, leave it empty) and save, or "
+                   "save a copy as CSV"))
     if data.startswith(_OLE_SIGNATURE) or (suffix in OLD_SUFFIXES and not is_zip):
         raise InputError(
             _("%(name)s is an old Excel file (.xls) or another spreadsheet format that "
@@ -98,8 +111,47 @@ def read(path, *, encoding: Optional[str] = None, sheet: Optional[str] = None,
         raise InputError(_("%(name)s does not look like a text file (it contains NUL bytes)",
                            name=p.name),
                          code="bad_encoding", where=where, hint=_(_SAVE_AS))
-    delimiter = "\t" if suffix == ".tsv" else _choose_delimiter(text, header_score)
-    return Sheet(rows=_parse_text(text, delimiter, where), encoding=used, delimiter=delimiter)
+    limit = csv.field_size_limit()
+    try:    # a long cell is read, then reported as too long (not as a broken quote)
+        csv.field_size_limit(max(limit, len(text) + 1))
+        delimiter = "\t" if suffix == ".tsv" else _choose_delimiter(text, header_score)
+        rows = _parse_text(text, delimiter, where)
+    finally:
+        csv.field_size_limit(limit)
+    _check_cells(rows, where)
+    return Sheet(rows=rows, encoding=used, delimiter=delimiter)
+
+
+def _check_cells(rows: List[Tuple[int, List[str]]], where: Where) -> None:
+    """No cell longer than Excel itself allows (a broken export, or not a list at all)."""
+    for number, cells in rows:
+        for index, cell in enumerate(cells):
+            if len(cell) > EXCEL_CELL_LIMIT:
+                raise InputError(
+                    _("a cell holds %(count)s characters; Excel allows at most %(most)s in a "
+                      "cell", count=format(len(cell), ","), most=format(EXCEL_CELL_LIMIT, ",")),
+                    code="cell_too_long",
+                    where=Where(file=where.file, row=number, column=column_letter(index)),
+                    hint=_("check that cell: a recipient's details are a few dozen characters; "
+                           "a quote mark that is not closed can also swallow the rest of a file"))
+
+
+def _check_unpacked_size(data: bytes, where: Where) -> None:
+    """Refuse a workbook that would unpack to more than :data:`MAX_XLSX_UNPACKED` (a "zip
+    bomb" inflates a small file to gigabytes); the sizes are those the zip declares, which
+    reading never exceeds."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            total = sum(info.file_size for info in zf.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return      # openpyxl says what is wrong with it
+    if total > MAX_XLSX_UNPACKED:
+        raise InputError(
+            _("the workbook would take %(size)s MB once unpacked; letterpress reads workbooks "
+              "of up to %(most)s MB", size=format(total / 2**20, ",.0f"),
+              most=format(MAX_XLSX_UNPACKED / 2**20, ",.0f")), code="zip_bomb",
+            where=where, hint=_("check that this is the recipient list; save the list alone as "
+                                "a new workbook or as CSV"))
 
 
 # -- text files ---------------------------------------------------------------------------------
@@ -207,6 +259,7 @@ def _read_xlsx(data: bytes, where: Where, sheet: Optional[str]) -> Sheet:
     import openpyxl
     from openpyxl.chartsheet import Chartsheet
 
+    _check_unpacked_size(data, where)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -224,6 +277,7 @@ def _read_xlsx(data: bytes, where: Where, sheet: Optional[str]) -> Sheet:
             ws.reset_dimensions()       # do not trust the stored size of the table
             rows = _xlsx_rows(ws, _merged_ranges(data, ws))
             wb.close()
+        _check_cells(rows, where)
     except InputError:
         raise
     except Exception as exc:  # a damaged workbook fails in many ways inside openpyxl

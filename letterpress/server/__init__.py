@@ -34,8 +34,9 @@ security headers; pages with personal data are never cached.
 from __future__ import annotations
 
 import datetime as _dt
+import ipaddress
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Callable, Optional, Sequence
 
 from flask import Flask, jsonify, render_template, request
 from flask.json.provider import DefaultJSONProvider
@@ -43,7 +44,8 @@ from flask.sessions import SecureCookieSessionInterface
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from letterpress.errors import LedgerError
+from letterpress.errors import ConfigError, LedgerError
+from letterpress.i18n import _
 from letterpress.server import i18n
 from letterpress.server.auth import csrf_token, derive_key, is_staff
 from letterpress.server.ratelimit import DEFAULT_LIMIT, DEFAULT_WINDOW, FailureLimiter
@@ -91,15 +93,72 @@ class _SessionInterface(SecureCookieSessionInterface):
         return request.is_secure
 
 
+#: Where a reverse proxy runs unless ``--proxy`` says otherwise: this computer.
+DEFAULT_PROXIES = ("127.0.0.1", "::1")
+_FORWARDED = ("HTTP_X_FORWARDED_FOR", "HTTP_X_FORWARDED_PROTO", "HTTP_X_FORWARDED_HOST",
+              "HTTP_X_FORWARDED_PORT", "HTTP_X_FORWARDED_PREFIX", "HTTP_FORWARDED")
+
+
+def proxy_networks(proxies: Sequence[str]) -> tuple:
+    """The addresses (or networks, ``10.0.0.0/8``) of ``--proxy`` as ``ipaddress`` networks;
+    :class:`ConfigError` ``bad_proxy`` for one that is not an address."""
+    out = []
+    for text in proxies:
+        for part in str(text).split(","):
+            part = part.strip()
+            if not part:
+                continue
+            if part.lower() == "localhost":
+                out += [ipaddress.ip_network(a) for a in DEFAULT_PROXIES]
+                continue
+            try:
+                out.append(ipaddress.ip_network(part, strict=False))
+            except ValueError:
+                raise ConfigError(_("--proxy %(value)r is not an IP address", value=part),
+                                  code="bad_proxy",
+                                  hint=_("give the reverse proxy's address, e.g. --proxy "
+                                         "127.0.0.1 or --proxy 10.0.0.5")) from None
+    return tuple(out)
+
+
+class TrustedProxies:
+    """WSGI middleware: ``X-Forwarded-*`` are believed (werkzeug's ``ProxyFix``, one
+    proxy) only on connections from the proxy's address; anyone else's are removed, so a
+    phone cannot pose as another address to dodge the failed-attempt limit."""
+
+    def __init__(self, app: Callable, networks: Sequence[Any]) -> None:
+        self.app = app
+        self.fixed = ProxyFix(app, x_for=1, x_proto=1, x_host=1)
+        self.networks = tuple(networks)
+
+    def trusted(self, addr: Optional[str]) -> bool:
+        try:
+            ip: Any = ipaddress.ip_address((addr or "").split("%")[0])
+        except ValueError:
+            return False
+        mapped = getattr(ip, "ipv4_mapped", None)
+        if mapped is not None:
+            ip = mapped
+        return any(ip in net for net in self.networks)
+
+    def __call__(self, environ: dict, start_response: Callable):
+        if self.trusted(environ.get("REMOTE_ADDR")):
+            return self.fixed(environ, start_response)
+        for name in _FORWARDED:
+            environ.pop(name, None)
+        return self.app(environ, start_response)
+
+
 def create_app(ledger_url: Optional[str], *, behind_proxy: bool = False,
                secure_cookies: Optional[bool] = None, rate_limit: int = DEFAULT_LIMIT,
                rate_window: float = DEFAULT_WINDOW, ledger: Any = None,
                rounds_dir: Optional[str] = None, upload_limit: Optional[int] = None,
-               create: bool = False) -> Flask:
+               create: bool = False, proxies: Sequence[str] = DEFAULT_PROXIES) -> Flask:
     """The web app over the ledger at ``ledger_url`` (which must exist).
 
     ``behind_proxy`` trusts one reverse proxy's ``X-Forwarded-For`` and
-    ``X-Forwarded-Proto``; ``secure_cookies`` None marks cookies ``Secure`` when
+    ``X-Forwarded-Proto``, only on connections from ``proxies`` (addresses or
+    networks; default this computer); ``secure_cookies`` None marks cookies ``Secure`` when
     the request came over https, True or False forces it. ``rate_limit``
     failed attempts per ``rate_window`` seconds are allowed per anonymous
     client. An open ``ledger`` may be passed instead of a URL (it is then not
@@ -109,6 +168,7 @@ def create_app(ledger_url: Optional[str], *, behind_proxy: bool = False,
     than ``upload_limit`` bytes (default 20 MB) are refused with 413. Raises :class:`letterpress.errors.LedgerError`
     (``no_ledger``...) when the ledger cannot be opened.
     """
+    networks = proxy_networks(proxies) if behind_proxy else ()
     owns = ledger is None
     if ledger is None:
         from letterpress.ledger import Ledger
@@ -145,13 +205,15 @@ def create_app(ledger_url: Optional[str], *, behind_proxy: bool = False,
         ledger, secret, FailureLimiter(rate_limit, rate_window), owns)
     from letterpress.server.jobs import JobQueue
     app.extensions["letterpress_jobs"] = JobQueue()
+    from letterpress.ledger.livetally import Tallies
+    app.extensions["letterpress_tallies"] = Tallies()
     # Volunteers' event posts take a light path past Flask's request machinery; anything
     # unusual about a post is handed on to the Flask view below it.
     from letterpress.server.fastpath import EventPosts
     app.wsgi_app = EventPosts(app, app.wsgi_app)  # type: ignore[method-assign]
     if behind_proxy:
-        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
-            app.wsgi_app, x_for=1, x_proto=1, x_host=1)
+        app.wsgi_app = TrustedProxies(  # type: ignore[method-assign]
+            app.wsgi_app, networks)
 
     from letterpress.server.accounts import bp as accounts_bp
     from letterpress.server.api import bp as api_bp
@@ -185,6 +247,24 @@ def setup_link(app: Flask, base_url: str) -> Optional[str]:
     if accounts.staff_names(ledger):
         return None
     return f"{base_url.rstrip('/')}/staff/join/{accounts.new_invite(ledger, '')}"
+
+
+def warm_up(app: Flask) -> None:
+    """Load every batch's counts into memory in the background (the first view of a large
+    batch would otherwise wait for it: seconds at 100,000 households)."""
+    import threading
+
+    ledger = app.extensions["letterpress"].ledger
+    tallies = app.extensions["letterpress_tallies"]
+
+    def load() -> None:
+        try:
+            for batch in ledger.batches():
+                tallies.of(ledger, batch.id)
+        except Exception:       # a page will load it (and report any problem) itself
+            app.logger.warning("could not load the counts in advance", exc_info=True)
+
+    threading.Thread(target=load, name="letterpress-warm-up", daemon=True).start()
 
 
 def close_app(app: Flask) -> None:

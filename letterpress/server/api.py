@@ -13,8 +13,11 @@ body ``{"code", "outcome", "nonce", "at"?, "note"?}``:
 401   ``not_authorised``: no bearer token, or an unknown or revoked one
 403   ``not_authorised``: the token is valid but the code is of another batch
 410   ``withdrawn``: the household was taken off the batch's list
-400   ``bad_outcome``, ``note_required``, ``bad_request``, ``bad_nonce`` (too long,
-      or already used for another code)
+400   ``bad_outcome``, ``note_required``, ``bad_request`` (not JSON, JSON nested too
+      deeply, a field missing or of the wrong type), ``bad_text`` (a
+      NUL character or a lone surrogate), ``bad_nonce`` (too long, or already used
+      for another code)
+413   ``request_entity_too_large``: a body over 64 KiB
 429   ``too_many_attempts`` (anonymous clients only), with ``Retry-After``
 ====  ======================================================================
 
@@ -32,6 +35,7 @@ cost); anything else about it comes to :func:`post_event`.
 from __future__ import annotations
 
 import datetime as _dt
+import json
 
 from flask import Blueprint, current_app, jsonify, request
 
@@ -42,7 +46,7 @@ from letterpress.server import auth
 bp = Blueprint("api", __name__, url_prefix="/api")
 
 _STATUS = {"unknown_code": 404, "revoked_code": 404, "not_authorised": 403, "withdrawn": 410,
-           "bad_outcome": 400, "note_required": 400, "bad_nonce": 400}
+           "bad_outcome": 400, "note_required": 400, "bad_nonce": 400, "bad_text": 400}
 #: How far in the future an ``at`` may be (phone clocks drift a little).
 MAX_FUTURE = _dt.timedelta(hours=1)
 
@@ -100,6 +104,33 @@ def _parse_at(value):
 _NO_BADGE = "send the volunteer's badge token as Authorization: Bearer TOKEN"
 
 
+#: Longest text accepted in a field of an event post (a note is cut to 2000 on the web form).
+MAX_FIELD = 4000
+
+
+def bad_text(value: str) -> str:
+    """Why ``value`` cannot be stored as text ("" when it can): NUL characters and lone
+    surrogates are refused by PostgreSQL and by UTF-8."""
+    if "\x00" in value:
+        return "holds a NUL character"
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return "holds a lone surrogate (not a character)"
+    return ""
+
+
+def parse_body(data: bytes):
+    """The JSON of a request body, or ``(None, problem)`` for one that is not JSON
+    (deeply nested JSON too, which would exhaust the parser's stack)."""
+    try:
+        return json.loads(data), None
+    except RecursionError:
+        return None, (400, "bad_request", "the body is JSON nested too deeply")
+    except ValueError:
+        return None, (400, "bad_request", "the body is not JSON")
+
+
 def _event_fields(body):
     """``(fields, None)`` from a request body, or ``(None, (status, code, message))``."""
     if not isinstance(body, dict):
@@ -112,6 +143,11 @@ def _event_fields(body):
             continue
         if not isinstance(value, str) or (required and not value.strip()):
             return None, (400, "bad_request", f"{name!r} must be a non-empty text")
+        if len(value) > MAX_FIELD:
+            return None, (400, "bad_request", f"{name!r} is longer than {MAX_FIELD} characters")
+        why = bad_text(value)
+        if why:
+            return None, (400, "bad_text", f"{name!r} {why}")
         fields[name] = value
     try:
         fields["at"] = _parse_at(fields.get("at"))
@@ -129,6 +165,9 @@ def record_event(ledger, token: str, fields: dict):
     the Flask view and the light path of :mod:`letterpress.server.fastpath`.
     """
     try:
+        # Who asks is checked in a read transaction first: a stranger's token never opens
+        # a write transaction (the one that records checks the badge again).
+        ledger.authenticate(token)
         res = ledger.record(fields["code"], fields["outcome"], None, at=fields["at"],
                             nonce=fields["nonce"], note=fields.get("note", ""), source="api",
                             badge=token)
@@ -160,7 +199,12 @@ def post_event():
     token = auth.bearer_token()
     if not token or len(token) > auth.MAX_TOKEN:
         return _refused(_NO_BADGE)
-    fields, problem = _event_fields(request.get_json(silent=True))
+    if request.is_json:
+        body, problem = parse_body(request.get_data(cache=True))
+    else:
+        body, problem = None, (400, "bad_request", "send the body as application/json")
+    if problem is None:
+        fields, problem = _event_fields(body)
     if problem is not None:
         if auth.check_badge(token) is None:
             return _refused(_NO_BADGE)

@@ -77,8 +77,10 @@ def _new_form(values, error: str = "", status: int = 200):
     from letterpress import network
     from letterpress.server.console_ops import _limit
 
-    form = {"title": "", "org": "", "date": "", "package": "", "layout": DEFAULT_LAYOUT, "lang": g.lang,
-            "template_name": g.lang, "base_url": network.default_base_url()}
+    port = request.host.rsplit(":", 1)[1] if ":" in request.host else ""
+    base = network.default_base_url(int(port)) if port.isdigit() else network.default_base_url()
+    form = {"title": "", "org": "", "date": "", "package": "", "layout": DEFAULT_LAYOUT,
+            "lang": g.lang, "template_name": g.lang, "base_url": base}
     form.update({k: v for k, v in values.items() if k in form})
     return page("console/new.html", status, form=form, error=error, layouts=LAYOUTS,
                 templates=list(BUILTIN_TEMPLATES), limit_mb=_limit() // (1024 * 1024))

@@ -8,10 +8,10 @@ from typing import Mapping
 from flask import current_app, url_for
 
 from letterpress.choices import DEFAULT_LAYOUT, LANGS, LAYOUTS
-from letterpress.config import parse_date
+from letterpress.config import LARGE_PRINT, LARGE_PRINT_LAYOUT, parse_date
 from letterpress.errors import InputError, LetterpressError
 from letterpress.i18n import _
-from letterpress.ledger import accounts, rounds, tallies
+from letterpress.ledger import accounts, rounds
 from letterpress.resources import BUILTIN_TEMPLATES
 from letterpress.server import roundwork, uploads
 from letterpress.server.jobs import Job, JobQueue
@@ -53,12 +53,12 @@ def round_fields(form: Mapping[str, str]) -> dict:
     lang = form.get("lang") or "zh"
     if lang not in LANGS:
         raise bad("lang", _("use zh or en"))
-    layout = form.get("layout") or DEFAULT_LAYOUT
-    if layout not in LAYOUTS:
-        raise bad("layout", _("use one of %(choices)s", choices=", ".join(LAYOUTS)))
     name = form.get("template_name") or lang
     if name not in BUILTIN_TEMPLATES:
         raise bad("template_name", _("use one of %(choices)s", choices=", ".join(BUILTIN_TEMPLATES)))
+    layout = form.get("layout") or (LARGE_PRINT_LAYOUT if name in LARGE_PRINT else DEFAULT_LAYOUT)
+    if layout not in LAYOUTS:
+        raise bad("layout", _("use one of %(choices)s", choices=", ".join(LAYOUTS)))
     base = fields["base_url"]
     if base and not base.lower().startswith(("http://", "https://")):
         raise bad("base_url", _("for example %(example)s", example="http://192.168.1.20:8470"))
@@ -141,22 +141,24 @@ def start_build(rnd: dict, pdf: bool, who: str) -> Job:
         led, rid, where, pdf, who, progress))
 
 
+def tally(batch_id: int):
+    """The batch's live counts (:mod:`letterpress.ledger.livetally`), brought up to date."""
+    return current_app.extensions["letterpress_tallies"].of(ledger(), batch_id)
+
+
 def counts(rnd: dict) -> dict:
     if not rnd.get("batch_id"):
         n = (rnd.get("check") or {}).get("summary", {}).get("households", 0)
         return {"households": n, "delivered": 0, "failed": 0, "outstanding": n, "withdrawn": 0}
-    with ledger().transaction() as conn:
-        return tallies.counts(conn, rnd["batch_id"])
+    return tally(rnd["batch_id"]).counts()
 
 
 def volunteers(rnd: dict) -> list:
     if not rnd.get("batch_id") or rnd.get("purged"):
         return []
-    led = ledger()
-    with led.transaction() as conn:
-        per = {v["name"]: v["households"] for v in tallies.by_volunteer(conn, rnd["batch_id"])}
+    per = {v["name"]: v["households"] for v in tally(rnd["batch_id"]).by_volunteer()}
     return [{"name": v.name, "households": per.get(v.name, 0), "badge_url": v.url}
-            for v in led.volunteers(rnd["batch_id"])]
+            for v in ledger().volunteers(rnd["batch_id"])]
 
 
 def round_json(rnd: dict, brief: bool = False) -> dict:

@@ -7,10 +7,10 @@ from flask import Blueprint, abort, g, redirect, request, send_file, url_for
 
 from letterpress.errors import LedgerError, LetterpressError
 from letterpress.i18n import _
-from letterpress.ledger import accounts, tallies
+from letterpress.ledger import accounts, livetally
 from letterpress.server import roundwork
 from letterpress.server.console import page, round_or_404, staff_page
-from letterpress.server.console_ops import folder, jobs, ledger, round_json, start_build
+from letterpress.server.console_ops import counts, folder, jobs, ledger, start_build, tally
 from letterpress.server.jobs import Busy
 from letterpress.server.present import bar_widths
 
@@ -30,20 +30,21 @@ def _soffice() -> bool:
 @staff_page
 def round_page(rid: str, error: str = "", notice: str = "", status: int = 200):
     rnd = round_or_404(rid)
-    body = round_json(rnd)
-    c = dict(body["counts"], households=body["households"])
+    c = counts(rnd)
+    files = [dict(f, url=url_for("api_rounds.file", rid=rnd["id"], name=f["name"]))
+             for f in roundwork.files(rnd, folder(rnd["id"]))]
     try:
         page_no = max(1, int(request.args.get("page", "1")))
     except ValueError:
         page_no = 1
     rows: list = []
-    total = 0
-    if rnd.get("batch_id") and not rnd.get("purged"):
+    total = c["outstanding"] if rnd.get("batch_id") and not rnd.get("purged") else 0
+    if total:
+        ids = tally(rnd["batch_id"]).ids("outstanding", (page_no - 1) * PAGE_SIZE, PAGE_SIZE)
         with ledger().transaction() as conn:
-            rows, total = tallies.outstanding_page(conn, rnd["batch_id"],
-                                                   (page_no - 1) * PAGE_SIZE, PAGE_SIZE)
+            rows = livetally.rows_of(conn, ids)
     job = jobs().for_round(rnd["id"], "build") or jobs().for_round(rnd["id"], "reprint")
-    return page("console/round.html", status, r=rnd, tab="round", c=c, files=body["files"],
+    return page("console/round.html", status, r=rnd, tab="round", c=c, files=files,
                 bars=bar_widths(c["delivered"], c["failed"], c["outstanding"]), job=job,
                 can_build=bool((rnd.get("check") or {}).get("can_build")), soffice=_soffice(),
                 out_rows=rows, out_total=total, page=page_no,
@@ -92,8 +93,7 @@ def purge(rid: str):
 def _volunteers(rnd: dict) -> list:
     if not rnd.get("batch_id") or rnd.get("purged"):
         abort(404)
-    with ledger().transaction() as conn:
-        per = {v["name"]: v["households"] for v in tallies.by_volunteer(conn, rnd["batch_id"])}
+    per = {v["name"]: v["households"] for v in tally(rnd["batch_id"]).by_volunteer()}
     return [{"index": v.index, "name": v.name, "url": v.url, "households": per.get(v.name, 0)}
             for v in ledger().volunteers(rnd["batch_id"])]
 

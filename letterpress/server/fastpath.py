@@ -16,13 +16,12 @@ badge.
 from __future__ import annotations
 
 import io
-import json
 from typing import Callable, Iterable, List, Optional, Tuple
 
 from werkzeug.http import HTTP_STATUS_CODES
 
 from letterpress.errors import LedgerError
-from letterpress.server.api import _event_fields, record_event
+from letterpress.server.api import _event_fields, parse_body, record_event
 from letterpress.server.auth import MAX_TOKEN
 
 PATH = "/api/events"
@@ -88,10 +87,10 @@ class EventPosts:
         token = _bearer(environ.get("HTTP_AUTHORIZATION", ""))
         if not token or len(token) > MAX_TOKEN or not _is_json(environ.get("CONTENT_TYPE", "")):
             return None
-        try:
-            fields, problem = _event_fields(json.loads(body))
-        except ValueError:
+        data, problem = parse_body(body)
+        if problem is not None:
             return None
+        fields, problem = _event_fields(data)
         if problem is not None:
             return None
         ledger = self.app.extensions["letterpress"].ledger

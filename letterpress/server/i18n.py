@@ -26,7 +26,7 @@ def install(app: Flask) -> None:
         gettext=i18n.raw_gettext, ngettext=i18n.raw_ngettext, pgettext=i18n.raw_pgettext,
         npgettext=i18n.raw_npgettext, newstyle=True)
     app.jinja_env.globals.update(outcome_label=outcome_label, state_label=state_label,
-                                 label=label)
+                                 label=label, stage_label=i18n.stage_label)
 
     @app.before_request
     def _language() -> None:
@@ -187,6 +187,8 @@ def _label_table(group: str) -> dict:
             'zh': N_("Built-in Chinese letter"),
             'en': N_("Built-in English letter"),
             'large': N_("Built-in large-print letter"),
+            'zh-large': N_("Built-in Chinese letter, large print"),
+            'en-large': N_("Built-in English letter, large print"),
         }
     if group == 'c.layout':
         return {
@@ -221,6 +223,7 @@ def _label_table(group: str) -> dict:
             'offline_now': N_("No connection. Records are saved on this phone and sent when the connection returns."),
             'revoked': N_("Your login is no longer valid; the round kept on this phone was removed. Ask staff for a new run sheet."),
             'logout_waiting': N_("%(n)s records are not sent yet and would be lost. Log out anyway?"),
+            'queued_here': N_("Recorded on this phone for this household: %(what)s (waiting to send)."),
         }
     if group == 'note_required':
         return {

@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Dict, Optional
 
+from letterpress import i18n
 from letterpress.errors import LetterpressError
 
 log = logging.getLogger("letterpress.jobs")
@@ -44,6 +45,7 @@ class Job:
     error_code: Optional[str] = None
     created: float = field(default_factory=time.time)
     finished: Optional[float] = None
+    lang: Optional[str] = None    # the language of whoever asked: the error is written in it
 
     def as_json(self) -> dict:
         return {"job": self.id, "round": self.round_id, "kind": self.kind, "state": self.state,
@@ -70,7 +72,7 @@ class JobQueue:
             for current in list(self._jobs.values()):
                 if current.round_id == round_id and current.active and current.kind != "preview":
                     raise Busy(current)
-            job = Job(secrets.token_hex(8), round_id, kind)
+            job = Job(secrets.token_hex(8), round_id, kind, lang=i18n.current_lang())
             self._jobs[job.id] = job
             self._prune()
             if self._thread is None or not self._thread.is_alive():
@@ -110,15 +112,20 @@ class JobQueue:
             def progress(stage: str, done: int, total: int, job: Job = job) -> None:
                 job.stage, job.done, job.total = stage, done, total
 
-            try:
-                work(progress)
-            except LetterpressError as exc:
-                job.error, job.error_code = str(exc), exc.code
-                job.state = "failed"
-            except Exception as exc:        # the worker must survive any job
-                log.error("job %s of round %s failed", job.id, job.round_id, exc_info=exc)
-                job.error, job.error_code = f"{type(exc).__name__}: {exc}", "internal_error"
-                job.state = "failed"
-            else:
-                job.state = "done"
+            with i18n.using(job.lang):
+                self._work(job, work, progress)
             job.finished = time.time()
+
+    @staticmethod
+    def _work(job: Job, work: Callable[[Callable], None], progress: Callable) -> None:
+        try:
+            work(progress)
+        except LetterpressError as exc:
+            job.error, job.error_code = str(exc), exc.code
+            job.state = "failed"
+        except Exception as exc:        # the worker must survive any job
+            log.error("job %s of round %s failed", job.id, job.round_id, exc_info=exc)
+            job.error, job.error_code = f"{type(exc).__name__}: {exc}", "internal_error"
+            job.state = "failed"
+        else:
+            job.state = "done"

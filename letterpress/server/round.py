@@ -38,6 +38,7 @@ from flask import (
     url_for,
 )
 
+from letterpress.choices import OUTCOMES
 from letterpress.errors import LedgerError
 from letterpress.i18n import _
 from letterpress.ledger import codes as codes_mod
@@ -56,33 +57,46 @@ def _ledger():
 
 
 
-def _row(hv) -> dict:
-    """What the list shows of one household."""
+def _row(hv, words: Dict[str, str]) -> dict:
+    """What the list shows of one household (``words``: this page's labels, looked up once)."""
     last = ""
     if hv.state == "failed" and hv.last_outcome:
-        last = i18n.label("history", hv.last_outcome) + " " + local_time(hv.last_at)
+        last = words.get("history." + hv.last_outcome, hv.last_outcome) + " " + \
+            local_time(hv.last_at)
     elif hv.state == "delivered":
         last = local_time(hv.last_at)
+    path = codes_mod.normalise(hv.code) if hv.code else ""
+    label = words.get("state." + hv.state, hv.state)
     return {"seq": hv.seq, "name": hv.name, "honorific": hv.honorific, "address": hv.address,
-            "state": hv.state, "last": last.strip(), "notes": hv.notes,
-            "phones": phones(hv.phone),
-            "path": codes_mod.normalise(hv.code) if hv.code else ""}
+            "state": hv.state, "label": f"{label} · {last}" if last.strip() else label,
+            "notes": _("At the door: %(notes)s", notes=hv.notes) if hv.notes else "",
+            "phones": [(_("Call %(phone)s", phone=shown), dial) for shown, dial in phones(hv.phone)],
+            "path": path, "href": f"/H/{path}?via=list" if path else ""}
 
 
 def round_context(vol: auth.VolunteerLogin) -> dict:
-    """Template values of the round list for ``vol``."""
-    households = _ledger().round(vol.batch_id, vol.name)
+    """Template values of the round list for ``vol`` (one transaction: batch and households)."""
+    try:
+        batch, households = _ledger().round_page(vol.batch_id, vol.name)
+    except LedgerError as exc:
+        if exc.code != "unknown_batch":
+            raise
+        batch, households = None, []
+    words = {f"state.{s}": i18n.label("state", s)
+             for s in ("outstanding", "delivered", "failed", "withdrawn")}
+    words.update({f"history.{o}": i18n.label("history", o) for o in OUTCOMES})
     todo: List[dict] = []
     done: List[dict] = []
     for hv in households:
-        (done if hv.state == "delivered" else todo).append(_row(hv))
+        (done if hv.state == "delivered" else todo).append(_row(hv, words))
     # Outstanding first (walking order), then the failed ones to visit again.
     todo.sort(key=lambda r: (r["state"] != "outstanding", r["seq"]))
     counts = {"households": len(households), "delivered": len(done),
               "failed": sum(r["state"] == "failed" for r in todo),
               "outstanding": sum(r["state"] == "outstanding" for r in todo)}
     upcoming = next((r for r in todo if r["path"]), None)
-    return {"todo": todo, "done": done, "counts": counts, "next": upcoming}
+    return {"title": batch.title if batch else "", "todo": todo, "done": done,
+            "counts": counts, "next": upcoming}
 
 
 def round_urls(vol: auth.VolunteerLogin) -> List[str]:
@@ -176,5 +190,5 @@ def service_worker():
 def sync_texts() -> Optional[dict]:
     """The sentences ``round.js`` shows, for the page's ``data-`` attributes."""
     keys = ("waiting", "sent", "saved_copy", "revoked", "offline_now", "sending",
-            "logout_waiting")
-    return {k: i18n.label("phone", k, n="{n}") for k in keys}
+            "logout_waiting", "queued_here")
+    return {k: i18n.label("phone", k, n="{n}", what="{what}") for k in keys}

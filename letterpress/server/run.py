@@ -1,8 +1,12 @@
 """Running the app with waitress: in the foreground (``letterpress serve``) or in a thread (tests).
 
-Waitress drops ``X-Forwarded-*`` headers from clients it does not trust; an
-app made with ``create_app(..., behind_proxy=True)`` is handed them (its
-werkzeug ``ProxyFix`` trusts one proxy), every other app never sees them.
+Waitress drops ``X-Forwarded-*`` headers for an app that is not behind a proxy;
+an app made with ``create_app(..., behind_proxy=True)`` is handed them and
+believes them only when the connection comes from the proxy's own address
+(see :class:`letterpress.server.TrustedProxies`).
+
+The connection limits and timeouts below are set on purpose (README, "The
+server's limits"): many idle or trickling connections must not lock out phones.
 """
 from __future__ import annotations
 
@@ -19,6 +23,47 @@ from letterpress.i18n import _
 DEFAULT_THREADS = 8
 #: Seconds between two of waitress's "Task queue depth" warnings (see :class:`ThrottledLog`).
 QUEUE_WARNING_EVERY = 60.0
+
+# Connection limits, chosen so that a crowd of idle or trickling connections (from one
+# address or many) cannot lock volunteers' phones out. Waitress reads a request in its
+# main loop and gives a thread only a request that has fully arrived, so a half-sent
+# request costs a socket, not a thread; what must not run out is the number of sockets.
+#: Connections served at once (waitress stops accepting beyond it; its default is 100).
+CONNECTION_LIMIT = 1000
+#: An idle connection (keep-alive, or a request that stopped arriving) is closed after this.
+CHANNEL_TIMEOUT = 30
+#: How often idle connections are looked for (seconds).
+CLEANUP_INTERVAL = 5
+#: A request still arriving this long after its first byte (a trickle) is cut off.
+REQUEST_DEADLINE = 20.0
+#: Largest request head and body accepted by the server (the app takes 64 KiB bodies).
+MAX_HEADER_SIZE = 16 * 1024
+MAX_BODY_SIZE = 1024 * 1024
+#: Connections waiting in the kernel to be accepted.
+BACKLOG = 1024
+#: File descriptors kept free for the ledger, logs and LibreOffice besides connections.
+SPARE_FDS = 64
+
+
+def connection_limit(wanted: int = CONNECTION_LIMIT) -> int:
+    """``wanted``, or fewer when the process may not open that many files (the soft
+    limit is raised up to the hard one first)."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - Windows
+        return wanted
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    need = wanted + SPARE_FDS
+    if soft != resource.RLIM_INFINITY and soft < need:
+        target = need if hard == resource.RLIM_INFINITY else min(need, hard)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):  # pragma: no cover - not allowed here
+            pass
+    if soft == resource.RLIM_INFINITY:
+        return wanted
+    return max(16, min(wanted, soft - SPARE_FDS))
 
 
 class ServeError(LetterpressError):
@@ -38,7 +83,12 @@ def make_server(app: Flask, host: str = "127.0.0.1", port: int = 8470,
     try:
         server = create_server(app, host=host, port=port, threads=threads, ident="letterpress",
                                clear_untrusted_proxy_headers=not behind_proxy,
-                               expose_tracebacks=False)
+                               expose_tracebacks=False, connection_limit=connection_limit(),
+                               channel_timeout=CHANNEL_TIMEOUT,
+                               cleanup_interval=CLEANUP_INTERVAL, backlog=BACKLOG,
+                               max_request_header_size=MAX_HEADER_SIZE,
+                               max_request_body_size=MAX_BODY_SIZE,
+                               asyncore_use_poll=True)   # select() stops at 1024 sockets
     except OSError as exc:
         in_use = getattr(exc, "errno", None) in (98, 48, 10048)
         raise ServeError(
@@ -81,6 +131,20 @@ def channel_class():
         polled for writing: the task sends what it can itself, and pulls the
         server's trigger when it leaves bytes for the main loop to send.
         """
+
+        request_started = 0.0
+
+        def received(self, data):
+            """As waitress's, but a request that keeps trickling in is cut off after
+            :data:`REQUEST_DEADLINE` seconds (an idle one is closed by ``channel_timeout``)."""
+            if data:
+                now = time.monotonic()
+                if self.request is None:
+                    self.request_started = now
+                elif now - self.request_started > REQUEST_DEADLINE:
+                    self.will_close = True
+                    return False
+            return super().received(data)
 
         def writable(self):
             if not super().writable():

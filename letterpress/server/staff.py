@@ -16,13 +16,15 @@ from flask import (
 
 from letterpress.errors import LedgerError
 from letterpress.i18n import _
+from letterpress.ledger import accounts, livetally
 from letterpress.server import auth, i18n, message_page
+from letterpress.server.accounts import current_staff
 from letterpress.server.present import bar_widths, local_time
 
 bp = Blueprint("staff", __name__)
 
 #: Rows shown per household list on the dashboard (the report has them all).
-MAX_ROWS = 200
+MAX_ROWS = 100
 #: Recent events shown with an undo form, per batch.
 MAX_EVENTS = 60
 
@@ -59,8 +61,9 @@ def _bar(name: str, counts: dict) -> dict:
 
 def _events(batch_id: int) -> List:
     """Recent outcome events of a batch, newest first, and every flagged duplicate."""
-    evs = _state().ledger.events_for_batch(batch_id)
-    return sorted((e for e in evs if e.kind == "outcome"), key=lambda e: e.id, reverse=True)
+    with _state().ledger.transaction() as conn:
+        evs = livetally.recent_events(conn, batch_id)
+    return [e for e in evs if e.kind == "outcome"]
 
 
 def _event_row(ev, by_id) -> dict:
@@ -80,7 +83,8 @@ def _household_row(hv) -> dict:
 
 
 def _batch_view(batch) -> dict:
-    """One batch on the dashboard: counts from the database, and only the households shown."""
+    """One batch on the dashboard: counts from the database (aggregates over indexes), and
+    only the households shown."""
     ledger = _state().ledger
     entry, compounds = ledger.dashboard_counts(batch.id)
     events = _events(batch.id)
@@ -88,11 +92,15 @@ def _batch_view(batch) -> dict:
     by_id = {r.id: r for r in ledger.households_by_id([e.household_id for e in shown])}
     lists = ledger.first_in_states(batch.id, ("failed", "outstanding"), MAX_ROWS)
     failed, outstanding = lists["failed"], lists["outstanding"]
+    volunteers = entry["volunteers"]
     return {
         "id": batch.id, "title": batch.title, "date": entry["date"], "entry": entry,
         "total": _bar("", entry),
-        "volunteers": [_bar(v["name"] or _("unassigned"), v) for v in entry["volunteers"]],
-        "compounds": [_bar(name or _("(no compound)"), c) for name, c in compounds],
+        "volunteers": [_bar(v["name"] or _("unassigned"), v) for v in volunteers[:MAX_ROWS]],
+        "volunteers_more": max(0, len(volunteers) - MAX_ROWS),
+        "compounds": [_bar(name.strip() or _("(no compound)"), c)
+                      for name, c in compounds[:MAX_ROWS]],
+        "compounds_more": max(0, len(compounds) - MAX_ROWS),
         "failed": [_household_row(r) for r in failed],
         "failed_more": max(0, entry["failed"] - len(failed)),
         "outstanding": [_household_row(r) for r in outstanding],
@@ -104,7 +112,7 @@ def _batch_view(batch) -> dict:
 
 @bp.get("/dashboard")
 def dashboard():
-    if not auth.is_staff():
+    if current_staff() is None:
         return message_page(403, "staff_only")
     state = _state()
     batches = [_batch_view(b) for b in state.ledger.batches()]
@@ -116,7 +124,7 @@ def dashboard():
 
 @bp.post("/dashboard/undo")
 def undo():
-    if not auth.is_staff():
+    if current_staff() is None:
         return message_page(403, "staff_only")
     if not auth.csrf_ok():
         return message_page(400, "csrf")
@@ -129,7 +137,9 @@ def undo():
         flash(_("An undo needs a reason."), "error")
     else:
         try:
-            _state().ledger.undo(event_id, reason, by="staff", source="web")
+            who = current_staff() or "staff"
+            _state().ledger.undo(event_id, reason, by=who, source="web")
+            accounts.log_action(_state().ledger, who, "undo", detail=f"event {event_id}: {reason}")
         except LedgerError as exc:
             if exc.code not in ("unknown_event", "cannot_undo", "already_undone",
                                 "reason_required"):

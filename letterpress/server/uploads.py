@@ -129,8 +129,9 @@ def accept(stream: IO[bytes], purpose: str, limit: int = DEFAULT_LIMIT) -> Tuple
 def save(data: bytes, suffix: str, folder: Path, purpose: str) -> str:
     """Keep checked bytes as ``folder/uploads/<purpose>-<random><suffix>`` (owner-only);
     returns that path relative to ``folder``."""
+    Path(folder).mkdir(mode=0o700, parents=True, exist_ok=True)
     target_dir = (Path(folder) / "uploads").resolve()
-    target_dir.mkdir(parents=True, exist_ok=True)
+    target_dir.mkdir(mode=0o700, exist_ok=True)
     target = target_dir / f"{purpose}-{secrets.token_hex(8)}{suffix}"
     tmp = target.with_name(target.name + ".part")
     with open(tmp, "xb") as fh:

@@ -81,8 +81,7 @@ def home():
     vol = auth.session_volunteer()
     if vol is None:
         return redirect(url_for("pages.index"))
-    return render_template("home.html", vol=vol, title=_batch_title(vol.batch_id),
-                           phone_texts=sync_texts(), **round_context(vol),
+    return render_template("home.html", vol=vol, phone_texts=sync_texts(), **round_context(vol),
                            banners=get_flashed_messages(with_categories=True))
 
 
@@ -208,6 +207,8 @@ def household_record(code: str):
             flash(_("This household was taken off this round's list: no delivery. Ask staff."), "error")
         elif exc.code == "bad_nonce":
             flash(_("This page expired; please tap again."), "error")
+        elif exc.code == "bad_text":
+            flash(_("The request could not be handled."), "error")
         else:
             raise
         return redirect(url_for("pages.household", code=codes_mod.normalise(code), via=_via()))

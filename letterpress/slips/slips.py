@@ -121,7 +121,7 @@ def geometry(w: float, h: float, pad: float, code_font: str, mono: bool) -> Geom
         sign_y = pad + code_h + qr_size * 0.55
         sign_pitch = qr_size * 0.4
     else:
-        col = min(36 * mm * unit, w * 0.4)
+        col = min(39 * mm * unit, w * 0.42)
         qr_size = min(col, rule_y - 1 * mm - pad - code_h)
         qr_x = w - pad - qr_size + _quiet_overlap(qr_size, pad)
         qr_y = rule_y - 1 * mm - qr_size

@@ -26,7 +26,15 @@
   var csrf = box.getAttribute("data-csrf");
   var saved = document.body.getAttribute("data-copy") === "saved";
   var messages = [];
-  var state = {waiting: 0, sent: false, revoked: false, sending: false};
+  var state = {waiting: 0, sent: false, revoked: false, sending: false, here: []};
+  var slip = /^\/[hH]\/([^/]+)$/.exec(location.pathname);
+  var code = slip ? decodeURIComponent(slip[1]).toUpperCase().replace(/[\s-]/g, "")
+    .replace(/[IL]/g, "1").replace(/O/g, "0") : null;
+
+  function outcomeLabel(value) {
+    var button = document.querySelector('button[name=outcome][value="' + value + '"]');
+    return button ? button.textContent.trim() : value;
+  }
 
   function text(key, n) { return (box.getAttribute("data-" + key) || "").replace("{n}", n); }
 
@@ -35,6 +43,9 @@
     if (state.revoked) { lines.push(text("revoked")); }
     else {
       if (saved || !navigator.onLine) { lines.push(text(saved ? "saved-copy" : "offline-now")); }
+      state.here.forEach(function (value) {
+        lines.push(text("queued-here").replace("{what}", outcomeLabel(value)));
+      });
       if (state.waiting) { lines.push(text(state.sending ? "sending" : "waiting", state.waiting)); }
       else if (state.sent) { lines.push(text("sent")); }
       lines = lines.concat(messages);
@@ -51,7 +62,13 @@
   }
 
   function count() {
-    return LPQueue.count().then(function (n) { state.waiting = n; render(); return n; });
+    return LPQueue.all().then(function (items) {
+      state.waiting = items.length;
+      state.here = items.filter(function (i) { return code && i.code === code; })
+        .map(function (i) { return i.outcome; });
+      render();
+      return items.length;
+    });
   }
 
   navigator.serviceWorker.addEventListener("message", function (event) {
@@ -67,7 +84,7 @@
             && messages.indexOf(r.message) < 0) { messages.push(r.message); }
       });
       root.setAttribute("data-lp-synced", String(data.results.length));
-      render();
+      count();
     } else if (data.type === "unsent") { state.sending = false; state.waiting = data.waiting; render(); }
     else if (data.type === "revoked") { state.revoked = true; state.waiting = 0; render(); }
   });
