@@ -47,13 +47,14 @@ def say(result) -> str:
     return result.output + result.stderr
 
 
-# The peak of this process's own memory: /proc's VmHWM where there is one, because Linux keeps
-# ru_maxrss across exec, so a child forked from a large test process would report the parent's.
+#: Runs ``letterpress`` and prints its peak memory at exit: VmHWM, the high-water mark of this
+#: process's own memory (getrusage's ru_maxrss would include the forking test process's, which
+#: Linux carries across exec).
 MEASURED = ("import atexit, re, resource, sys\n"
             "def peak():\n"
             "    try:\n"
-            "        text = open('/proc/self/status').read()\n"
-            "        return int(re.search(r'VmHWM:\\s+(\\d+)', text).group(1))\n"
+            "        with open('/proc/self/status') as fh:\n"
+            "            return int(re.search(r'VmHWM:\\s*(\\d+)', fh.read()).group(1))\n"
             "    except (OSError, AttributeError):\n"
             "        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
             "atexit.register(lambda: sys.stderr.write('PEAK-KIB %d\\n' % peak()))\n"
