@@ -44,12 +44,12 @@ LADDERS = (
 
 def households(n: int = 8):
     sys.path.insert(0, str(HERE.parent / "tests"))
+    import random
+
     from test_slips import make_households
 
     from letterpress.ledger import codes
     from letterpress.models import Household
-
-    import random
 
     rnd = random.Random(2020)       # the same codes every run, so runs compare
     out = []
