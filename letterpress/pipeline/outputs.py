@@ -29,7 +29,8 @@ from letterpress.i18n import _
 #: The marker file naming the batch whose files a folder holds.
 MARKER = ".letterpress-batch"
 #: Names letterpress writes at the top of a batch's folder.
-TOP_FILES = ("letters.docx", "letters.pdf", "slips.pdf", "manifest.csv")
+TOP_FILES = ("letters.docx", "letters.pdf", "slips.pdf", "manifest.csv",
+             ".letterpress-letters.tsv")   # what each letter was made from (pipeline/reuse.py)
 TOP_FOLDERS = ("letters", "runsheets", "print")
 REPRINT_RE = re.compile(r"^reprint-\d{8}-\d{6}$")
 _LETTER_RE = re.compile(r"^\d{4,}-.*\.docx$")
@@ -60,6 +61,8 @@ def planned_files(letter_files: Sequence[str], volunteers: Sequence[str], *, pdf
     """The files (relative, ``/``-separated) a build writes: ``letter_files`` as in the
     manifest, run sheets and print packs of ``volunteers`` (in run-sheet order)."""
     files = ["letters.docx", "slips.pdf", "manifest.csv", *letter_files]
+    if letter_files:
+        files.append(".letterpress-letters.tsv")
     for index, name in enumerate(volunteers, start=1):
         files.append("runsheets/" + numbered_filename(index, name, "unassigned"))
         if pdf:

@@ -3,7 +3,8 @@
 A build notes, for every letter it writes, what the letter was made from (a
 fingerprint of the template's bytes, the batch's settings and the household's
 fields, number, code and URL) and the letter file's size and modification
-time, in ``.letterpress/letters.tsv`` in the output folder. The next build of
+time, in ``.letterpress-letters.tsv`` in the output folder (one of the files
+letterpress writes there: ``purge`` deletes it with the letters). The next build of
 the same folder links the previous file into the new ``letters/`` instead of
 writing it again when the fingerprint is the same and the file was not touched
 since (a letter edited by hand is written afresh). Letters are byte for byte
@@ -21,7 +22,7 @@ from letterpress.files import atomic_path
 from letterpress.models import CANONICAL_FIELDS, Household
 
 #: The index of the letters of an output folder, relative to it.
-INDEX = Path(".letterpress") / "letters.tsv"
+INDEX = Path(".letterpress-letters.tsv")
 _VERSION = "letters-1"
 
 #: name -> (fingerprint, size, mtime_ns)
@@ -54,7 +55,7 @@ def read_index(out_dir: Path) -> Index:
 
 
 def write_index(out_dir: Path, entries: Mapping[str, Tuple[str, int, int]]) -> None:
-    path = Path(out_dir) / INDEX          # its folder and the file owner-only, as the letters
+    path = Path(out_dir) / INDEX          # owner-only, as the letters
     body = "".join(f"{name}\t{fp}\t{size}\t{mtime}\n" for name, (fp, size, mtime)
                    in entries.items())
     with atomic_path(path) as tmp:
