@@ -110,7 +110,15 @@ def _click(drv, element) -> None:
         # chromedriver may report the node gone when the click navigates at once.
         if "does not belong to the document" not in str(exc):
             raise
-    WebDriverWait(drv, 20).until(EC.staleness_of(element))
+    def gone(_drv) -> bool:
+        try:
+            return EC.staleness_of(element)(_drv)
+        except WebDriverException as exc:   # the node left the document while asked about
+            if "does not belong to the document" in str(exc):
+                return True
+            raise
+
+    WebDriverWait(drv, 20).until(gone)
     WebDriverWait(drv, 20).until(
         lambda d: d.execute_script("return document.readyState") == "complete")
 

@@ -215,10 +215,9 @@ def letters(settings: Settings, progress: Optional[Progress] = None) -> BuildRes
     need = space_needed(checked, with_codes=False)
     check_space(out, need)
     outputs.sweep(out)
-    outputs.check_folder(out, title, ["letters.docx", "manifest.csv",
+    outputs.check_folder(out, title, ["letters.docx", "manifest.csv", outputs.REUSE_INDEX,
                                       *_letter_files(checked.households)])
-    with space_errors(out, need):
-        outputs.write_marker(out, title)
+    with space_errors(out, need), outputs.marked(out, title):
         result = letters_mod.render_letters(checked.households,
                                             _letter_options(settings, checked), out,
                                             jobs=settings.jobs, progress=progress)
@@ -306,19 +305,19 @@ def _build(settings: Settings, checked: Checked, out: Path,
                                                                   checked.template_path,
                                                                   base_url))
             outputs.claim(ledger, reg.batch_id, out, planned)
-            outputs.write_marker(out, title)
-            households = tuple(reg.households)
-            extra += list(reg.warnings)
-            result = letters_mod.render_letters(households, _letter_options(settings, checked),
-                                                out, jobs=settings.jobs, progress=progress)
-            slip_files = write_slips(settings, info, households, reg.volunteers, out, progress)
-            write_manifest(out / "manifest.csv", households, result.files, with_codes=True)
-            files = (result.merged, result.letters_dir) + slip_files + (out / "manifest.csv",)
-            pdf_error = None
-            if settings.pdf:
-                made = print_pdfs(settings, info, households, result.files, out, progress)
-                files += (made.letters_pdf, out / "print")
-                pdf_error = made.error
+            with outputs.marked(out, title):
+                households = tuple(reg.households)
+                extra += list(reg.warnings)
+                result = letters_mod.render_letters(households, _letter_options(settings, checked),
+                                                    out, jobs=settings.jobs, progress=progress)
+                slip_files = write_slips(settings, info, households, reg.volunteers, out, progress)
+                write_manifest(out / "manifest.csv", households, result.files, with_codes=True)
+                files = (result.merged, result.letters_dir) + slip_files + (out / "manifest.csv",)
+                pdf_error = None
+                if settings.pdf:
+                    made = print_pdfs(settings, info, households, result.files, out, progress)
+                    files += (made.letters_pdf, out / "print")
+                    pdf_error = made.error
     finally:
         ledger.close()
     return BuildResult(out, title, len(households), len(volunteers_of(households)), result.count,

@@ -16,11 +16,12 @@
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import shutil
 from pathlib import Path
-from typing import Callable, Dict, Iterable, List, Optional, Sequence
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence
 
 from letterpress.errors import InputError, Where
 from letterpress.files import atomic_open, numbered_filename, private_dir, restore_old_dir
@@ -28,9 +29,10 @@ from letterpress.i18n import _
 
 #: The marker file naming the batch whose files a folder holds.
 MARKER = ".letterpress-batch"
+#: The index of the letters a build made, to reuse unchanged ones (holds file names).
+REUSE_INDEX = ".letterpress/letters.tsv"
 #: Names letterpress writes at the top of a batch's folder.
-TOP_FILES = ("letters.docx", "letters.pdf", "slips.pdf", "manifest.csv",
-             ".letterpress-letters.tsv")   # what each letter was made from (pipeline/reuse.py)
+TOP_FILES = ("letters.docx", "letters.pdf", "slips.pdf", "manifest.csv")
 TOP_FOLDERS = ("letters", "runsheets", "print")
 REPRINT_RE = re.compile(r"^reprint-\d{8}-\d{6}$")
 _LETTER_RE = re.compile(r"^\d{4,}-.*\.docx$")
@@ -49,6 +51,8 @@ def ours_in(folder: str) -> Callable[[str], bool]:
         return lambda name: bool(_PDF_RE.match(name))
     if REPRINT_RE.match(folder):
         return lambda name: name in ("slips.pdf", "letters.docx", "letters")
+    if folder == Path(REUSE_INDEX).parent.name:
+        return lambda name: name == Path(REUSE_INDEX).name
     return lambda name: False
 
 
@@ -60,9 +64,7 @@ def planned_files(letter_files: Sequence[str], volunteers: Sequence[str], *, pdf
                   labels: bool = False) -> List[str]:
     """The files (relative, ``/``-separated) a build writes: ``letter_files`` as in the
     manifest, run sheets and print packs of ``volunteers`` (in run-sheet order)."""
-    files = ["letters.docx", "slips.pdf", "manifest.csv", *letter_files]
-    if letter_files:
-        files.append(".letterpress-letters.tsv")
+    files = ["letters.docx", "slips.pdf", "manifest.csv", REUSE_INDEX, *letter_files]
     for index, name in enumerate(volunteers, start=1):
         files.append("runsheets/" + numbered_filename(index, name, "unassigned"))
         if pdf:
@@ -91,6 +93,20 @@ def write_marker(out: Path, title: str) -> None:
     out = private_dir(out)
     with atomic_open(out / MARKER, "w", encoding="utf-8") as fh:
         json.dump({"batch": title, "written_by": "letterpress"}, fh, ensure_ascii=False)
+
+
+@contextlib.contextmanager
+def marked(out: Path, title: str) -> Iterator[None]:
+    """The marker written for the ``with`` block; a marker it made is taken away again
+    when the block fails (nothing of the batch is left in a folder that had none)."""
+    made = read_marker(out) is None
+    write_marker(out, title)
+    try:
+        yield
+    except BaseException:
+        if made:
+            (Path(out) / MARKER).unlink(missing_ok=True)
+        raise
 
 
 def check_folder(out: Path, title: str, planned: Iterable[str],
@@ -152,8 +168,8 @@ def sweep(out: Path) -> List[Path]:
                 or (_WORK_RE.match(name) and entry.is_dir()):
             _remove(entry)
             removed.append(entry)
-    for folder in [out / n for n in TOP_FOLDERS] + [p for p in out.glob("reprint-*")
-                                                     if REPRINT_RE.match(p.name)]:
+    for folder in [out / n for n in TOP_FOLDERS] + [out / Path(REUSE_INDEX).parent] + [
+            p for p in out.glob("reprint-*") if REPRINT_RE.match(p.name)]:
         if not folder.is_dir():
             continue
         ours = ours_in(folder.name)

@@ -3,8 +3,7 @@
 A build notes, for every letter it writes, what the letter was made from (a
 fingerprint of the template's bytes, the batch's settings and the household's
 fields, number, code and URL) and the letter file's size and modification
-time, in ``.letterpress-letters.tsv`` in the output folder (one of the files
-letterpress writes there: ``purge`` deletes it with the letters). The next build of
+time, in ``.letterpress/letters.tsv`` in the output folder. The next build of
 the same folder links the previous file into the new ``letters/`` instead of
 writing it again when the fingerprint is the same and the file was not touched
 since (a letter edited by hand is written afresh). Letters are byte for byte
@@ -18,11 +17,11 @@ import os
 from pathlib import Path
 from typing import Dict, Mapping, Optional, Tuple
 
-from letterpress.files import atomic_path
+from letterpress.files import atomic_path, private_dir
 from letterpress.models import CANONICAL_FIELDS, Household
 
 #: The index of the letters of an output folder, relative to it.
-INDEX = Path(".letterpress-letters.tsv")
+INDEX = Path(".letterpress") / "letters.tsv"   # outputs.REUSE_INDEX: purge removes it
 _VERSION = "letters-1"
 
 #: name -> (fingerprint, size, mtime_ns)
@@ -55,7 +54,8 @@ def read_index(out_dir: Path) -> Index:
 
 
 def write_index(out_dir: Path, entries: Mapping[str, Tuple[str, int, int]]) -> None:
-    path = Path(out_dir) / INDEX          # owner-only, as the letters
+    path = Path(out_dir) / INDEX
+    private_dir(path.parent)      # it names every household's letter: owner-only
     body = "".join(f"{name}\t{fp}\t{size}\t{mtime}\n" for name, (fp, size, mtime)
                    in entries.items())
     with atomic_path(path) as tmp:

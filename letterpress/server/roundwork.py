@@ -7,6 +7,7 @@ No Flask here: the JSON API and the HTML pages both call these functions.
 from __future__ import annotations
 
 import datetime as _dt
+import os
 import shutil
 import subprocess
 import zipfile
@@ -76,18 +77,24 @@ def check(ledger, rnd: dict, folder: Path) -> dict:
 
 
 def _pdf_page_png(pdf: Path, png: Path, width: int = 900) -> bool:
-    """Page 1 of ``pdf`` as ``png`` (poppler's pdftoppm, else pypdfium2); False when neither."""
+    """Page 1 of ``pdf`` as ``png`` (poppler's pdftoppm, else pypdfium2); False when neither.
+
+    Written under a temporary name and renamed, so a page never shows half a picture."""
+    part = png.with_name(png.stem + ".part.png")
     if shutil.which("pdftoppm"):
         subprocess.run(["pdftoppm", "-png", "-singlefile", "-f", "1", "-l", "1",
                         "-scale-to-x", str(width), "-scale-to-y", "-1", str(pdf),
-                        str(png.with_suffix(""))], check=True, capture_output=True, timeout=60)
-        return png.is_file()
-    try:
-        import pypdfium2 as pdfium  # type: ignore[import-untyped]
-    except ImportError:
+                        str(part.with_suffix(""))], check=True, capture_output=True, timeout=60)
+    else:
+        try:
+            import pypdfium2 as pdfium  # type: ignore[import-untyped]
+        except ImportError:
+            return False
+        page = pdfium.PdfDocument(str(pdf))[0]
+        page.render(scale=width / page.get_width()).to_pil().save(part)
+    if not part.is_file():
         return False
-    page = pdfium.PdfDocument(str(pdf))[0]
-    page.render(scale=width / page.get_width()).to_pil().save(png)
+    os.replace(part, png)
     return True
 
 
