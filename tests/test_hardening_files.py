@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -126,7 +127,8 @@ def test_purge_deletes_only_the_files_letterpress_wrote(tmp_path):
 # --- crashes --------------------------------------------------------------------------------------
 
 def _kill_when(cmd, env, condition, timeout=120.0):
-    """Run ``cmd``; SIGKILL it as soon as ``condition()`` holds. True if it was killed."""
+    """Run ``cmd``; SIGKILL it as soon as ``condition()`` holds. Its process id if it was
+    killed, else 0."""
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + timeout
     try:
@@ -134,9 +136,9 @@ def _kill_when(cmd, env, condition, timeout=120.0):
             if condition():
                 proc.send_signal(signal.SIGKILL)
                 proc.wait(10)
-                return True
+                return proc.pid
             time.sleep(0.002)
-        return False
+        return 0
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -238,6 +240,8 @@ def test_pdf_killed_at_any_point_then_run_again_leaves_complete_print_packs(tmp_
         assert len(list((out / "print").glob("*.pdf"))) == 8
         assert len(PdfReader(str(out / "letters.pdf")).outline) == 40
         assert leftovers(out) == []
+        # nor LibreOffice's folders of the killed run in the temporary folder
+        assert not list(Path(tempfile.gettempdir()).glob(f"letterpress-soffice*-p{killed}-*"))
     assert any(seen)
 
 

@@ -181,3 +181,24 @@ def test_a_background_job_speaks_the_language_of_whoever_started_it():
         job = jobs.submit(1, "build", work)
     assert jobs.wait(job.id, timeout=30).state == "failed"
     assert "文件是空的" in job.error and "修改方法" in job.error
+
+
+@pytest.mark.parametrize("source, english, chinese", [
+    ("{% if a %}x", "{% if %} is never closed: its {% endif %} is missing", "没有结束"),
+    ("{% endfor %}", "{% endfor %} closes nothing", "缺少与它配对的开始标签"),
+    ("{% if a %}x{% endfor %}", "comes before the {% if %} above it is closed", "还没有结束"),
+    ("{{ a }", "unexpected '}'", "多出了 '}'"),
+    ("{{ a b }}", "holds more than one name ('b' is left over)", "多出了 'b'"),
+])
+def test_jinja_syntax_errors_are_explained(source, english, chinese):
+    from jinja2 import Environment, TemplateSyntaxError
+
+    from letterpress.docx.locate import explain_syntax
+
+    with pytest.raises(TemplateSyntaxError) as caught:
+        Environment().parse(source)
+    with i18n.using("en"):
+        assert english in explain_syntax(caught.value.message)
+    with i18n.using("zh"):
+        assert chinese in explain_syntax(caught.value.message)
+    assert explain_syntax("something else entirely") == "something else entirely"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import importlib.util
 import os
+import types
 
 import pytest
 from conftest import require
@@ -41,6 +42,10 @@ def phone(tmp_path):
         drv.quit()
 
 
+#: A name for the loopback server that is not "localhost": plain http, as on a LAN.
+LAN_NAME = "lp.test"
+
+
 def _chromium(tmp_path, javascript: bool = True):
     require(importlib.util.find_spec("selenium") is not None,
             "selenium is not installed (pip install -e '.[test]')")
@@ -55,6 +60,7 @@ def _chromium(tmp_path, javascript: bool = True):
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                  "--disable-quic", "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-proxy-server",
+                 f"--host-resolver-rules=MAP {LAN_NAME} 127.0.0.1",
                  f"--user-data-dir={tmp_path / 'profile'}",
                  f"--window-size={PHONE[0]},{PHONE[1]}", "--lang=zh-CN"):
         options.add_argument(flag)
@@ -69,15 +75,17 @@ def _chromium(tmp_path, javascript: bool = True):
 
 @pytest.fixture
 def site(tmp_path, request):
-    host = getattr(request, "param", "127.0.0.1")
-    if host == "lan":
-        host = _lan()
+    """A live server on loopback; with the parameter ``lan``, its codes and links name it
+    ``http://lp.test:PORT`` (a browser treats that as plain http on a LAN, not as localhost)."""
     url = f"sqlite:///{tmp_path}/ledger.db"
     Ledger.open(url, create=True).close()
     app = create_app(url)
-    server = BackgroundServer(app, host=host).start()
+    server = BackgroundServer(app).start()
     try:
         ledger = app.extensions["letterpress"].ledger
+        if getattr(request, "param", None) == "lan":
+            server = types.SimpleNamespace(url=f"http://{LAN_NAME}:{server.port}",
+                                           stop=server.stop)
         reg = ledger.register_batch(BatchInfo("2020-02-24 青鱼嘴 慰问物资", "青鱼嘴社区志愿服务队",
                                               dt.date(2020, 2, 24)), ROUND, server.url)
         yield server, ledger, reg
@@ -316,18 +324,10 @@ def _worker_registered(drv) -> bool:
         return False
 
 
-def _lan() -> str:
-    from letterpress.network import lan_address
-
-    addr = lan_address()
-    require(addr is not None, "this machine has no LAN address to serve plain http on")
-    return addr
-
-
 @pytest.mark.parametrize("site", [pytest.param("lan", id="lan")], indirect=True)
 def test_plain_http_on_the_lan_has_no_service_worker_and_still_records(tmp_path, site):
     server, ledger, reg = site
-    assert not server.url.startswith("http://127.")
+    assert server.url.startswith(f"http://{LAN_NAME}:")
     drv = _chromium(tmp_path)
     try:
         _record_from_the_list(drv, server, ledger, reg)

@@ -131,6 +131,36 @@ def test_sync_records_each_nonce_once_and_reports_conflicts(world):
                        headers={"X-CSRF-Token": token}).status_code == 400
 
 
+def test_a_record_queued_under_another_badge_is_not_sent_under_this_one(world):
+    client = login(world)
+    token = _csrf(client)
+    mine = client.get("/home/round.json").get_json()["key"]
+    other = login(world, "王磊").get("/home/round.json").get_json()["key"]
+    events = [{"code": world.codes["Q01"], "outcome": "delivered", "nonce": "k-1", "key": other},
+              {"code": world.codes["Q03"], "outcome": "delivered", "nonce": "k-2", "key": mine}]
+    res = client.post("/home/sync", json={"events": events},
+                      headers={"X-CSRF-Token": token}).get_json()["results"]
+    assert [(r["status"], r.get("error")) for r in res] == [("error", "other_badge"),
+                                                          ("created", None)]
+    assert "另一位志愿者" in res[0]["message"]
+    assert outcome_events(world, "Q01") == []
+
+
+def test_background_requests_never_set_the_session_cookie(world):
+    """An answer to the phone's background work that arrives after a logout must not log
+    the phone in again (Flask refreshes the signed session cookie on every answer)."""
+    client = login(world)
+    token = _csrf(client)
+    plain = client.get("/home/round.json")
+    assert "letterpress=" in plain.headers.get("Set-Cookie", "")
+    for r in (client.get("/home/round.json", headers={"X-Letterpress-Background": "1"}),
+              client.get("/home", headers={"X-Letterpress-Background": "1"}),
+              client.post("/home/sync", json={"events": []}, headers={
+                  "X-CSRF-Token": token, "X-Letterpress-Background": "1"})):
+        assert r.status_code == 200
+        assert "letterpress=" not in r.headers.get("Set-Cookie", "")
+
+
 def test_a_revoked_badge_gets_401_on_sync(world):
     client = login(world)
     token = _csrf(client)

@@ -19,7 +19,7 @@ from letterpress.docx import package as dp
 from letterpress.docx import sections as ds
 from letterpress.docx import zipwriter as dz
 from letterpress.docx.images import image_types
-from letterpress.docx.locate import SYNTAX_HINT
+from letterpress.docx.locate import SYNTAX_HINT, explain_syntax
 from letterpress.docx.parts import Part, post, tables_need_fix
 from letterpress.errors import TemplateProblemError, Where
 from letterpress.i18n import _
@@ -209,7 +209,8 @@ def _load_core(tpl, pkg: dp.Package) -> Optional[tuple]:
                 template = tpl._prop_env.from_string(element.text)
             except TemplateSyntaxError as exc:
                 raise TemplateProblemError(
-                    _("the template's tags are not valid: %(message)s", message=exc.message), code="template_syntax",
+                    _("the template's tags are not valid: %(message)s",
+                      message=explain_syntax(exc.message or "")), code="template_syntax",
                     where=Where(file=tpl.name, part=label), hint=_(SYNTAX_HINT)) from None
             marker = f"@@letterpress-{len(props)}@@"
             props.append((marker, label, template, element.text))

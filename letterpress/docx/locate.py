@@ -19,6 +19,11 @@ from letterpress.i18n import N_, _
 SYNTAX_HINT = N_("check the tags in that paragraph: every {% if %} needs an {% endif %}, every "
                "{% for %} an {% endfor %}, and tags are written {{ name }} or {% ... %}; if Word "
                "split a tag with formatting or autocorrect, retype it in one go")
+_UNCLOSED = re.compile(r"Unexpected end of template\..*needs to be closed is '(\w+)'", re.S)
+_MISPLACED = re.compile(r"Encountered unknown tag '(\w+)'\..*needs to be closed is '(\w+)'", re.S)
+_UNKNOWN_TAG = re.compile(r"Encountered unknown tag '(\w+)'\.$")
+_UNEXPECTED = re.compile(r"unexpected (?:char )?'(.+?)'")
+_EXPECTED_END = re.compile(r"expected token 'end of print statement', got '(.+?)'")
 _PARA = re.compile(r"<w:p([ >])")
 _TAGS = re.compile(r"\{[{%#]")
 _LINES = re.compile(r"\r\n|\r|\n")
@@ -82,6 +87,35 @@ def describe(part, lineno: Optional[int], focus: Optional[str] = None) -> Tuple[
     paragraph = _("paragraph %(number)s", number=number) if number else ""
     place = _(", ").join(x for x in (part.label, paragraph) if x)
     return place or _("the start of the document"), snippet(line, focus)
+
+
+def explain_syntax(message: str) -> str:
+    """Jinja's syntax error ``message`` in the user's language, for the usual mistakes (an
+    ``{% if %}`` never closed, an end tag in the wrong place, a stray brace); others as Jinja
+    wrote them."""
+    found = _UNCLOSED.search(message)
+    if found:
+        return _("{%% %(block)s %%} is never closed: its {%% end%(block)s %%} is missing",
+                 block=found.group(1))
+    found = _MISPLACED.search(message)
+    if found:
+        return _("{%% %(tag)s %%} comes before the {%% %(block)s %%} above it is closed (its "
+                 "{%% end%(block)s %%} is missing or comes later)", tag=found.group(1),
+                 block=found.group(2))
+    found = _UNKNOWN_TAG.search(message)
+    if found:
+        if found.group(1).startswith("end"):
+            return _("{%% %(tag)s %%} closes nothing: the tag that opens it is missing",
+                     tag=found.group(1))
+        return _("{%% %(tag)s %%} is not a tag templates know", tag=found.group(1))
+    found = _EXPECTED_END.search(message)
+    if found:
+        return _("a field tag {{ ... }} holds more than one name (%(extra)r is left over)",
+                 extra=found.group(1))
+    found = _UNEXPECTED.search(message)
+    if found:
+        return _("unexpected %(char)r: a brace or character out of place", char=found.group(1))
+    return message
 
 
 def problem(file: str, code: str, part, lineno: Optional[int], message: str, hint: str,

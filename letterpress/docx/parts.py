@@ -21,7 +21,7 @@ from lxml import etree
 
 from letterpress.docx import docxtpl_rules as docxtpl
 from letterpress.docx import zipwriter as dz
-from letterpress.docx.locate import SYNTAX_HINT, describe
+from letterpress.docx.locate import SYNTAX_HINT, describe, explain_syntax
 from letterpress.docx.sections import renumber_docpr
 from letterpress.i18n import _
 
@@ -95,7 +95,7 @@ class Part:
         except TemplateSyntaxError as exc:
             raise tpl._problem("template_syntax", self, exc.lineno,
                                _("the template's tags are not valid: %(message)s",
-                                 message=exc.message),
+                                 message=explain_syntax(exc.message or "")),
                                _(SYNTAX_HINT)) from None
         code = self.template.root_render_func.__globals__   # this template's own namespace
         if _escape_inner is not None and code.get("escape") is markupsafe.escape:

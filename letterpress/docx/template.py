@@ -251,7 +251,8 @@ class CompiledTemplate(DocxtplMethods):
         for part in (p for p in self.loaded.parts if p.dynamic) if self.loaded else ():
             for lineno, what in sandbox.unsafe_uses(part.parsed(self._env)):
                 place, text = part.describe(lineno, _bare_name(what))
-                found.append((f"{place} (“{text}”)" if text else place, what))
+                found.append((_("%(place)s (“%(text)s”)", place=place, text=text) if text
+                              else place, what))
         core = self.loaded.core if self.loaded else None
         for _marker, label, _tpl, text in core[2] if core else ():
             found += [(label, what) for _, what in sandbox.unsafe_uses(self._prop_env.parse(text))]

@@ -217,19 +217,11 @@ def letters(settings: Settings, progress: Optional[Progress] = None) -> BuildRes
     outputs.sweep(out)
     outputs.check_folder(out, title, ["letters.docx", "manifest.csv", outputs.REUSE_INDEX,
                                       *_letter_files(checked.households)])
-    had_marker = (out / outputs.MARKER).exists()
-    with space_errors(out, need):
-        outputs.write_marker(out, title)
-        try:
-            result = letters_mod.render_letters(checked.households,
-                                                _letter_options(settings, checked), out,
-                                                jobs=settings.jobs, progress=progress)
-            write_manifest(out / "manifest.csv", checked.households, result.files,
-                           with_codes=False)
-        except Exception:       # nothing was put in place: the folder is not claimed either
-            if not had_marker:
-                (out / outputs.MARKER).unlink(missing_ok=True)
-            raise
+    with space_errors(out, need), outputs.marked(out, title):
+        result = letters_mod.render_letters(checked.households,
+                                            _letter_options(settings, checked), out,
+                                            jobs=settings.jobs, progress=progress)
+        write_manifest(out / "manifest.csv", checked.households, result.files, with_codes=False)
     return BuildResult(out, title, len(checked.households),
                        len(volunteers_of(checked.households)), result.count,
                        tuple(checked.warnings) + _unassigned(checked.households),
@@ -313,19 +305,19 @@ def _build(settings: Settings, checked: Checked, out: Path,
                                                                   checked.template_path,
                                                                   base_url))
             outputs.claim(ledger, reg.batch_id, out, planned)
-            outputs.write_marker(out, title)
-            households = tuple(reg.households)
-            extra += list(reg.warnings)
-            result = letters_mod.render_letters(households, _letter_options(settings, checked),
-                                                out, jobs=settings.jobs, progress=progress)
-            slip_files = write_slips(settings, info, households, reg.volunteers, out, progress)
-            write_manifest(out / "manifest.csv", households, result.files, with_codes=True)
-            files = (result.merged, result.letters_dir) + slip_files + (out / "manifest.csv",)
-            pdf_error = None
-            if settings.pdf:
-                made = print_pdfs(settings, info, households, result.files, out, progress)
-                files += (made.letters_pdf, out / "print")
-                pdf_error = made.error
+            with outputs.marked(out, title):
+                households = tuple(reg.households)
+                extra += list(reg.warnings)
+                result = letters_mod.render_letters(households, _letter_options(settings, checked),
+                                                    out, jobs=settings.jobs, progress=progress)
+                slip_files = write_slips(settings, info, households, reg.volunteers, out, progress)
+                write_manifest(out / "manifest.csv", households, result.files, with_codes=True)
+                files = (result.merged, result.letters_dir) + slip_files + (out / "manifest.csv",)
+                pdf_error = None
+                if settings.pdf:
+                    made = print_pdfs(settings, info, households, result.files, out, progress)
+                    files += (made.letters_pdf, out / "print")
+                    pdf_error = made.error
     finally:
         ledger.close()
     return BuildResult(out, title, len(households), len(volunteers_of(households)), result.count,

@@ -204,7 +204,7 @@ def check_safety(tpl, options: "LetterOptions", sample: Optional[Household],
 def _quote_place(place: str) -> str:
     """``paragraph 3: 尊敬的{{ nmae }}`` -> ``paragraph 3 (“尊敬的{{ nmae }}”)``."""
     where, sep, text = place.partition(": ")
-    return f"{where} (“{text}”)" if sep else place
+    return _("%(place)s (“%(text)s”)", place=where, text=text) if sep else place
 
 
 # ---------------------------------------------------------------------------

@@ -16,11 +16,12 @@
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import shutil
 from pathlib import Path
-from typing import Callable, Dict, Iterable, List, Optional, Sequence
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence
 
 from letterpress.errors import InputError, Where
 from letterpress.files import atomic_open, numbered_filename, private_dir, restore_old_dir
@@ -50,6 +51,8 @@ def ours_in(folder: str) -> Callable[[str], bool]:
         return lambda name: bool(_PDF_RE.match(name))
     if REPRINT_RE.match(folder):
         return lambda name: name in ("slips.pdf", "letters.docx", "letters")
+    if folder == Path(REUSE_INDEX).parent.name:
+        return lambda name: name == Path(REUSE_INDEX).name
     return lambda name: False
 
 
@@ -90,6 +93,20 @@ def write_marker(out: Path, title: str) -> None:
     out = private_dir(out)
     with atomic_open(out / MARKER, "w", encoding="utf-8") as fh:
         json.dump({"batch": title, "written_by": "letterpress"}, fh, ensure_ascii=False)
+
+
+@contextlib.contextmanager
+def marked(out: Path, title: str) -> Iterator[None]:
+    """The marker written for the ``with`` block; a marker it made is taken away again
+    when the block fails (nothing of the batch is left in a folder that had none)."""
+    made = read_marker(out) is None
+    write_marker(out, title)
+    try:
+        yield
+    except BaseException:
+        if made:
+            (Path(out) / MARKER).unlink(missing_ok=True)
+        raise
 
 
 def check_folder(out: Path, title: str, planned: Iterable[str],
@@ -151,8 +168,8 @@ def sweep(out: Path) -> List[Path]:
                 or (_WORK_RE.match(name) and entry.is_dir()):
             _remove(entry)
             removed.append(entry)
-    for folder in [out / n for n in TOP_FOLDERS] + [p for p in out.glob("reprint-*")
-                                                     if REPRINT_RE.match(p.name)]:
+    for folder in [out / n for n in TOP_FOLDERS] + [out / Path(REUSE_INDEX).parent] + [
+            p for p in out.glob("reprint-*") if REPRINT_RE.match(p.name)]:
         if not folder.is_dir():
             continue
         ours = ours_in(folder.name)

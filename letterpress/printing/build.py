@@ -45,6 +45,7 @@ def make_pdfs(out: Path, households: Sequence[Household], letter_files: Sequence
     from letterpress.slips import layouts, slips
 
     soffice = pdf.require_soffice()
+    pdf.remove_stale_workers()          # left by a letterpress that was killed converting
     work = Path(tempfile.mkdtemp(prefix=".pdf-work.", dir=out))
     try:
         docx = [out / f for f in letter_files]

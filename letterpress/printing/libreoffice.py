@@ -15,6 +15,7 @@ import itertools
 import math
 import os
 import queue
+import re
 import shutil
 import signal
 import subprocess
@@ -159,12 +160,34 @@ class _Job:
 PIDS_FILE = "soffice.pids"
 
 
+def remove_stale_workers() -> int:
+    """Remove the LibreOffice folders (profile, temporary copies) that a letterpress killed
+    while converting left in the temporary folder; returns how many."""
+    removed = 0
+    for root in Path(tempfile.gettempdir()).glob("letterpress-soffice*-p*-*"):
+        match = re.match(r"^letterpress-soffice\d+-p(\d+)-", root.name)
+        if not match or not root.is_dir() or root.stat().st_uid != getattr(os, "getuid",
+                                                                          lambda: -1)():
+            continue
+        pid = int(match.group(1))
+        try:
+            os.kill(pid, 0)
+            continue                      # its letterpress still runs
+        except ProcessLookupError:
+            pass
+        except OSError:
+            continue
+        shutil.rmtree(root, ignore_errors=True)
+        removed += 1
+    return removed
+
+
 class _Worker:
     """One LibreOffice profile folder (in the temp folder) and the process running on it."""
 
     def __init__(self, soffice: str, number: int):
         self.soffice, self.number, self.runs = soffice, number, 0
-        self.root = Path(tempfile.mkdtemp(prefix=f"letterpress-soffice{number}-"))
+        self.root = Path(tempfile.mkdtemp(prefix=f"letterpress-soffice{number}-p{os.getpid()}-"))
         self.profile = self.root / "profile"
         tmp = self.root / "tmp"
         tmp.mkdir()

@@ -82,15 +82,27 @@ class ServerState:
             self.ledger.close()
 
 
+#: Header of the phone's background requests (service worker: keeping the round, syncing).
+BACKGROUND_HEADER = "X-Letterpress-Background"
+
+
 class _SessionInterface(SecureCookieSessionInterface):
     """Flask's signed cookie session, ``Secure`` when the request came over https
-    (unless ``secure_cookies`` forces it either way)."""
+    (unless ``secure_cookies`` forces it either way).
+
+    The phone's background requests never set the cookie: an answer arriving after
+    the volunteer logged out would otherwise bring the session back."""
 
     def get_cookie_secure(self, app: Flask) -> bool:
         forced = app.config.get("LETTERPRESS_SECURE_COOKIES")
         if forced is not None:
             return bool(forced)
         return request.is_secure
+
+    def should_set_cookie(self, app: Flask, session) -> bool:
+        if request.headers.get(BACKGROUND_HEADER):
+            return False
+        return super().should_set_cookie(app, session)
 
 
 #: Where a reverse proxy runs unless ``--proxy`` says otherwise: this computer.

@@ -15,7 +15,8 @@ sending them here later:
 ===========================  ==========================================================
 ``GET /home/round.json``     the pages to keep on the phone: ``{"key", "urls"}``; 401
 ``POST /home/sync``          queued outcomes ``{"events": [{code, outcome, nonce, note,
-                             at, via}]}`` with the header ``X-CSRF-Token``: 200 with a
+                             at, via, key}]}`` with the header ``X-CSRF-Token`` (``key``:
+                             the round's key when it was queued): 200 with a
                              result per event, 401 (not logged in or badge revoked: the
                              phone drops its copy), 400 bad CSRF or body
 ``GET /offline``             the page shown offline for a page the phone does not keep
@@ -117,7 +118,12 @@ def round_json():
     vol = auth.session_volunteer()
     if vol is None:
         return _not_logged_in()
-    return jsonify(key=vol.key.partition(":")[2], urls=round_urls(vol))
+    return jsonify(key=_badge_key(vol), urls=round_urls(vol))
+
+
+def _badge_key(vol: auth.VolunteerLogin) -> str:
+    """What names the phone's copy of this badge's round (a digest of the token, not the token)."""
+    return vol.key.partition(":")[2]
 
 
 def _csrf_header_ok() -> bool:
@@ -134,6 +140,13 @@ def _sync_one(vol: auth.VolunteerLogin, item) -> Dict[str, object]:
     if problem is not None:
         return {"nonce": nonce, "status": "error", "error": problem[1],
                 "message": _("A record could not be sent (%(what)s).", what=problem[2])}
+    key = item.get("key")
+    if key and key != _badge_key(vol):
+        # Queued under another badge on this phone (logged in again without logging out):
+        # never recorded under this volunteer's name.
+        return {"nonce": nonce, "status": "error", "error": "other_badge",
+                "message": _("A record saved on this phone under another volunteer's login was "
+                             "not sent; tell staff what it was.")}
     source = "list" if item.get("via") == "list" else "web"
     try:
         res = _ledger().record(fields["code"], fields["outcome"], vol.name, at=fields["at"],

@@ -13,6 +13,9 @@ var STATIC = "lp-static-v1";
 var ROUND = "lp-round-";
 var FILES = ["/static/app.css", "/static/queue.js", "/static/round.js", "/static/icon.svg"];
 var TIMEOUT_MS = 6000;
+/* Background requests say so: the server then never sets the session cookie in its answer
+   (an answer arriving after a logout must not log the phone in again). */
+var BACKGROUND = {"X-Letterpress-Background": "1"};
 var BATCH = 50;
 
 self.addEventListener("install", function (event) {
@@ -58,6 +61,14 @@ function cacheKey(url) {
   return self.location.origin + (code ? "/H/" + code : url.pathname);
 }
 
+/* The key of the round kept now (the badge's digest), or "". */
+function roundKey() {
+  return caches.keys().then(function (names) {
+    var name = names.filter(function (n) { return n.indexOf(ROUND) === 0; })[0];
+    return name ? name.slice(ROUND.length) : "";
+  });
+}
+
 function roundCache() {
   return caches.keys().then(function (names) {
     var name = names.filter(function (n) { return n.indexOf(ROUND) === 0; })[0];
@@ -74,7 +85,8 @@ function forget() {
 
 /* Keep this volunteer's round: fetch the list of pages, store them, drop anything else. */
 function keep() {
-  return fetch("/home/round.json", {credentials: "same-origin", cache: "no-store"})
+  return fetch("/home/round.json", {credentials: "same-origin", cache: "no-store",
+                                    headers: BACKGROUND})
     .then(function (resp) {
       if (resp.status === 401) { return forget().then(function () { return notify({type: "revoked"}); }); }
       if (!resp.ok) { throw new Error("round " + resp.status); }
@@ -86,7 +98,8 @@ function keep() {
         }).then(function () { return caches.open(name); }).then(function (cache) {
           var wanted = round.urls.map(function (u) { return cacheKey(new URL(u, self.location.origin)); });
           return Promise.all(wanted.map(function (key) {
-            return fetch(key, {credentials: "same-origin", cache: "no-store", redirect: "manual"})
+            return fetch(key, {credentials: "same-origin", cache: "no-store", redirect: "manual",
+                               headers: BACKGROUND})
               .then(function (page) { if (page.status === 200) { return cache.put(key, page); } });
           })).then(function () { return cache.keys(); }).then(function (requests) {
             return Promise.all(requests.filter(function (r) { return wanted.indexOf(r.url) < 0; })
@@ -139,12 +152,13 @@ function navigate(request, url) {
 function postOutcome(request, url) {
   var copy = request.clone();
   return timed(fetch(request)).catch(function () {
-    return copy.formData().then(function (form) {
+    return Promise.all([copy.formData(), roundKey()]).then(function (got) {
+      var form = got[0];
       var code = slipCode(url.pathname);
       var item = {nonce: String(form.get("nonce") || nonce()), code: code,
                   outcome: String(form.get("outcome") || ""), note: String(form.get("note") || ""),
                   via: String(form.get("via") || ""), csrf: String(form.get("csrf") || ""),
-                  at: new Date().toISOString(), queued_at: Date.now()};
+                  at: new Date().toISOString(), queued_at: Date.now(), key: got[1]};
       return LPQueue.add(item).then(function () {
         if (self.registration.sync) { self.registration.sync.register("lp-sync").catch(function () {}); }
         var back = item.via === "list" ? "/home" : "/H/" + code;
@@ -170,9 +184,11 @@ function sync(csrf) {
     notify({type: "sending", waiting: items.length});
     return fetch("/home/sync", {
       method: "POST", credentials: "same-origin", cache: "no-store",
-      headers: {"Content-Type": "application/json", "X-CSRF-Token": token},
+      headers: {"Content-Type": "application/json", "X-CSRF-Token": token,
+                "X-Letterpress-Background": "1"},
       body: JSON.stringify({events: batch.map(function (i) {
-        return {code: i.code, outcome: i.outcome, nonce: i.nonce, note: i.note, at: i.at, via: i.via};
+        return {code: i.code, outcome: i.outcome, nonce: i.nonce, note: i.note, at: i.at,
+                via: i.via, key: i.key || ""};
       })})
     }).then(function (resp) {
       if (resp.status === 401) {
