@@ -142,7 +142,7 @@ def test_a_huge_repeat_is_refused_before_it_is_made_and_memory_stays_small(tmp_p
     assert status == 1, text
     assert "paragraph 3" in text and "1,000,000,000 characters" in text
     assert "Internal error" not in text
-    assert peak_mib < 300     # 'x' * 10**9 alone would take a gigabyte
+    assert peak_mib < 500     # 'x' * 10**9 alone would take a gigabyte; a check takes ~60-150 MiB
 
 
 @pytest.mark.parametrize("tag, words", [
@@ -187,7 +187,7 @@ def test_work_that_only_one_household_triggers_stops_the_build_with_a_message(tm
     assert "paragraph 3" in text and "more than" in text
     assert "Internal error" not in text
     assert not (out / "letters").exists() and not (out / "letters.docx").exists()
-    assert peak_mib < 300
+    assert peak_mib < 500     # bounded: the loop never holds its output
 
 
 def test_a_letter_has_a_time_limit(tmp_path):
