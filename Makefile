@@ -33,8 +33,8 @@ bench: $(STAMP)
 # Extract the messages of the code and pages into letterpress/locale/*/LC_MESSAGES/letterpress.po
 # (new ones come in empty, gone ones leave), then list what still needs a translation.
 catalogues: $(STAMP)
-	$(BIN)/python tools/catalogues.py update
-	$(BIN)/python tools/catalogues.py check
+	$(BIN)/python -m letterpress.catalogues update
+	$(BIN)/python -m letterpress.catalogues check
 
 clean:
 	rm -rf $(VENV) output/demo

@@ -1,7 +1,6 @@
 """Languages: the choice (environment for the CLI, browser for pages) and the catalogues."""
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
@@ -15,10 +14,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _tools():
-    spec = importlib.util.spec_from_file_location("catalogues", ROOT / "tools" / "catalogues.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    from letterpress import catalogues
+
+    return catalogues
 
 
 def test_every_message_has_its_chinese_and_nothing_is_stale_or_fuzzy():

@@ -1,11 +1,11 @@
 """Keep the translation catalogues in step with the code (Babel).
 
-    python tools/catalogues.py update   extract the messages (babel.cfg) and merge them into
+    python -m letterpress.catalogues update   extract the messages (locale/babel.cfg) and merge them into
                                         letterpress/locale/<lang>/LC_MESSAGES/letterpress.po:
                                         new ones come in empty, gone ones are dropped
-    python tools/catalogues.py check    list messages without a translation, fuzzy or stale
+    python -m letterpress.catalogues check    list messages without a translation, fuzzy or stale
                                         entries and translations whose placeholders differ
-    python tools/catalogues.py fill F   take translations from a JSON file
+    python -m letterpress.catalogues fill F   take translations from a JSON file
                                         {"msgid": "译文"} or {"context\\u0004msgid": ...}
 
 ``make catalogues`` runs ``update`` then ``check``. The catalogue is written without source
@@ -18,7 +18,7 @@ import json
 import re
 import sys
 from pathlib import Path
-from typing import List
+from typing import List, Optional
 
 from babel.messages.catalog import Catalog
 from babel.messages.extract import extract_from_dir
@@ -27,7 +27,7 @@ from babel.messages.pofile import read_po, write_po
 try:
     from babel.messages.frontend import parse_mapping_cfg as _parse_mapping
 except ImportError:  # Babel < 2.15
-    from babel.messages.frontend import parse_mapping as _parse_mapping  # type: ignore
+    from babel.messages.frontend import parse_mapping as _parse_mapping  # type: ignore[attr-defined,unused-ignore]
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCALE = ROOT / "letterpress" / "locale"
@@ -45,7 +45,7 @@ def po_path(lang: str) -> Path:
 
 def extract() -> Catalog:
     """Every message marked in the code and the page templates, as a template catalogue."""
-    with open(ROOT / "babel.cfg", encoding="utf-8") as fh:
+    with open(LOCALE / "babel.cfg", encoding="utf-8") as fh:
         method_map, options_map = _parse_mapping(fh)
     template = Catalog(project="letterpress", domain=DOMAIN, charset="utf-8",
                        creation_date=FIXED_DATE)
@@ -97,7 +97,7 @@ def _key(msg) -> str:
     return f"{msg.context}\x04{msgid}" if msg.context else str(msgid)
 
 
-def problems(template: Catalog = None) -> List[str]:
+def problems(template: Optional[Catalog] = None) -> List[str]:
     """What is wrong with the catalogues: untranslated, fuzzy, stale, wrong placeholders."""
     template = template if template is not None else extract()
     found = []
