@@ -83,23 +83,26 @@ def _household_row(hv) -> dict:
 
 
 def _batch_view(batch) -> dict:
-    """One batch on the dashboard: counts from the database (aggregates over indexes), and
+    """One batch on the dashboard: counts from the batch's live tally
+    (:mod:`letterpress.ledger.livetally`, loaded once, then only new events read), and
     only the households shown."""
     ledger = _state().ledger
-    entry, compounds = ledger.dashboard_counts(batch.id)
+    live = current_app.extensions["letterpress_tallies"].of(ledger, batch.id)
+    entry = dict(live.counts(), title=batch.title,
+                 date=batch.date.isoformat() if batch.date else None)
     events = _events(batch.id)
     shown = [e for e in events if e.duplicate and not e.undone] + events[:MAX_EVENTS]
     by_id = {r.id: r for r in ledger.households_by_id([e.household_id for e in shown])}
-    lists = ledger.first_in_states(batch.id, ("failed", "outstanding"), MAX_ROWS)
-    failed, outstanding = lists["failed"], lists["outstanding"]
-    volunteers = entry["volunteers"]
+    failed = ledger.households_by_id(live.ids("failed", 0, MAX_ROWS))
+    outstanding = ledger.households_by_id(live.ids("outstanding", 0, MAX_ROWS))
+    volunteers, compounds = live.by_volunteer(), live.by_compound()
     return {
         "id": batch.id, "title": batch.title, "date": entry["date"], "entry": entry,
         "total": _bar("", entry),
         "volunteers": [_bar(v["name"] or _("unassigned"), v) for v in volunteers[:MAX_ROWS]],
         "volunteers_more": max(0, len(volunteers) - MAX_ROWS),
-        "compounds": [_bar(name.strip() or _("(no compound)"), c)
-                      for name, c in compounds[:MAX_ROWS]],
+        "compounds": [_bar(c["name"].strip() or _("(no compound)"), c)
+                      for c in compounds[:MAX_ROWS]],
         "compounds_more": max(0, len(compounds) - MAX_ROWS),
         "failed": [_household_row(r) for r in failed],
         "failed_more": max(0, entry["failed"] - len(failed)),
