@@ -923,14 +923,7 @@ def test_states_counted_by_the_database_follow_derive_state(ledger):
     assert entry["volunteers"] == [e for n, e in expected.items() if n] + \
         [e for n, e in expected.items() if not n]
     assert entry["failed"] and entry["delivered"] and entry["outstanding"]
-    firsts = ledger.first_in_states(batch.id, ("failed", "outstanding"), 5)
     for state in ("failed", "outstanding"):
         chosen = ledger.households_in_state(batch.id, state, limit=5)
-        assert chosen == [v for v in views if v.state == state][:5] == firsts[state]
+        assert chosen == [v for v in views if v.state == state][:5]
     assert ledger.households_by_id([views[3].id, views[0].id]) == [views[3], views[0]]
-    dashboard_entry, compounds = ledger.dashboard_counts(batch.id)
-    assert dashboard_entry == entry
-    assert compounds == [
-        ("示例小区", {k: v for k, v in entry.items()
-                  if k in ("households", "delivered", "failed", "outstanding")}
-         | {"households": entry["households"] - entry["withdrawn"]})]

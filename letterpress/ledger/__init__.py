@@ -34,10 +34,10 @@ from letterpress.i18n import _
 from letterpress.ledger import admin as A
 from letterpress.ledger import badges
 from letterpress.ledger import codes as codes_mod
-from letterpress.ledger import counts as C
 from letterpress.ledger import record as R
 from letterpress.ledger import schema as S
 from letterpress.ledger import views as V
+from letterpress.ledger.reading import LedgerReads
 from letterpress.ledger.record import RecordResult
 from letterpress.ledger.register import (
     Registration,
@@ -59,7 +59,7 @@ from letterpress.models import BatchInfo, Household, Volunteer
 __all__ = ["Ledger", "Registration", "RecordError", "BadgeRefused", "RecordResult", "BatchRecord",
            "EventRecord", "HouseholdView", "default_url", "derive_state"]
 
-class Ledger:
+class Ledger(LedgerReads):
     """A ledger database. Make one with :meth:`open`; :meth:`close` when done."""
 
     def __init__(self, engine: Engine, url: URL) -> None:
@@ -386,102 +386,6 @@ class Ledger:
     def undo(self, event_id: int, reason: str, by: str, source: str = "cli") -> RecordResult:
         """Undo an outcome event with a reason: see :func:`letterpress.ledger.record.undo`."""
         return R.undo(self, event_id, reason, by, source=source)
-
-    # --- reading ---------------------------------------------------------------------------
-
-    def batches(self) -> List[BatchRecord]:
-        """Every batch, oldest first."""
-        with self.transaction() as conn:
-            return V.list_batches(conn)
-
-    def batch(self, batch_id: int) -> BatchRecord:
-        """The batch with this id (``unknown_batch`` otherwise)."""
-        with self.transaction() as conn:
-            return V.get_batch(conn, batch_id)
-
-    def find_batch(self, title: Optional[str] = None) -> BatchRecord:
-        """The batch called ``title``; None means the only one (``batch_required`` otherwise)."""
-        with self.transaction() as conn:
-            return V.find_batch(conn, title)
-
-    def status(self, title: Optional[str] = None) -> dict:
-        """Counts by state per batch and volunteer (all batches, or the one called ``title``).
-
-        Shape: ``{"batches": [{"title", "date", "households", "delivered",
-        "failed", "outstanding", "withdrawn", "volunteers": [{"name",
-        "households", "delivered", "failed", "outstanding"}]}]}``.
-        """
-        with self.transaction() as conn:
-            return V.status(conn, title)
-
-    def household_rows(self, batch_id: int) -> Iterator[HouseholdView]:
-        """Every household of a batch, withdrawn ones too, in delivery order."""
-        with self.transaction() as conn:
-            rows = V.household_views(conn, batch_id)
-        return iter(rows)
-
-    def round(self, batch_id: int, volunteer: str) -> List[HouseholdView]:
-        """A volunteer's households (not withdrawn) in walking order, with their states."""
-        with self.transaction() as conn:
-            return V.round_views(conn, batch_id, volunteer)
-
-    def round_page(self, batch_id: int, volunteer: str) -> Tuple[BatchRecord, List[HouseholdView]]:
-        """The batch and :meth:`round`, in one transaction (the volunteer's list page)."""
-        with self.transaction() as conn:
-            return V.get_batch(conn, batch_id), V.round_views(conn, batch_id, volunteer)
-
-    def households_in_state(self, batch_id: int, state: str,
-                            limit: Optional[int] = None) -> List[HouseholdView]:
-        """The batch's households in ``state`` (e.g. ``failed``) in delivery order, the
-        first ``limit`` of them (chosen by the database)."""
-        with self.transaction() as conn:
-            return V.views_by_id(conn, C.household_ids(conn, batch_id, state, limit))
-
-    def dashboard_counts(self, batch_id: int) -> Tuple[dict, List[Tuple[str, Dict[str, int]]]]:
-        """The batch's :meth:`status` entry and its per-compound counts, from one query."""
-        with self.transaction() as conn:
-            batch = V.get_batch(conn, batch_id)
-            totals, (volunteers, compounds) = C.grouped_by(conn, batch_id,
-                                                           ("volunteer", "compound"))
-        return V.status_entry(batch, totals, volunteers), compounds
-
-    def first_in_states(self, batch_id: int, states: Sequence[str],
-                        limit: int) -> Dict[str, List[HouseholdView]]:
-        """The first ``limit`` households of each state, in delivery order (one query)."""
-        with self.transaction() as conn:
-            ids = C.first_in_states(conn, batch_id, states, limit)
-            views = {v.id: v for v in V.views_by_id(conn, [i for s in states for i in ids[s]])}
-        return {s: [views[i] for i in ids[s]] for s in states}
-
-    def households_by_id(self, ids: Sequence[int]) -> List[HouseholdView]:
-        """The views of these households (by ledger id), in the order given."""
-        with self.transaction() as conn:
-            return V.views_by_id(conn, ids)
-
-    def household_by_code(self, code: str) -> HouseholdView:
-        """The household a slip code belongs to (``unknown_code`` / ``revoked_code`` otherwise)."""
-        canonical = codes_mod.canonical(code)
-        with self.transaction() as conn:
-            row = conn.execute(select(S.codes).where(S.codes.c.code == canonical)).first()
-            if row is None:
-                raise RecordError(_("%(printed)s is not a code of this ledger",
-                                    printed=codes_mod.printed(canonical)),
-                                  code="unknown_code", hint=_(codes_mod.CODE_HINT))
-            if row.revoked_at is not None:
-                raise RecordError(_("code %(printed)s was replaced",
-                                    printed=codes_mod.printed(canonical)),
-                                  code="revoked_code", hint=_("use the household's new slip"))
-            return V.household_view(conn, row.household_id, canonical)
-
-    def events_for(self, household_id: int) -> List[EventRecord]:
-        """A household's events (undo events too) in the order they were recorded."""
-        with self.transaction() as conn:
-            return V.events_for(conn, household_id)
-
-    def events_for_batch(self, batch_id: int, limit: int = 300) -> List[EventRecord]:
-        """Recent events of a batch plus every duplicate and undo, newest first."""
-        with self.transaction() as conn:
-            return V.events_for_batch(conn, batch_id, limit)
 
     # --- reprints and purging --------------------------------------------------------------
 

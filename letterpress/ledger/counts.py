@@ -114,24 +114,6 @@ def household_ids(conn: Connection, batch_id: int, state: str,
     return [r.id for r in conn.execute(query)]
 
 
-def first_in_states(conn: Connection, batch_id: int, states: Sequence[str],
-                    limit: int) -> Dict[str, List[int]]:
-    """The first ``limit`` household ids of each of ``states``, in delivery order, from
-    ONE query (a window numbering the households of each state)."""
-    joined, state_col = _with_state(batch_id)
-    h = households
-    place = func.row_number().over(partition_by=state_col, order_by=(h.c.seq, h.c.id))
-    ranked = (select(h.c.id, h.c.seq, state_col, place.label("place"))
-              .select_from(joined).where(h.c.batch_id == batch_id).subquery("ranked"))
-    rows = conn.execute(select(ranked.c.id, ranked.c.state)
-                        .where(and_(ranked.c.state.in_(list(states)), ranked.c.place <= limit))
-                        .order_by(ranked.c.seq, ranked.c.id)).all()
-    out: Dict[str, List[int]] = {s: [] for s in states}
-    for r in rows:
-        out[r.state].append(r.id)
-    return out
-
-
 def chunks(ids: Sequence[int], size: int = 500):
     """``ids`` in pieces small enough for an ``IN (...)`` list on every database."""
     for start in range(0, len(ids), size):

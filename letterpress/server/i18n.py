@@ -151,119 +151,170 @@ def label(group: str, key: str, **values) -> str:
     return _(text, **values)
 
 
+def _labels_history() -> dict:
+    return {
+        'delivered': pgettext('history', "Delivered"),
+        'proxy': pgettext('history', "Received by neighbour/relative"),
+        'not-home': pgettext('history', "Not home"),
+        'refused': pgettext('history', "Refused"),
+        'hospital': pgettext('history', "In hospital"),
+        'other': pgettext('history', "Other"),
+    }
+
+
+def _labels_state() -> dict:
+    return {
+        'outstanding': pgettext('state', "Outstanding"),
+        'delivered': pgettext('state', "Delivered"),
+        'failed': pgettext('state', "Not delivered, visit again"),
+        'withdrawn': pgettext('state', "Withdrawn"),
+    }
+
+
+def _labels_outcome() -> dict:
+    return {
+        'delivered': pgettext('outcome', "Delivered"),
+        'proxy': pgettext('outcome', "Neighbour/relative took it"),
+        'not-home': pgettext('outcome', "Not home"),
+        'refused': pgettext('outcome', "Refused"),
+        'hospital': pgettext('outcome', "In hospital"),
+        'other': pgettext('outcome', "Other"),
+    }
+
+
+def _labels_c_sev() -> dict:
+    return {
+        'error': N_("Error"),
+        'warning': N_("Warning"),
+    }
+
+
+def _labels_c_tpl() -> dict:
+    return {
+        'zh': N_("Built-in Chinese letter"),
+        'en': N_("Built-in English letter"),
+        'large': N_("Built-in large-print letter"),
+        'zh-large': N_("Built-in Chinese letter, large print"),
+        'en-large': N_("Built-in English letter, large print"),
+    }
+
+
+def _labels_c_layout() -> dict:
+    return {
+        'a4-8': N_("A4, 8 per page"),
+        'a4-4': N_("A4, 4 per page"),
+        'label-100x150': N_("Label 100×150 mm"),
+    }
+
+
+def _labels_c_job() -> dict:
+    return {
+        'queued': N_("Queued"),
+        'running': N_("Building"),
+    }
+
+
+def _labels_c_act() -> dict:
+    return {
+        'build': N_("build"),
+        'reprint': N_("reprint"),
+        'purge': N_("purge"),
+        'undo': N_("undo"),
+        'invite': N_("invite"),
+        'remove_staff': N_("remove account"),
+        'account_created': N_("account created"),
+        'create_round': N_("new round"),
+        'upload': N_("list uploaded"),
+        'reissue_badge': N_("badge reissued"),
+    }
+
+
+def _labels_phone() -> dict:
+    return {
+        'waiting': N_("Saved on this phone, %(n)s waiting to send."),
+        'sent': N_("Sent."),
+        'sending': N_("Sending…"),
+        'saved_copy': N_("No connection: this is the copy kept on this phone. Records are saved on the phone and sent when the connection returns."),
+        'offline_now': N_("No connection. Records are saved on this phone and sent when the connection returns."),
+        'revoked': N_("Your login is no longer valid; the round kept on this phone was removed. Ask staff for a new run sheet."),
+        'logout_waiting': N_("%(n)s records are not sent yet and would be lost. Log out anyway?"),
+        'queued_here': N_("Recorded on this phone for this household: %(what)s (waiting to send)."),
+    }
+
+
+def _labels_note_required() -> dict:
+    return {
+        'proxy': N_("who received the package"),
+        'other': N_("what happened"),
+    }
+
+
+def _labels_sync_refused() -> dict:
+    return {
+        'revoked_code': N_("The slip with code %(code)s was reprinted; the record was not saved. Record it again from your list or the new slip."),
+        'withdrawn': N_("The household of code %(code)s was taken off the list: no delivery."),
+        'not_authorised': N_("Code %(code)s is not in your round; the record was not saved."),
+        'note_required': N_("The record for code %(code)s needs a note; record it again."),
+    }
+
+
+def _labels_c_tab() -> dict:
+    return {
+        'round': N_("Round"),
+        'check': N_("Check"),
+        'volunteers': N_("Volunteers"),
+    }
+
+
+def _labels_count() -> dict:
+    return {
+        'delivered': N_("delivered"),
+        'failed': N_("failed"),
+        'outstanding': N_("outstanding"),
+    }
+
+
+def _labels_col() -> dict:
+    return {
+        'seq': N_("No."),
+        'name': N_("Name"),
+        'address': N_("Address"),
+        'volunteer': N_("Volunteer"),
+        'last': N_("Last outcome"),
+        'when': N_("When"),
+        'outcome': N_("Outcome"),
+        'note': N_("Note"),
+    }
+
+
+def _labels_err() -> dict:
+    return {
+        "staff_exists": N_("This name has an account already."),
+        "weak_password": N_("The password is too short."),
+        "bad_staff_name": N_("A name needs 1 to 40 characters."),
+    }
+
+
+#: The family of each label group (made per call: the words depend on the language).
+_LABEL_TABLES = {
+    'err': _labels_err,
+    'history': _labels_history,
+    'state': _labels_state,
+    'outcome': _labels_outcome,
+    'c.sev': _labels_c_sev,
+    'c.tpl': _labels_c_tpl,
+    'c.layout': _labels_c_layout,
+    'c.job': _labels_c_job,
+    'c.act': _labels_c_act,
+    'phone': _labels_phone,
+    'note_required': _labels_note_required,
+    'sync_refused': _labels_sync_refused,
+    'c.tab': _labels_c_tab,
+    'count': _labels_count,
+    'col': _labels_col,
+}
+
+
 def _label_table(group: str) -> dict:
-    if group == 'history':
-        return {
-            'delivered': pgettext('history', "Delivered"),
-            'proxy': pgettext('history', "Received by neighbour/relative"),
-            'not-home': pgettext('history', "Not home"),
-            'refused': pgettext('history', "Refused"),
-            'hospital': pgettext('history', "In hospital"),
-            'other': pgettext('history', "Other"),
-        }
-    if group == 'state':
-        return {
-            'outstanding': pgettext('state', "Outstanding"),
-            'delivered': pgettext('state', "Delivered"),
-            'failed': pgettext('state', "Not delivered, visit again"),
-            'withdrawn': pgettext('state', "Withdrawn"),
-        }
-    if group == 'outcome':
-        return {
-            'delivered': pgettext('outcome', "Delivered"),
-            'proxy': pgettext('outcome', "Neighbour/relative took it"),
-            'not-home': pgettext('outcome', "Not home"),
-            'refused': pgettext('outcome', "Refused"),
-            'hospital': pgettext('outcome', "In hospital"),
-            'other': pgettext('outcome', "Other"),
-        }
-    if group == 'c.sev':
-        return {
-            'error': N_("Error"),
-            'warning': N_("Warning"),
-        }
-    if group == 'c.tpl':
-        return {
-            'zh': N_("Built-in Chinese letter"),
-            'en': N_("Built-in English letter"),
-            'large': N_("Built-in large-print letter"),
-            'zh-large': N_("Built-in Chinese letter, large print"),
-            'en-large': N_("Built-in English letter, large print"),
-        }
-    if group == 'c.layout':
-        return {
-            'a4-8': N_("A4, 8 per page"),
-            'a4-4': N_("A4, 4 per page"),
-            'label-100x150': N_("Label 100×150 mm"),
-        }
-    if group == 'c.job':
-        return {
-            'queued': N_("Queued"),
-            'running': N_("Building"),
-        }
-    if group == 'c.act':
-        return {
-            'build': N_("build"),
-            'reprint': N_("reprint"),
-            'purge': N_("purge"),
-            'undo': N_("undo"),
-            'invite': N_("invite"),
-            'remove_staff': N_("remove account"),
-            'account_created': N_("account created"),
-            'create_round': N_("new round"),
-            'upload': N_("list uploaded"),
-            'reissue_badge': N_("badge reissued"),
-        }
-    if group == 'phone':
-        return {
-            'waiting': N_("Saved on this phone, %(n)s waiting to send."),
-            'sent': N_("Sent."),
-            'sending': N_("Sending…"),
-            'saved_copy': N_("No connection: this is the copy kept on this phone. Records are saved on the phone and sent when the connection returns."),
-            'offline_now': N_("No connection. Records are saved on this phone and sent when the connection returns."),
-            'revoked': N_("Your login is no longer valid; the round kept on this phone was removed. Ask staff for a new run sheet."),
-            'logout_waiting': N_("%(n)s records are not sent yet and would be lost. Log out anyway?"),
-            'queued_here': N_("Recorded on this phone for this household: %(what)s (waiting to send)."),
-        }
-    if group == 'note_required':
-        return {
-            'proxy': N_("who received the package"),
-            'other': N_("what happened"),
-        }
-    if group == 'sync_refused':
-        return {
-            'revoked_code': N_("The slip with code %(code)s was reprinted; the record was not saved. Record it again from your list or the new slip."),
-            'withdrawn': N_("The household of code %(code)s was taken off the list: no delivery."),
-            'not_authorised': N_("Code %(code)s is not in your round; the record was not saved."),
-            'note_required': N_("The record for code %(code)s needs a note; record it again."),
-        }
-    if group == 'c.tab':
-        return {
-            'round': N_("Round"),
-            'check': N_("Check"),
-            'volunteers': N_("Volunteers"),
-        }
-    if group == 'count':
-        return {
-            'delivered': N_("delivered"),
-            'failed': N_("failed"),
-            'outstanding': N_("outstanding"),
-        }
-    if group == 'col':
-        return {
-            'seq': N_("No."),
-            'name': N_("Name"),
-            'address': N_("Address"),
-            'volunteer': N_("Volunteer"),
-            'last': N_("Last outcome"),
-            'when': N_("When"),
-            'outcome': N_("Outcome"),
-            'note': N_("Note"),
-        }
-    if group == "err":
-        return {
-            "staff_exists": N_("This name has an account already."),
-            "weak_password": N_("The password is too short."),
-            "bad_staff_name": N_("A name needs 1 to 40 characters."),
-        }
-    return {}
+    make = _LABEL_TABLES.get(group)
+    return make() if make is not None else {}
