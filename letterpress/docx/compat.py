@@ -9,7 +9,7 @@ path when it changed) and ``get_undeclared_template_variables``.
 from __future__ import annotations
 
 import io
-from typing import Any, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Mapping, Optional
 
 from letterpress.docx import subdocs
 from letterpress.docx.load import load
@@ -32,8 +32,8 @@ class DocxtplMethods:
     _written: dict
     _laid: dict
 
-    def _all_variables(self) -> tuple:   # CompiledTemplate's
-        raise NotImplementedError
+    if TYPE_CHECKING:  # pragma: no cover - CompiledTemplate's
+        def _all_variables(self) -> tuple: ...
 
     def get_undeclared_template_variables(self, jinja_env: Any = None,
                                           context: Optional[Mapping[str, Any]] = None) -> set:
