@@ -20,7 +20,7 @@ PostgreSQL.
 """
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Sequence, Tuple
 
 from sqlalchemy import and_, case, func, select
 from sqlalchemy.engine import Connection
@@ -99,19 +99,6 @@ def _per_value(rows, index: int) -> Groups:
         entry[r.state] += r.n
         order[name] = min(order.get(name, r.first), r.first)
     return [(name, groups[name]) for name in sorted(groups, key=order.__getitem__)]
-
-
-def household_ids(conn: Connection, batch_id: int, state: str,
-                  limit: Optional[int] = None) -> List[int]:
-    """Ids of the batch's households in ``state``, in delivery order (the first ``limit``)."""
-    joined, state_col = _with_state(batch_id)
-    h = households
-    query = (select(h.c.id).select_from(joined)
-             .where(and_(h.c.batch_id == batch_id, state_col == state))
-             .order_by(h.c.seq, h.c.id))
-    if limit is not None:
-        query = query.limit(limit)
-    return [r.id for r in conn.execute(query)]
 
 
 def chunks(ids: Sequence[int], size: int = 500):

@@ -14,7 +14,6 @@ from sqlalchemy.engine import Connection
 from letterpress.errors import RecordError
 from letterpress.i18n import _
 from letterpress.ledger import codes as codes_mod
-from letterpress.ledger import counts as C
 from letterpress.ledger import schema as S
 from letterpress.ledger import views as V
 from letterpress.ledger.views import BatchRecord, EventRecord, HouseholdView
@@ -66,13 +65,6 @@ class LedgerReads:
         """The batch and :meth:`round`, in one transaction (the volunteer's list page)."""
         with self.transaction() as conn:
             return V.get_batch(conn, batch_id), V.round_views(conn, batch_id, volunteer)
-
-    def households_in_state(self, batch_id: int, state: str,
-                            limit: Optional[int] = None) -> List[HouseholdView]:
-        """The batch's households in ``state`` (e.g. ``failed``) in delivery order, the
-        first ``limit`` of them (chosen by the database)."""
-        with self.transaction() as conn:
-            return V.views_by_id(conn, C.household_ids(conn, batch_id, state, limit))
 
     def households_by_id(self, ids: Sequence[int]) -> List[HouseholdView]:
         """The views of these households (by ledger id), in the order given."""
