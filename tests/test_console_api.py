@@ -311,6 +311,9 @@ def test_reprint_gives_new_codes_to_what_is_not_delivered(app, client, auth, tmp
 
 def test_purge_needs_the_exact_title_then_keeps_counts_only(app, client, auth, tmp_path):
     rid = _built(app, client, auth)
+    killed = tmp_path / "rounds" / str(rid) / ".preview-0a1b.part"   # a check killed half-way
+    killed.mkdir()
+    (killed / "letter.txt").write_text("尊敬的 ……", encoding="utf-8")
     _error(client.delete(f"/api/rounds/{rid}", headers=auth, json={}), 400, "confirm_mismatch")
     _error(client.delete(f"/api/rounds/{rid}", headers=auth, json={"confirm": "wrong"}), 400,
            "confirm_mismatch")

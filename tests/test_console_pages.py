@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import io
 import re
+import shutil
+import threading
 import time
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -226,3 +229,80 @@ def test_volunteers_page_badges_sheet_and_reissue(app, staff):
     assert app.test_client().get(f"/V/{new.token}").status_code == 302
     assert ("王芳", "reissue_badge") in [(a["who"], a["action"])
                                        for a in accounts.actions(_ledger(app))]
+
+
+
+def _slow_soffice(monkeypatch, started, release, converted):
+    """LibreOffice stand-in that waits for ``release`` and makes a real one-page PDF."""
+    from letterpress.printing import libreoffice
+
+    def convert(paths, out, **kw):
+        converted.append(Path(paths[0]).read_bytes())
+        started.set()
+        assert release.wait(30)
+        shutil.copyfile(Path(paths[0]).parent.parent / "preview" / "slips.pdf",
+                        out / "letter.pdf")
+
+    monkeypatch.setattr(libreoffice, "find_soffice", lambda *a, **k: "/usr/bin/soffice")
+    monkeypatch.setattr(libreoffice, "convert", convert)
+
+
+def test_a_new_upload_while_the_letter_picture_is_made_loses_nothing(app, staff, monkeypatch,
+                                                                     tmp_path):
+    """The first list's picture job is still converting when the corrected list comes: the new
+    preview is whole, both jobs end without an error, nothing is left behind."""
+    from letterpress.server.console_ops import jobs
+
+    started, release, converted = threading.Event(), threading.Event(), []
+    _slow_soffice(monkeypatch, started, release, converted)
+    csrf = _csrf(staff.get("/staff/new"))
+    r = staff.post("/staff/new", data={
+        "csrf": csrf, "title": TITLE, "template_name": "zh", "lang": "zh", "layout": "a4-8",
+        "date": "2020-02-24", "base_url": "http://192.0.2.10:8470",
+        "recipients": (io.BytesIO(demo_bytes(bad=True)), "名单.xlsx")},
+        content_type="multipart/form-data")
+    assert r.status_code == 302 and started.wait(30)
+    with app.app_context():
+        first = jobs().for_round(1, "preview")
+    again = staff.post(r.headers["Location"].replace("/check", "/recipients"), data={
+        "csrf": csrf, "recipients": (io.BytesIO(demo_bytes()), "名单.xlsx")},
+        content_type="multipart/form-data")
+    assert again.status_code == 302
+    release.set()
+    with app.app_context():
+        second = jobs().for_round(1, "preview")
+        assert second.id != first.id
+        for job in (first, second):
+            assert jobs().wait(job.id, timeout=60).state == "done", job.error
+    pdir = tmp_path / "rounds/1/preview"
+    assert {"letter.docx", "letter.txt", "slips.pdf", "slips.png", "letter.png"} <= {
+        p.name for p in pdir.iterdir()}
+    assert len(converted) >= 2
+    assert staff.get(r.headers["Location"].replace("/check", "/preview/slips.pdf")) \
+        .headers["Content-Type"] == "application/pdf"
+    assert not [p.name for p in (tmp_path / "rounds/1").iterdir() if p.name.startswith(".")]
+
+
+def test_a_letter_picture_of_a_replaced_preview_is_not_shown(monkeypatch, tmp_path):
+    from letterpress.server import roundwork
+
+    started, release, converted = threading.Event(), threading.Event(), []
+    _slow_soffice(monkeypatch, started, release, converted)
+    pdir = tmp_path / "preview"
+    pdir.mkdir()
+    (pdir / "letter.docx").write_bytes(b"first letter")
+    from reportlab.pdfgen import canvas
+
+    page = canvas.Canvas(str(pdir / "slips.pdf"))
+    page.drawString(72, 720, "a slip")
+    page.save()
+    worker = threading.Thread(target=roundwork.letter_picture, args=(tmp_path, lambda *a: None))
+    worker.start()
+    assert started.wait(30)
+    (pdir / "letter.docx").write_bytes(b"the corrected letter")
+    release.set()
+    worker.join(30)
+    assert converted == [b"first letter"]
+    assert not (pdir / "letter.png").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["preview"]
+    assert sorted(p.name for p in pdir.iterdir()) == ["letter.docx", "slips.pdf"]

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
+import secrets
 import shutil
 import subprocess
+import tempfile
 import zipfile
 from pathlib import Path
 from typing import Callable, List, Optional
@@ -100,12 +102,11 @@ def _pdf_page_png(pdf: Path, png: Path, width: int = 900) -> bool:
 
 def _previews(checked, folder: Path) -> None:
     """``preview/letter.docx`` + ``letter.txt`` and ``preview/slips.png`` from the first households
-    (sample codes); the letter's picture is made later by :func:`letter_picture`."""
+    (sample codes); the letter's picture is made later by :func:`letter_picture`.
+
+    Written in a folder of its own and swapped in whole, so a page or a picture job that is
+    still reading the previous preview never sees a half-made or half-removed one."""
     from letterpress.ledger import codes
-    from letterpress.models import BatchInfo
-    from letterpress.pipeline import build
-    from letterpress.pipeline import letters as letters_mod
-    from letterpress.slips import fonts, slips
 
     s = checked.settings
     sample = []
@@ -115,9 +116,22 @@ def _previews(checked, folder: Path) -> None:
                                                       code)))
     if not sample:
         return
-    pdir = folder / "preview"
-    shutil.rmtree(pdir, ignore_errors=True)
-    pdir.mkdir(parents=True)
+    folder.mkdir(parents=True, exist_ok=True)
+    new = Path(tempfile.mkdtemp(prefix=".preview-", suffix=".part", dir=folder))
+    try:
+        _write_previews(checked, sample, new)
+        _swap_in(new, folder / "preview")
+    finally:
+        shutil.rmtree(new, ignore_errors=True)
+
+
+def _write_previews(checked, sample: list, pdir: Path) -> None:
+    from letterpress.models import BatchInfo
+    from letterpress.pipeline import build
+    from letterpress.pipeline import letters as letters_mod
+    from letterpress.slips import fonts, slips
+
+    s = checked.settings
     options = build._letter_options(s, checked)
     made = letters_mod.render_letters(sample[:1], options, pdir / "letter", jobs=1)
     first = pdir / "letter" / made.files[0]
@@ -130,6 +144,24 @@ def _previews(checked, folder: Path) -> None:
     _pdf_page_png(pdir / "slips.pdf", pdir / "slips.png")
 
 
+def _swap_in(new: Path, pdir: Path) -> None:
+    """Put the finished folder ``new`` where ``pdir`` is, the old one moved aside first."""
+    for _attempt in range(5):
+        old = pdir.with_name(f".preview-{secrets.token_hex(4)}.old")
+        try:
+            pdir.rename(old)
+        except FileNotFoundError:
+            pass
+        try:
+            new.rename(pdir)
+        except OSError:             # another check swapped its preview in meanwhile: again
+            shutil.rmtree(old, ignore_errors=True)
+            continue
+        shutil.rmtree(old, ignore_errors=True)
+        return
+    raise OSError(f"could not replace {pdir}")
+
+
 def _docx_text(path: Path) -> str:
     import docx
 
@@ -137,16 +169,30 @@ def _docx_text(path: Path) -> str:
 
 
 def letter_picture(folder: Path, progress: Callable) -> None:
-    """Page 1 of the preview letter as ``preview/letter.png`` (needs LibreOffice)."""
+    """Page 1 of the preview letter as ``preview/letter.png`` (needs LibreOffice).
+
+    LibreOffice works on a private copy; the picture is put in only if the preview it was
+    made from is still the current one (a newer upload may have replaced it meanwhile)."""
     from letterpress.printing import libreoffice
 
-    pdir = folder / "preview"
-    if libreoffice.find_soffice() is None or not (pdir / "letter.docx").is_file():
+    letter = folder / "preview" / "letter.docx"
+    if libreoffice.find_soffice() is None or not letter.is_file():
         return
     progress("preview", 0, 1)
-    libreoffice.convert([pdir / "letter.docx"], pdir, jobs=1, timeout=120)
-    if (pdir / "letter.pdf").is_file():
-        _pdf_page_png(pdir / "letter.pdf", pdir / "letter.png")
+    work = Path(tempfile.mkdtemp(prefix=".picture-", dir=folder))
+    try:
+        source = letter.read_bytes()
+        (work / "letter.docx").write_bytes(source)
+        libreoffice.convert([work / "letter.docx"], work, jobs=1, timeout=120)
+        if (work / "letter.pdf").is_file() and _pdf_page_png(work / "letter.pdf",
+                                                             work / "letter.png"):
+            try:
+                if letter.read_bytes() == source:
+                    os.replace(work / "letter.png", letter.with_name("letter.png"))
+            except OSError:         # the preview was replaced or removed: its own job follows
+                pass
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     progress("preview", 1, 1)
 
 
@@ -231,7 +277,8 @@ def purge(ledger, rid: int, folder: Path, who: str) -> None:
     rnd = rounds.get(ledger, rid)
     if rnd.get("batch_id"):
         operations.purge(db_url(ledger), operations.purge_plan(db_url(ledger), rnd["title"]))
-    for sub in ("uploads", "preview", "out"):
-        shutil.rmtree(folder / sub, ignore_errors=True)
+    leftovers = [*folder.glob(".preview-*"), *folder.glob(".picture-*")]  # a killed check's
+    for sub in [folder / "uploads", folder / "preview", folder / "out", *leftovers]:
+        shutil.rmtree(sub, ignore_errors=True)
     rounds.update(ledger, rid, purged=True, check=None, recipients_file=None)
     accounts.log_action(ledger, who, "purge", rnd["title"])
