@@ -306,3 +306,31 @@ def test_a_letter_picture_of_a_replaced_preview_is_not_shown(monkeypatch, tmp_pa
     assert not (pdir / "letter.png").exists()
     assert [p.name for p in tmp_path.iterdir()] == ["preview"]
     assert sorted(p.name for p in pdir.iterdir()) == ["letter.docx", "slips.pdf"]
+
+
+def test_closing_the_app_lets_the_running_job_finish_and_drops_the_queued_ones(tmp_path):
+    """No console job touches the ledger after the app let go of it."""
+    from letterpress.server.jobs import JobQueue
+
+    queue, release, order = JobQueue(), threading.Event(), []
+
+    def slow(progress):
+        assert release.wait(30)
+        order.append("slow")
+
+    running = queue.submit(1, "build", slow)
+    waiting = queue.submit(2, "build", lambda progress: order.append("late"))
+    for _turn in range(300):
+        if running.state == "running":
+            break
+        time.sleep(0.01)
+    closer = threading.Thread(target=queue.close)
+    closer.start()
+    time.sleep(0.2)
+    assert closer.is_alive()                     # waits for the running job
+    release.set()
+    closer.join(30)
+    assert order == ["slow"] and running.state == "done"
+    assert waiting.state == "failed" and waiting.error_code == "server_stopped"
+    with pytest.raises(RuntimeError):
+        queue.submit(3, "build", lambda progress: None)

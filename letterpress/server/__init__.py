@@ -280,7 +280,10 @@ def warm_up(app: Flask) -> None:
 
 
 def close_app(app: Flask) -> None:
-    """Release the ledger the app opened."""
+    """Let a running console job finish, then release the ledger the app opened."""
+    queue = app.extensions.get("letterpress_jobs")
+    if queue is not None:
+        queue.close()
     app.extensions["letterpress"].close()
 
 

@@ -64,11 +64,14 @@ class JobQueue:
         self._lock = threading.Lock()
         self._queue: "queue.Queue[tuple]" = queue.Queue()
         self._thread: Optional[threading.Thread] = None
+        self._closed = False
 
     def submit(self, round_id: int, kind: str, work: Callable[[Callable], None]) -> Job:
         """Queue ``work(progress)``; :class:`Busy` when the round has an active build or
         reprint (a preview never blocks, and runs after what is queued before it)."""
         with self._lock:
+            if self._closed:
+                raise RuntimeError("the job queue is closed")
             for current in list(self._jobs.values()):
                 if current.round_id == round_id and current.active and current.kind != "preview":
                     raise Busy(current)
@@ -81,6 +84,20 @@ class JobQueue:
                 self._thread.start()
         self._queue.put((job, work))
         return job
+
+    def close(self, timeout: float = 120) -> None:
+        """Let the running job finish (up to ``timeout`` seconds); queued jobs never start.
+
+        Called before the app lets go of its ledger, so no job writes to a closed one."""
+        with self._lock:
+            self._closed = True
+            for job in self._jobs.values():
+                if job.state == "queued":
+                    job.state, job.error_code = "failed", "server_stopped"
+                    job.error = i18n._("the server stopped before this job started")
+        self._queue.put((None, None))
+        if self._thread is not None:
+            self._thread.join(timeout)
 
     def get(self, job_id: str) -> Optional[Job]:
         return self._jobs.get(job_id)
@@ -107,6 +124,10 @@ class JobQueue:
     def _run(self) -> None:
         while True:
             job, work = self._queue.get()
+            if job is None:
+                return
+            if job.state != "queued":       # given up when the queue closed
+                continue
             job.state = "running"
 
             def progress(stage: str, done: int, total: int, job: Job = job) -> None:
