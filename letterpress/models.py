@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as _dt
 from dataclasses import dataclass, field, replace
-from typing import Callable, Mapping, Optional, Tuple
+from typing import Callable, Dict, Iterator, Mapping, Optional, Tuple
 
 #: Canonical recipient fields, in the order a manifest or report lists them.
 CANONICAL_FIELDS: Tuple[str, ...] = (
@@ -25,7 +25,37 @@ STATES: Tuple[str, ...] = ("outstanding", "delivered", "failed", "withdrawn")
 
 
 
-@dataclass(frozen=True)
+class Columns(Mapping[str, str]):
+    """A row's values under their headers, read-only and small: the headers' positions are
+    shared by every row of a list, a row keeps only its values (a district list holds
+    100,000 of them)."""
+
+    __slots__ = ("_positions", "_values")
+
+    def __init__(self, positions: Dict[str, int], values: Tuple[str, ...]) -> None:
+        self._positions, self._values = positions, values
+
+    @classmethod
+    def of(cls, values: Mapping[str, str]) -> "Columns":
+        return cls({h: i for i, h in enumerate(values)}, tuple(values.values()))
+
+    def __getitem__(self, header: str) -> str:
+        return self._values[self._positions[header]]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._positions)
+
+    def __len__(self) -> int:
+        return len(self._positions)
+
+    def __repr__(self) -> str:
+        return repr(dict(self))
+
+    def __reduce__(self):
+        return (Columns, (self._positions, self._values))
+
+
+@dataclass(frozen=True, slots=True)
 class Recipient:
     """One row of the recipient list, cleaned.
 
@@ -60,7 +90,7 @@ class Recipient:
         return out
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Household:
     """A recipient with its place in the delivery order and, once registered, its code."""
 

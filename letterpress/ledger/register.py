@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Sequence, Tuple
+from typing import Callable, Dict, Iterator, List, Sequence, Tuple
 
 from sqlalchemy import and_, bindparam, select, update
 from sqlalchemy.engine import Connection
@@ -108,6 +108,16 @@ def fresh_codes(conn: Connection, n: int) -> List[str]:
     return out
 
 
+#: Rows per statement when a batch's households are written: the parameters of a whole
+#: district at once would take more memory than everything else the build holds.
+CHUNK = 2000
+
+
+def _chunks(items: list) -> Iterator[list]:
+    for start in range(0, len(items), CHUNK):
+        yield items[start:start + CHUNK]
+
+
 def _snapshot(h: Household, prefix: str = "b_") -> dict:
     return {prefix + f: str(getattr(h.recipient, f) or "") for f in S.SNAPSHOT_FIELDS}
 
@@ -116,7 +126,8 @@ def register(conn: Connection, batch_id: int, items: List[Household], base_url: 
              now: _dt.datetime, token: TokenFn) -> Registration:
     """Match ``items`` with the batch's households, give codes, sync volunteers."""
     h_t, c_t = S.households, S.codes
-    rows = conn.execute(select(h_t).where(h_t.c.batch_id == batch_id)
+    rows = conn.execute(select(h_t.c.id, h_t.c.household_key, h_t.c.name, h_t.c.seq,
+                               h_t.c.withdrawn_at).where(h_t.c.batch_id == batch_id)
                         .order_by(h_t.c.id.desc())).all()
     by_key: Dict[str, list] = {}
     for r in rows:
@@ -157,26 +168,27 @@ def register(conn: Connection, batch_id: int, items: List[Household], base_url: 
         upd = update(h_t).where(h_t.c.id == bindparam("b_id")).values(
             seq=bindparam("b_seq"), updated_at=now, withdrawn_at=None,
             **{f: bindparam("b_" + f) for f in S.SNAPSHOT_FIELDS})
-        conn.execute(upd, [dict(_snapshot(items[pos]), b_id=hid, b_seq=items[pos].seq)
-                           for pos, hid in matched.items()])
+        for part in _chunks(list(matched.items())):
+            conn.execute(upd, [dict(_snapshot(items[pos]), b_id=hid, b_seq=items[pos].seq)
+                               for pos, hid in part])
     still = set(matched.values())
     gone = [r.id for r in rows if r.id not in still and r.withdrawn_at is None]
-    if gone:
+    for part in _chunks(gone):
         conn.execute(update(h_t).where(h_t.c.id == bindparam("b_id"))
-                     .values(withdrawn_at=now, updated_at=now), [{"b_id": i} for i in gone])
-    if fresh:
+                     .values(withdrawn_at=now, updated_at=now), [{"b_id": i} for i in part])
+    for part in _chunks(fresh):
         ids = conn.execute(
             h_t.insert().returning(h_t.c.id, sort_by_parameter_order=True),
             [dict(_snapshot(items[pos], prefix=""), batch_id=batch_id,
                   household_key=items[pos].id, seq=items[pos].seq, created_at=now,
-                  updated_at=now) for pos in fresh]).scalars().all()
-        matched.update(zip(fresh, ids))
+                  updated_at=now) for pos in part]).scalars().all()
+        matched.update(zip(part, ids))
     need = [hid for hid in matched.values() if hid not in current]
     for hid, code in zip(need, fresh_codes(conn, len(need))):
         current[hid] = code
-    if need:
+    for part in _chunks(need):
         conn.execute(c_t.insert(), [dict(code=current[hid], household_id=hid, issued_at=now,
-                                         reason="") for hid in need])
+                                         reason="") for hid in part])
     out = tuple(h.with_code(codes_mod.printed(current[matched[pos]]),
                             codes_mod.url_for(base_url, current[matched[pos]]))
                 for pos, h in enumerate(items))

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import sys
 import unicodedata
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -23,7 +24,7 @@ from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 from letterpress.errors import ConfigError, Problem, Where, error, warning
 from letterpress.i18n import _, ngettext
-from letterpress.models import CANONICAL_FIELDS, Recipient
+from letterpress.models import CANONICAL_FIELDS, Columns, Recipient
 from letterpress.recipients import read as sheets
 from letterpress.recipients.ordering import delivery_order, natural_key, volunteer_order
 from letterpress.recipients.rowchecks import check_phone, is_summary_row, rows_text
@@ -112,6 +113,12 @@ def clean(text: str) -> str:
     if text and (text[0] in _ZERO_WIDTH or text[-1] in _ZERO_WIDTH):
         text = text.strip(_ZERO_WIDTH).strip()
     return text
+
+
+def _clean_shared(text: str) -> str:
+    """:func:`clean`, with one copy of each text the list repeats (compounds, buildings,
+    volunteers...) instead of one a row."""
+    return sys.intern(clean(text))
 
 
 def generated_id(name: str, address: str) -> str:
@@ -282,6 +289,7 @@ class _Layout:
         self.first = sorted((i, h) for h, i in firsts.items())   # each header's first column
         self.unnamed = [i for i, h in enumerate(headers) if not h]
         self.simple = len(self.first) == len(headers)   # every column named, no name twice
+        self.positions = {h: i for i, h in enumerate(self.blank)}   # shared by every row
 
 
 def _make_recipient(number: int, cells: Sequence[str], layout: _Layout,
@@ -289,10 +297,10 @@ def _make_recipient(number: int, cells: Sequence[str], layout: _Layout,
     """The :class:`Recipient` of one row, or None for a row that is not a household."""
     count, width = len(cells), len(layout.headers)
     if layout.simple and count == width:   # the usual row: one value a column
-        values: Dict[str, str] = dict(zip(layout.named, map(clean, cells)))
+        values: Dict[str, str] = dict(zip(layout.named, map(_clean_shared, cells)))
     else:
         values = dict(layout.blank)
-        values.update((h, clean(cells[i])) for i, h in layout.first if i < count)
+        values.update((h, _clean_shared(cells[i])) for i, h in layout.first if i < count)
     extras = [(sheets.column_letter(i), clean(cells[i]))
               for i in [*layout.unnamed, *range(width, count)] if i < count and clean(cells[i])]
     if extras:
@@ -333,7 +341,8 @@ def _make_recipient(number: int, cells: Sequence[str], layout: _Layout,
     else:
         fields["id"] = generated_id(fields["name"], fields["address"])
         id_generated = True
-    recipient = Recipient(row=number, columns=values, id_generated=id_generated, **fields)
+    recipient = Recipient(row=number, columns=Columns(layout.positions, tuple(values.values())),
+                          id_generated=id_generated, **fields)
     problems.extend(_row_problems(recipient, mapping, source))
     return recipient
 
