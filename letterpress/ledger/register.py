@@ -133,11 +133,12 @@ def register(conn: Connection, batch_id: int, items: List[Household], base_url: 
     for r in rows:
         by_key.setdefault(r.household_key, []).append(r)
     current: Dict[int, str] = {}
-    for r in conn.execute(select(c_t.c.household_id, c_t.c.code)
-                          .join(h_t, h_t.c.id == c_t.c.household_id)
-                          .where(and_(h_t.c.batch_id == batch_id, c_t.c.revoked_at.is_(None)))
-                          .order_by(c_t.c.issued_at)).all():
-        current[r.household_id] = r.code
+    for hid, code in conn.execute(select(c_t.c.household_id, c_t.c.code)
+                                  .join(h_t, h_t.c.id == c_t.c.household_id)
+                                  .where(and_(h_t.c.batch_id == batch_id,
+                                              c_t.c.revoked_at.is_(None)))
+                                  .order_by(c_t.c.issued_at)).all():
+        current[hid] = code
     matched: Dict[int, int] = {}           # input position -> households.id
     fresh: List[int] = []                  # input positions that need a new household
     warnings: List[Problem] = []
