@@ -81,3 +81,57 @@ def test_a_letter_edited_by_hand_is_written_again(tmp_path):
     (out / INDEX).write_text("garbage", "utf-8")            # an unreadable index: all written
     _build(tmp_path, rows, out, 1)
     assert target.read_bytes() == rendered
+
+
+def _sheets(out) -> dict:
+    return {p.name: os.stat(p).st_ino for p in sorted((out / "runsheets").iterdir())}
+
+
+def test_unchanged_run_sheets_are_kept_and_a_changed_one_is_written(tmp_path):
+    from letterpress.pipeline.reuse import RUNSHEETS
+
+    rows = _rows()
+    out = tmp_path / "out"
+    _build(tmp_path, rows, out, 1)
+    before = _sheets(out)
+    assert len(before) == 2 and (out / RUNSHEETS).is_file()
+    _build(tmp_path, rows, out, 1)
+    assert _sheets(out) == before                           # the same files
+    rows[3][8] = "下午在家"                                  # a household of 林小舟
+    _build(tmp_path, rows, out, 1)
+    after = _sheets(out)
+    assert [n for n in after if after[n] != before[n]] == ["02-林小舟.pdf"]
+    from pypdf import PdfReader
+
+    assert "下午在家" in PdfReader(out / "runsheets" / "02-林小舟.pdf").pages[0].extract_text()
+    target = out / "runsheets" / "01-高山青.pdf"              # edited by hand: written again
+    target.write_bytes(target.read_bytes() + b"%edited")
+    _build(tmp_path, rows, out, 1)
+    assert not target.read_bytes().endswith(b"%edited")
+
+
+def test_workers_started_fresh_make_the_same_batch(tmp_path, monkeypatch):
+    """At district size worker processes start fresh and are sent their households only
+    (processes.FRESH_FROM); the batch is the same as with forked workers."""
+    from pypdf import PdfReader
+
+    from letterpress.pipeline import processes
+
+    rows = _rows(220)
+    monkeypatch.setattr(processes, "FRESH_FROM", 10**9)
+    _build(tmp_path, rows, tmp_path / "forked", 2)
+    monkeypatch.setattr(processes, "FRESH_FROM", 0)
+    _build(tmp_path, rows, tmp_path / "fresh", 2)
+    assert {n: b for n, (b, _) in _letters(tmp_path / "fresh").items()} == \
+        {n: b for n, (b, _) in _letters(tmp_path / "forked").items()}
+
+    def text(folder):
+        return {p.name: "".join(page.extract_text() for page in PdfReader(p).pages)
+                for p in sorted((folder / "runsheets").iterdir())}
+
+    assert text(tmp_path / "fresh") == text(tmp_path / "forked") and len(text(tmp_path / "fresh")) == 2
+    rows[5][8] = "下午在家"                                   # again, with the previous letters
+    _build(tmp_path, rows, tmp_path / "fresh", 2)
+    _build(tmp_path, rows, tmp_path / "fresh2", 2)
+    assert {n: b for n, (b, _) in _letters(tmp_path / "fresh").items()} == \
+        {n: b for n, (b, _) in _letters(tmp_path / "fresh2").items()}

@@ -1,4 +1,5 @@
 """``python -m letterpress.cli``: the same as the ``letterpress`` command."""
 from letterpress.cli import main
 
-main()
+if __name__ == "__main__":      # not again in a worker process started fresh
+    main()

@@ -349,7 +349,13 @@ class CompiledTemplate(DocxtplMethods, LetterZipping):
             pieces, values = fast
             self._collect_links(part, values, sink)
             return pieces
+        first = not part.checked
         text = post(self, part, "".join(strings))
+        if first:   # the first letter checked the part: written as every later one is
+            again = part.assemble(strings)
+            if again is not None and part.text(again[0]) == text:
+                self._collect_links(part, again[1], sink)
+                return again[0]
         self._collect_links(part, text, sink)
         return (text,)
 

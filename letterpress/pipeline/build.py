@@ -370,13 +370,11 @@ def write_slips(settings: Settings, info: BatchInfo, households: Sequence[Househ
                 progress: Optional[Progress] = None) -> Tuple[Path, ...]:
     """``slips.pdf`` and ``runsheets/NN-name.pdf`` (one per volunteer, delivery order).
 
-    With ``jobs > 1`` the run sheets are written by a second process while this
-    one writes the slips.
+    A run sheet the previous build made from the same households and badge is kept
+    as it was (see :mod:`letterpress.pipeline.reuse`). With ``jobs > 1`` the others
+    are written by a second process while this one writes the slips.
     """
-    import multiprocessing
-    import os
-    from concurrent.futures import ProcessPoolExecutor
-
+    from letterpress.pipeline import reuse
     from letterpress.slips import fonts, slips
 
     choice = fonts.find_font(settings.font)
@@ -385,27 +383,54 @@ def write_slips(settings: Settings, info: BatchInfo, households: Sequence[Househ
     groups: Dict[str, List[Household]] = {name: [] for name in volunteers_of(households)}
     for h in households:
         groups[h.volunteer].append(h)
-    with staged_dir(out / "runsheets", _ours("runsheets")) as staging:
-        sheets = [(by_name.get(name) or Volunteer(index=index, name=name), mine,
-                   staging / numbered_filename(index, name, "unassigned"))
-                  for index, (name, mine) in enumerate(groups.items(), start=1)]
+    old_dir = out / "runsheets"
+    previous = reuse.read_index(out, reuse.RUNSHEETS) if old_dir.is_dir() else {}
+    entries: reuse.Index = {}
+    with staged_dir(old_dir, _ours("runsheets")) as staging:
+        todo = []
+        for index, (name, mine) in enumerate(groups.items(), start=1):
+            volunteer = by_name.get(name) or Volunteer(index=index, name=name)
+            path = staging / numbered_filename(index, name, "unassigned")
+            fp = reuse.sheet_fingerprint(volunteer, mine, info, total, choice, settings.lang)
+            entry = reuse.keep(previous, str(old_dir), path.name, fp, str(path))
+            if entry is None:
+                todo.append((volunteer, mine, path, fp))
+            else:
+                entries[path.name] = entry
 
         def write_all_slips() -> None:
             slips.write_slips(households, out / "slips.pdf", info=info, total=total,
                               layout=settings.slip_layout, fonts=choice, package=settings.package,
                               slip_fields=settings.slip_fields, progress=progress)
 
-        if settings.jobs > 1 and total >= 200:
-            method = "fork" if hasattr(os, "fork") else "spawn"
-            with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context(method)) as pool:
-                sheets_done = pool.submit(write_runsheets, sheets, info, total, choice,
-                                          settings.lang)
-                write_all_slips()
-                sheets_done.result()
+        sheets = [(v, mine, path) for v, mine, path, _fp in todo]
+        if settings.jobs > 1 and total >= 200 and todo:
+            _runsheets_beside(write_all_slips, sheets, info, total, choice, settings.lang)
         else:
             write_all_slips()
             write_runsheets(sheets, info, total, choice, settings.lang, progress)
+        entries.update((path.name, reuse.noted(fp, str(path))) for _v, _m, path, fp in todo)
+    reuse.write_index(out, entries, reuse.RUNSHEETS)
     return out / "slips.pdf", out / "runsheets"
+
+
+#: Run sheets sent to the second process at a time (it holds only these households).
+SHEETS_A_CALL = 50
+
+
+def _runsheets_beside(write_all_slips, sheets, info: BatchInfo, total: int, fonts,
+                      lang: str) -> None:
+    """``sheets`` written by a second process while this one runs ``write_all_slips``."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from letterpress.pipeline import processes
+
+    with ProcessPoolExecutor(1, mp_context=processes.context(total)) as pool:
+        calls = [pool.submit(write_runsheets, sheets[i:i + SHEETS_A_CALL], info, total, fonts,
+                             lang) for i in range(0, len(sheets), SHEETS_A_CALL)]
+        write_all_slips()
+        for call in calls:
+            call.result()
 
 
 def write_runsheets(sheets, info: BatchInfo, total: int, fonts, lang: str,

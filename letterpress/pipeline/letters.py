@@ -275,10 +275,13 @@ def _qr_image(tpl, url: str, width_mm: float):
     return InlineImage(tpl, io.BytesIO(qr.png(url, 400)), width=Mm(width_mm))
 
 
-def _render_one(household: Household):
+def _render_one(household: Household, previous: Optional[reuse.Index] = None):
+    """``(file name, letter, index entry)`` of one household; ``previous``: the previous
+    build's index entries (this process's own when not given)."""
     from letterpress.docx.template import write_file
 
-    tpl, options, base, staging, _unused, swapper, previous, old_dir = _state()
+    tpl, options, base, staging, _unused, swapper, known, old_dir = _state()
+    previous = known if previous is None else previous
     try:
         swapper.apply(tpl, household.recipient.columns)
     except PictureProblem as exc:   # a file changed since the check
@@ -297,9 +300,10 @@ def _render_one(household: Household):
     return name, letter, entry
 
 
-def _render_block(start: int, stop: int) -> List[tuple]:
-    """A worker's letters: households are not sent to workers, only their places."""
-    return [_render_one(_state()[4][index]) for index in range(start, stop)]
+def _render_block(block: Sequence[Household], previous: reuse.Index) -> List[tuple]:
+    """A worker's letters: the households of one block and their previous index entries
+    are all it is sent."""
+    return [_render_one(household, previous) for household in block]
 
 
 @dataclass(frozen=True)
@@ -356,24 +360,32 @@ def _render_all(households: Sequence[Household], options: LetterOptions, staging
             yield _render_one(household)
         return
     import collections
-    import multiprocessing
 
-    method = "fork" if hasattr(os, "fork") else "spawn"
+    from letterpress.pipeline import processes
+
     size = max(1, min(32, n // (jobs * 8)))
     blocks = [(start, min(start + size, n)) for start in range(0, n, size)]
     mine = 2 * jobs - 1
     theirs = iter([b for k, b in enumerate(blocks) if k % mine != mine - 1])
     state = _state()
-    args = (options, str(staging)) + ((tuple(households), state[6], state[7])
-                                      if method == "spawn" else ())
-    with multiprocessing.get_context(method).Pool(jobs - 1, _init_worker, args) as pool:
+    previous = state[6]
+    total = options.total
+
+    def sent(start: int, stop: int) -> tuple:
+        block = households[start:stop]
+        names = (letter_filename(h, total) for h in block)
+        return block, {name: previous[name] for name in names if name in previous}
+
+    ctx = processes.context(n)
+    args: tuple = (options, str(staging), None, {}, state[7])
+    with ctx.Pool(jobs - 1, _init_worker, args) as pool:
         ahead: collections.deque = collections.deque()
         for k, (start, stop) in enumerate(blocks):
             while len(ahead) < 4 * (jobs - 1):   # keep the workers busy, memory bounded
                 block = next(theirs, None)
                 if block is None:
                     break
-                ahead.append(pool.apply_async(_render_block, block))
+                ahead.append(pool.apply_async(_render_block, sent(*block)))
             if k % mine == mine - 1:
                 for index in range(start, stop):
                     yield _render_one(households[index])

@@ -22,7 +22,10 @@ from letterpress.models import CANONICAL_FIELDS, Household
 
 #: The index of the letters of an output folder, relative to it.
 INDEX = Path(".letterpress") / "letters.tsv"   # outputs.REUSE_INDEX: purge removes it
+#: The same for the run sheets (``runsheets/NN-name.pdf``).
+RUNSHEETS = Path(".letterpress") / "runsheets.tsv"   # outputs.RUNSHEETS_INDEX
 _VERSION = "letters-1"
+_SHEETS_VERSION = "runsheets-1"
 
 #: name -> (fingerprint, size, mtime_ns)
 Index = Dict[str, Tuple[str, int, int]]
@@ -36,14 +39,31 @@ def fingerprint(template_key: str, options: object, household: Household) -> str
     return hashlib.sha1(data.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def read_index(out_dir: Path) -> Index:
+def sheet_fingerprint(volunteer, households, info, total: int, fonts, lang: str) -> str:
+    """What a run sheet is made from: the volunteer and badge, the batch, the font and
+    every field of the volunteer's households, as a hex digest."""
+    font = Path(fonts.path) if getattr(fonts, "path", None) else None
+    stamp: tuple = ()
+    try:
+        stamp = (str(font), font.stat().st_size, font.stat().st_mtime_ns) if font else ()
+    except OSError:
+        stamp = (str(font),)
+    from letterpress import __version__
+
+    data = repr((_SHEETS_VERSION, __version__, volunteer, info, total, fonts, stamp, lang,
+                 [(h.seq, h.code, h.url, tuple(getattr(h.recipient, f) for f in CANONICAL_FIELDS))
+                  for h in households]))
+    return hashlib.sha1(data.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def read_index(out_dir: Path, index: Path = INDEX) -> Index:
     """The previous build's index ({} when there is none or it cannot be read)."""
     try:
-        text = (Path(out_dir) / INDEX).read_text("utf-8")
+        text = (Path(out_dir) / index).read_text("utf-8")
     except (OSError, UnicodeDecodeError):
         return {}
     lines = text.splitlines()
-    if not lines or lines[0] != _VERSION:
+    if not lines or lines[0] != _version(index):
         return {}
     out: Index = {}
     for line in lines[1:]:
@@ -53,13 +73,18 @@ def read_index(out_dir: Path) -> Index:
     return out
 
 
-def write_index(out_dir: Path, entries: Mapping[str, Tuple[str, int, int]]) -> None:
-    path = Path(out_dir) / INDEX
+def _version(index: Path) -> str:
+    return _SHEETS_VERSION if index == RUNSHEETS else _VERSION
+
+
+def write_index(out_dir: Path, entries: Mapping[str, Tuple[str, int, int]],
+                index: Path = INDEX) -> None:
+    path = Path(out_dir) / index
     private_dir(path.parent)      # it names every household's letter: owner-only
     body = "".join(f"{name}\t{fp}\t{size}\t{mtime}\n" for name, (fp, size, mtime)
                    in entries.items())
     with atomic_path(path) as tmp:
-        Path(tmp).write_text(f"{_VERSION}\n{body}", "utf-8")
+        Path(tmp).write_text(f"{_version(index)}\n{body}", "utf-8")
 
 
 def keep(previous: Mapping[str, Tuple[str, int, int]], old_dir: str, name: str, fp: str,

@@ -1,0 +1,29 @@
+"""How the build starts its worker processes.
+
+A forked worker starts as a copy of the building process, so it shows (and, as
+Python touches reference counts, soon really holds) everything that process
+holds: at district size some 200 MiB of households counted once more per
+worker. From :data:`FRESH_FROM` households on, workers therefore start fresh
+from a small server process (``forkserver``) and are sent only the households
+they work on; below it a fork starts faster and costs nothing worth saving.
+"""
+from __future__ import annotations
+
+import multiprocessing
+import os
+from multiprocessing.context import BaseContext
+
+#: Households from which worker processes start fresh instead of as forks.
+FRESH_FROM = 5000
+
+
+def context(households: int) -> BaseContext:
+    """The multiprocessing context for a batch of ``households``."""
+    if not hasattr(os, "fork"):
+        return multiprocessing.get_context("spawn")
+    return multiprocessing.get_context("forkserver" if households >= FRESH_FROM else "fork")
+
+
+def forks(ctx: BaseContext) -> bool:
+    """Whether workers of ``ctx`` start as copies of this process (and find its state)."""
+    return ctx.get_start_method() == "fork"
