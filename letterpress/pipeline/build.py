@@ -310,7 +310,8 @@ def _build(settings: Settings, checked: Checked, out: Path,
                 extra += list(reg.warnings)
                 result = letters_mod.render_letters(households, _letter_options(settings, checked),
                                                     out, jobs=settings.jobs, progress=progress)
-                slip_files = write_slips(settings, info, households, reg.volunteers, out, progress)
+                slip_files = write_slips(settings, info, households, reg.volunteers, out, progress,
+                                         keep_pages=True)
                 write_manifest(out / "manifest.csv", households, result.files, with_codes=True)
                 files = (result.merged, result.letters_dir) + slip_files + (out / "manifest.csv",)
                 pdf_error = None
@@ -366,12 +367,12 @@ def _unassigned(households: Sequence[Household]) -> Tuple[Problem, ...]:
 
 
 def write_slips(settings: Settings, info: BatchInfo, households: Sequence[Household],
-                volunteers: Sequence[Volunteer], out: Path,
-                progress: Optional[Progress] = None) -> Tuple[Path, ...]:
+                volunteers: Sequence[Volunteer], out: Path, progress: Optional[Progress] = None,
+                keep_pages: bool = False) -> Tuple[Path, ...]:
     """``slips.pdf`` and ``runsheets/NN-name.pdf`` (one per volunteer, delivery order).
 
     With ``jobs > 1`` the run sheets are written by a second process while this
-    one writes the slips.
+    one writes the slips; ``keep_pages`` reuses unchanged pages (``slips/pagecache.py``).
     """
     import multiprocessing
     import os
@@ -393,7 +394,8 @@ def write_slips(settings: Settings, info: BatchInfo, households: Sequence[Househ
         def write_all_slips() -> None:
             slips.write_slips(households, out / "slips.pdf", info=info, total=total,
                               layout=settings.slip_layout, fonts=choice, package=settings.package,
-                              slip_fields=settings.slip_fields, progress=progress)
+                              slip_fields=settings.slip_fields, progress=progress,
+                              cache=slips.PageCache(out / ".letterpress") if keep_pages else None)
 
         if settings.jobs > 1 and total >= 200:
             method = "fork" if hasattr(os, "fork") else "spawn"

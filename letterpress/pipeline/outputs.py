@@ -31,6 +31,8 @@ from letterpress.i18n import _
 MARKER = ".letterpress-batch"
 #: The index of the letters a build made, to reuse unchanged ones (holds file names).
 REUSE_INDEX = ".letterpress/letters.tsv"
+#: The pages of the slips a build made, to reuse unchanged ones (holds what slips.pdf holds).
+SLIP_CACHE = ".letterpress/slips.cache"
 #: Names letterpress writes at the top of a batch's folder.
 TOP_FILES = ("letters.docx", "letters.pdf", "slips.pdf", "manifest.csv")
 TOP_FOLDERS = ("letters", "runsheets", "print")
@@ -52,7 +54,7 @@ def ours_in(folder: str) -> Callable[[str], bool]:
     if REPRINT_RE.match(folder):
         return lambda name: name in ("slips.pdf", "letters.docx", "letters")
     if folder == Path(REUSE_INDEX).parent.name:
-        return lambda name: name == Path(REUSE_INDEX).name
+        return lambda name: name in (Path(REUSE_INDEX).name, Path(SLIP_CACHE).name)
     return lambda name: False
 
 
@@ -64,7 +66,8 @@ def planned_files(letter_files: Sequence[str], volunteers: Sequence[str], *, pdf
                   labels: bool = False) -> List[str]:
     """The files (relative, ``/``-separated) a build writes: ``letter_files`` as in the
     manifest, run sheets and print packs of ``volunteers`` (in run-sheet order)."""
-    files = ["letters.docx", "slips.pdf", "manifest.csv", REUSE_INDEX, *letter_files]
+    files = ["letters.docx", "slips.pdf", "manifest.csv", REUSE_INDEX, SLIP_CACHE,
+             *letter_files]
     for index, name in enumerate(volunteers, start=1):
         files.append("runsheets/" + numbered_filename(index, name, "unassigned"))
         if pdf:
