@@ -33,6 +33,8 @@ MARKER = ".letterpress-batch"
 REUSE_INDEX = ".letterpress/letters.tsv"
 #: The same for the run sheets.
 RUNSHEETS_INDEX = ".letterpress/runsheets.tsv"
+#: The pages of the slips a build made, to reuse unchanged ones (holds what slips.pdf holds).
+SLIP_CACHE = ".letterpress/slips.cache"
 #: Names letterpress writes at the top of a batch's folder.
 TOP_FILES = ("letters.docx", "letters.pdf", "slips.pdf", "manifest.csv")
 TOP_FOLDERS = ("letters", "runsheets", "print")
@@ -54,7 +56,8 @@ def ours_in(folder: str) -> Callable[[str], bool]:
     if REPRINT_RE.match(folder):
         return lambda name: name in ("slips.pdf", "letters.docx", "letters")
     if folder == Path(REUSE_INDEX).parent.name:
-        return lambda name: name in (Path(REUSE_INDEX).name, Path(RUNSHEETS_INDEX).name)
+        return lambda name: name in (Path(REUSE_INDEX).name, Path(RUNSHEETS_INDEX).name,
+                                     Path(SLIP_CACHE).name)
     return lambda name: False
 
 
@@ -67,6 +70,7 @@ def planned_files(letter_files: Sequence[str], volunteers: Sequence[str], *, pdf
     """The files (relative, ``/``-separated) a build writes: ``letter_files`` as in the
     manifest, run sheets and print packs of ``volunteers`` (in run-sheet order)."""
     files = ["letters.docx", "slips.pdf", "manifest.csv", REUSE_INDEX, RUNSHEETS_INDEX,
+             SLIP_CACHE,
              *letter_files]
     for index, name in enumerate(volunteers, start=1):
         files.append("runsheets/" + numbered_filename(index, name, "unassigned"))

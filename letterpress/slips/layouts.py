@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from typing import Dict, Iterator, Tuple
+from typing import Dict, Iterator, Sequence, Tuple
 
 from reportlab import rl_config
 from reportlab.lib.units import mm
@@ -175,6 +175,17 @@ class CompactCanvas(Canvas):
             return
         data = stream.encode("utf8") if isinstance(stream, str) else stream
         packed = PDFStream(content=PDFZCompress.encode(data))
+        packed.dictionary["Filter"] = PDFArray([PDFName(PDFZCompress.pdfname)])
+        packed.__Comment__ = "page stream"
+        page.Contents, page.stream = packed, None
+
+    def put_page(self, content: bytes, forms: Sequence[str]) -> None:
+        """End a page nothing was drawn on, with ``content`` (a stream ``showPage`` made
+        before, compressed) as its stream and ``forms`` as the forms it shows."""
+        self._formsinuse = list(forms)
+        Canvas.showPage(self)
+        page = self._doc.Pages.pages[-1]
+        packed = PDFStream(content=content)
         packed.dictionary["Filter"] = PDFArray([PDFName(PDFZCompress.pdfname)])
         packed.__Comment__ = "page stream"
         page.Contents, page.stream = packed, None

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import Dict, FrozenSet, Iterable, List, Optional, Sequence, Tuple
+from typing import Dict, FrozenSet, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 from reportlab.lib.units import mm
 from reportlab.pdfbase.pdfmetrics import stringWidth
@@ -25,7 +25,7 @@ from letterpress.errors import ConfigError, InputError, Where
 from letterpress.files import atomic_path
 from letterpress.i18n import _
 from letterpress.models import BatchInfo, Household, Progress
-from letterpress.slips import qr
+from letterpress.slips import pagecache, qr
 from letterpress.slips.fonts import FontChoice, FontSet, register
 from letterpress.slips.layouts import (
     LAYOUTS,
@@ -35,6 +35,7 @@ from letterpress.slips.layouts import (
     new_canvas,
 )
 from letterpress.slips.layouts import get as get_layout
+from letterpress.slips.pagecache import PageCache
 from letterpress.slips.runsheets import write_runsheet  # noqa: F401  (part of this module's API)
 from letterpress.slips.textfit import (
     ASCENT,
@@ -315,55 +316,84 @@ def check_fields(slip_fields: Iterable[str]) -> FrozenSet[str]:
 def write_slips(households: Iterable[Household], path, *, info: BatchInfo, total: int,
                 layout: str = DEFAULT_LAYOUT, fonts: FontChoice, package: str = "",
                 slip_fields: Sequence[str] = (), new_sheet_per_volunteer: bool = False,
-                progress: Optional[Progress] = None) -> int:
+                progress: Optional[Progress] = None, cache: Optional[PageCache] = None) -> int:
     """Write the slips of ``households`` (in the order given) to ``path``; return the pages.
 
     ``total`` is the batch's household count (for ``No. 12 / 40``);
     ``package`` the batch's package text for households without their own.
     ``new_sheet_per_volunteer`` starts each volunteer's slips on a fresh sheet.
+    ``cache`` keeps the pages for the next write and puts in the pages of the
+    previous one whose households did not change (:mod:`letterpress.slips.pagecache`).
     Households are consumed one at a time; the file appears only when complete.
     """
     spec: Layout = get_layout(layout)
     fs = register(fonts)
     ctx = SlipContext(fs, info, total, package, check_fields(slip_fields))
     subject = "slips" if info.lang == "en" else "签收单"
-    pages = 0
-    with atomic_path(path) as tmp, binary_streams():
+    names = (fs.text, fs.latin, fs.code)
+    doc = pagecache.document_key(spec, info, total, package, ctx.fields, names, fs.code_mono) \
+        if cache is not None else b""
+    pages = done = 0
+    with pagecache.session(cache, doc, ctx.fields) as kept, atomic_path(path) as tmp, \
+            binary_streams():
         canvas = new_canvas(tmp, spec.page_size, fs, info, subject)
+        if kept is not None:
+            kept.prepare(canvas, names)
         static = define_static(canvas, ctx, spec.slip_width, spec.slip_height, spec.padding)
-        slot, done, volunteer = 0, 0, None
-        for household in households:
-            if not household.url or not household.code:
-                raise InputError(_("household %(seq)s (%(name)s) has no code yet",
-                                   seq=household.seq, name=household.name),
-                                 code="no_code", where=Where(row=household.recipient.row),
-                                 hint=_("slips are made by build, which registers the codes"))
-            if (new_sheet_per_volunteer and done and slot
-                    and household.volunteer != volunteer):
-                canvas.showPage()
-                pages += 1
-                slot = 0
-            if slot == 0:
-                draw_cut_marks(canvas, spec)
-            draw_slip(canvas, spec.box(slot), household, ctx, spec.padding, static)
-            volunteer = household.volunteer
-            done += 1
-            slot += 1
-            if slot == spec.per_page:
-                canvas.showPage()
-                pages += 1
-                slot = 0
-            if progress and done % 50 == 0:
-                progress("slips", done, total)
-        if slot or not done:
-            canvas.showPage()
+        for slots in _pages(households, spec, new_sheet_per_volunteer):
+            _page(canvas, spec, ctx, static, slots, kept)
             pages += 1
+            before, done = done, done + len(slots)
+            if progress and done // 50 > before // 50:
+                progress("slips", done, total)
+        if kept is not None:
+            kept.note_fonts(canvas)
         canvas.save()
     if progress:
         progress("slips", done, total)
     return pages
 
 
+def _pages(households: Iterable[Household], spec: Layout,
+           new_sheet_per_volunteer: bool) -> Iterator[List[Tuple[int, Household]]]:
+    """The households of each page with their slots (one empty page when there are none)."""
+    page: List[Tuple[int, Household]] = []
+    volunteer, seen = None, False
+    for household in households:
+        if not household.url or not household.code:
+            raise InputError(_("household %(seq)s (%(name)s) has no code yet",
+                               seq=household.seq, name=household.name),
+                             code="no_code", where=Where(row=household.recipient.row),
+                             hint=_("slips are made by build, which registers the codes"))
+        if new_sheet_per_volunteer and page and household.volunteer != volunteer:
+            yield page
+            page = []
+        page.append((len(page), household))
+        volunteer, seen = household.volunteer, True
+        if len(page) == spec.per_page:
+            yield page
+            page = []
+    if page or not seen:
+        yield page
+
+
+def _page(canvas: Canvas, spec: Layout, ctx: SlipContext, static: str,
+          slots: List[Tuple[int, Household]], kept: Optional[pagecache.Session]) -> None:
+    """One page of slips: put back from the cache, or drawn (and kept)."""
+    key = kept.key(slots) if kept is not None else b""
+    allowed = frozenset((static,))
+    if kept is not None and kept.put_back(canvas, key, allowed):
+        return
+    if slots:
+        draw_cut_marks(canvas, spec)
+    for slot, household in slots:
+        draw_slip(canvas, spec.box(slot), household, ctx, spec.padding, static)
+    if kept is not None:
+        kept.show(canvas, key, allowed)
+    else:
+        canvas.showPage()
+
+
 __all__ = ["LAYOUTS", "Layout", "SlipContext", "draw_slip", "write_slips", "write_runsheet",
            "labels", "number_parts", "check_fields", "OPTIONAL_FIELDS", "binary_streams",
-           "new_canvas"]
+           "new_canvas", "PageCache"]
