@@ -345,5 +345,31 @@ def test_a_finished_page_keeps_only_its_compressed_stream(tmp_path):
         canvas = layouts.CompactCanvas(str(tmp_path / "x.pdf"), pageCompression=1)
         canvas.drawString(10, 10, "held compressed")
         canvas.showPage()
-    page = canvas._doc.Pages.pages[-1]
-    assert page.stream is None and page.Contents.content.startswith(b"x\x9c")
+        page = canvas._doc.Pages.pages[-1]
+        assert page.stream is None and page.Contents.content.startswith(b"x\x9c")
+        assert isinstance(page.Contents, layouts.SpooledStream)     # in the spool file,
+        assert "content" not in vars(page.Contents)                 # not in memory
+        canvas.save()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.pdf"]  # the spool had no name
+    assert b"held compressed" not in (tmp_path / "x.pdf").read_bytes()
+    from pypdf import PdfReader
+
+    assert "held compressed" in PdfReader(tmp_path / "x.pdf").pages[0].extract_text()
+
+
+def test_the_pdf_is_written_as_it_is_formatted(tmp_path, monkeypatch):
+    """No joined copy of the whole file in memory: reportlab's collector gets nothing."""
+    from reportlab.pdfbase import pdfdoc
+
+    joined = []
+    monkeypatch.setattr(pdfdoc.PDFFile, "format",
+                        lambda self, doc: joined.append(b"".join(self.strings)) or joined[-1])
+    with layouts.binary_streams():
+        canvas = layouts.CompactCanvas(str(tmp_path / "x.pdf"), pageCompression=1)
+        for n in range(3):
+            canvas.drawString(10, 10, f"page {n}")
+            canvas.showPage()
+        canvas.save()
+    assert joined == [b""]
+    assert (tmp_path / "x.pdf").read_bytes().startswith(b"%PDF-")
+    assert (tmp_path / "x.pdf").read_bytes().rstrip().endswith(b"%%EOF")
