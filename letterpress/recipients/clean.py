@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import sys
 import unicodedata
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -113,12 +112,6 @@ def clean(text: str) -> str:
     if text and (text[0] in _ZERO_WIDTH or text[-1] in _ZERO_WIDTH):
         text = text.strip(_ZERO_WIDTH).strip()
     return text
-
-
-def _clean_shared(text: str) -> str:
-    """:func:`clean`, with one copy of each text the list repeats (compounds, buildings,
-    volunteers...) instead of one a row."""
-    return sys.intern(clean(text))
 
 
 def generated_id(name: str, address: str) -> str:
@@ -290,6 +283,14 @@ class _Layout:
         self.unnamed = [i for i, h in enumerate(headers) if not h]
         self.simple = len(self.first) == len(headers)   # every column named, no name twice
         self.positions = {h: i for i, h in enumerate(self.blank)}   # shared by every row
+        self._seen: Dict[str, str] = {}
+
+    def clean(self, text: str) -> str:
+        """:func:`clean`, with one copy of each text the list repeats (compounds, buildings,
+        volunteers...) instead of one a row. The table goes with the layout, after the
+        list is read (``sys.intern``'s would stay as large as the largest list read)."""
+        text = clean(text)
+        return self._seen.setdefault(text, text)
 
 
 def _make_recipient(number: int, cells: Sequence[str], layout: _Layout,
@@ -297,10 +298,10 @@ def _make_recipient(number: int, cells: Sequence[str], layout: _Layout,
     """The :class:`Recipient` of one row, or None for a row that is not a household."""
     count, width = len(cells), len(layout.headers)
     if layout.simple and count == width:   # the usual row: one value a column
-        values: Dict[str, str] = dict(zip(layout.named, map(_clean_shared, cells)))
+        values: Dict[str, str] = dict(zip(layout.named, map(layout.clean, cells)))
     else:
         values = dict(layout.blank)
-        values.update((h, _clean_shared(cells[i])) for i, h in layout.first if i < count)
+        values.update((h, layout.clean(cells[i])) for i, h in layout.first if i < count)
     extras = [(sheets.column_letter(i), clean(cells[i]))
               for i in [*layout.unnamed, *range(width, count)] if i < count and clean(cells[i])]
     if extras:
