@@ -135,3 +135,27 @@ def test_workers_started_fresh_make_the_same_batch(tmp_path, monkeypatch):
     _build(tmp_path, rows, tmp_path / "fresh2", 2)
     assert {n: b for n, (b, _) in _letters(tmp_path / "fresh").items()} == \
         {n: b for n, (b, _) in _letters(tmp_path / "fresh2").items()}
+
+
+def test_a_worker_ends_when_the_build_that_started_it_is_killed(tmp_path):
+    """kill -9 of a build leaves no worker waiting for ever (processes.watch)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    build = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    worker = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time; from letterpress.pipeline import processes; "
+        "processes.WATCH_EVERY = 0.1; processes.watch(int(sys.argv[1])); time.sleep(60)"),
+        str(build.pid)])
+    try:
+        time.sleep(1.0)
+        assert worker.poll() is None                 # the build is there: the worker waits
+        build.send_signal(signal.SIGKILL)
+        build.wait(10)
+        assert worker.wait(10) == 1                  # and ends soon after the build
+    finally:
+        for p in (build, worker):
+            if p.poll() is None:
+                p.kill()

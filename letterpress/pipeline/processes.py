@@ -27,3 +27,29 @@ def context(households: int) -> BaseContext:
 def forks(ctx: BaseContext) -> bool:
     """Whether workers of ``ctx`` start as copies of this process (and find its state)."""
     return ctx.get_start_method() == "fork"
+
+
+#: Seconds between a worker's looks at whether the build that started it is still there.
+WATCH_EVERY = 1.0
+
+
+def watch(build_pid: int) -> None:
+    """In a worker process: end it as soon as the build process ``build_pid`` is gone.
+
+    A build killed half-way (``kill -9``, a closed terminal) cannot stop its workers, and a
+    worker waiting for its next task would wait for ever; a new build removes what the
+    killed one left half-written, so a worker has nothing to finish."""
+    import threading
+    import time
+
+    def look() -> None:
+        while True:
+            time.sleep(WATCH_EVERY)
+            try:
+                os.kill(build_pid, 0)
+            except ProcessLookupError:
+                os._exit(1)
+            except PermissionError:     # the number is someone else's now: ours is gone
+                os._exit(1)
+
+    threading.Thread(target=look, name="letterpress-watch", daemon=True).start()
