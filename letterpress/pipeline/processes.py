@@ -24,11 +24,6 @@ def context(households: int) -> BaseContext:
     return multiprocessing.get_context("forkserver" if households >= FRESH_FROM else "fork")
 
 
-def forks(ctx: BaseContext) -> bool:
-    """Whether workers of ``ctx`` start as copies of this process (and find its state)."""
-    return ctx.get_start_method() == "fork"
-
-
 #: Seconds between a worker's looks at whether the build that started it is still there.
 WATCH_EVERY = 1.0
 

@@ -16,8 +16,8 @@ from letterpress.pipeline.outputs import ours_in
 
 
 def write(settings: Settings, info: BatchInfo, households: Sequence[Household],
-                volunteers: Sequence[Volunteer], out: Path, progress: Optional[Progress] = None,
-                keep_pages: bool = False) -> Tuple[Path, ...]:
+          volunteers: Sequence[Volunteer], out: Path, progress: Optional[Progress] = None,
+          keep_pages: bool = False) -> Tuple[Path, ...]:
     """``slips.pdf`` and ``runsheets/NN-name.pdf`` (one per volunteer, delivery order).
 
     A run sheet the previous build made from the same households and badge is kept
