@@ -159,3 +159,17 @@ def test_a_worker_ends_when_the_build_that_started_it_is_killed(tmp_path):
         for p in (build, worker):
             if p.poll() is None:
                 p.kill()
+
+
+def test_a_worker_started_fresh_speaks_the_language_of_whoever_asked(monkeypatch):
+    """A fresh worker does not inherit the console user's language: it is given it."""
+    from letterpress import i18n
+    from letterpress.pipeline import processes
+
+    monkeypatch.setattr(processes, "FRESH_FROM", 0)
+    ctx = processes.context(1)
+    assert ctx.get_start_method() in ("forkserver", "spawn")
+    for lang in ("zh", "en"):
+        with i18n.using(lang):
+            with ctx.Pool(1, processes.worker_setup, processes.setup_args()) as pool:
+                assert pool.apply(i18n.current_lang) == lang

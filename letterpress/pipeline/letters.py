@@ -217,16 +217,16 @@ _RECIPIENT_FIELDS = operator.attrgetter(*CANONICAL_FIELDS)
 def _init_worker(options: LetterOptions, staging: str,
                  households: Optional[Sequence[Household]] = None,
                  previous: Optional[reuse.Index] = None, old_dir: str = "",
-                 build_pid: int = 0) -> None:
+                 setup: tuple = ()) -> None:
     """What rendering needs, once per process: (template, options, context, folder,
     households, the previous build's letter index, its letters folder). A forked
-    worker finds it made already, before the fork. A worker (``build_pid`` given) ends
-    when the build does."""
+    worker finds it made already, before the fork. ``setup``: a worker's
+    :func:`letterpress.pipeline.processes.worker_setup` arguments."""
     global _worker_state
-    if build_pid:
+    if setup:
         from letterpress.pipeline import processes
 
-        processes.watch(build_pid)
+        processes.worker_setup(*setup)
     if households is None and _worker_state is not None \
             and _worker_state[1:4:2] == (options, staging):
         return
@@ -383,7 +383,7 @@ def _render_all(households: Sequence[Household], options: LetterOptions, staging
         return block, {name: previous[name] for name in names if name in previous}
 
     ctx = processes.context(n)
-    args: tuple = (options, str(staging), None, {}, state[7], os.getpid())
+    args: tuple = (options, str(staging), None, {}, state[7], processes.setup_args())
     with ctx.Pool(jobs - 1, _init_worker, args) as pool:
         ahead: collections.deque = collections.deque()
         for k, (start, stop) in enumerate(blocks):

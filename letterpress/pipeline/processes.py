@@ -48,3 +48,20 @@ def watch(build_pid: int) -> None:
                 os._exit(1)
 
     threading.Thread(target=look, name="letterpress-watch", daemon=True).start()
+
+
+def worker_setup(build_pid: int, lang: str = "") -> None:
+    """What every worker process does first: :func:`watch` the build, and speak the
+    language of whoever asked for it (a worker started fresh does not inherit it)."""
+    watch(build_pid)
+    if lang:
+        from letterpress import i18n
+
+        i18n.set_lang(lang)
+
+
+def setup_args() -> tuple:
+    """:func:`worker_setup`'s arguments for workers started by this process now."""
+    from letterpress import i18n
+
+    return os.getpid(), i18n.current_lang()

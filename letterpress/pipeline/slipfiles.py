@@ -74,13 +74,13 @@ SHEETS_A_CALL = 50
 def _runsheets_beside(write_all_slips, sheets, info: BatchInfo, total: int, fonts,
                       lang: str) -> None:
     """``sheets`` written by a second process while this one runs ``write_all_slips``."""
-    import os
     from concurrent.futures import ProcessPoolExecutor
 
     from letterpress.pipeline import processes
 
     with ProcessPoolExecutor(1, mp_context=processes.context(total),
-                             initializer=processes.watch, initargs=(os.getpid(),)) as pool:
+                             initializer=processes.worker_setup,
+                             initargs=processes.setup_args()) as pool:
         calls = [pool.submit(write_runsheets, sheets[i:i + SHEETS_A_CALL], info, total, fonts,
                              lang) for i in range(0, len(sheets), SHEETS_A_CALL)]
         write_all_slips()
