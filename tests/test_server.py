@@ -880,3 +880,34 @@ def test_waitress_main_loop_leaves_a_busy_connection_to_its_task():
         t.join(10)
     channel.total_outbufs_len, channel.close_when_flushed = 0, False
     assert not channel.writable()
+
+
+def test_a_background_server_stops_even_when_its_wake_up_pipe_is_gone(tmp_path):
+    """Stopping must not depend on waitress's trigger: with its write end closed under
+    it, the server still closes its port and every connection within a poll timeout."""
+    import os
+    import socket
+    import time
+
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    Ledger.open(url, create=True).close()
+    app = create_app(url)
+    try:
+        srv = BackgroundServer(app).start()
+        with urllib.request.urlopen(srv.url + "/staff/sign-in", timeout=10) as r:
+            assert r.status == 200
+        held = socket.create_connection(("127.0.0.1", srv.port))
+        trigger = srv.server.trigger
+        os.close(trigger.trigger)                   # the write end, gone
+        trigger._fds = [fd for fd in trigger._fds if fd != trigger.trigger]
+        started = time.monotonic()
+        srv.stop()
+        assert time.monotonic() - started < 4
+        assert not srv._thread.is_alive()
+        held.settimeout(5)
+        assert held.recv(1) == b""                  # the connection was closed
+        held.close()
+        with pytest.raises(OSError):
+            socket.create_connection(("127.0.0.1", srv.port), timeout=2).close()
+    finally:
+        close_app(app)

@@ -10,6 +10,7 @@ server's limits"): many idle or trickling connections must not lock out phones.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import threading
 import time
@@ -105,12 +106,25 @@ def make_server(app: Flask, host: str = "127.0.0.1", port: int = 8470,
     return server
 
 
+def _socket_map(server) -> dict:
+    """The sockets (listening, connections, trigger) of what ``create_server`` made."""
+    found = getattr(server, "map", None)
+    return found if found is not None else server._map
+
+
 def _listeners(server):
     """The listening servers of what ``create_server`` made (one, or several addresses)."""
     from waitress.server import BaseWSGIServer
 
-    found = getattr(server, "map", None) or getattr(server, "_map", {})
-    return [obj for obj in list(found.values()) if isinstance(obj, BaseWSGIServer)]
+    return [obj for obj in list(_socket_map(server).values()) if isinstance(obj, BaseWSGIServer)]
+
+
+def _close_all(sockets: dict) -> None:
+    for dispatcher in list(sockets.values()):
+        try:
+            dispatcher.close()
+        except OSError:  # pragma: no cover - already closed
+            pass
 
 
 @functools.lru_cache(maxsize=None)
@@ -214,6 +228,7 @@ class BackgroundServer:
         self.host = host
         self.port = int(self.server.effective_port)
         self._thread: Optional[threading.Thread] = None
+        self._stopping = threading.Event()
 
     @property
     def url(self) -> str:
@@ -221,28 +236,37 @@ class BackgroundServer:
         return f"http://{host}:{self.port}"
 
     def start(self) -> "BackgroundServer":
-        self._thread = threading.Thread(target=self.server.run, name="letterpress-server",
+        self._stopping.clear()
+        self._thread = threading.Thread(target=self._serve, name="letterpress-server",
                                         daemon=True)
         self._thread.start()
         return self
 
-    def stop(self, timeout: float = 5.0) -> None:
-        """Close the listening socket and every connection, then end the worker threads."""
+    def _serve(self) -> None:
+        """Waitress's main loop, one turn at a time until :meth:`stop` asks it to end; then
+        every socket is closed here, in the thread that served them."""
         server = self.server
+        sockets = _socket_map(server)
+        try:
+            while sockets and not self._stopping.is_set():
+                server.asyncore.loop(timeout=server.adj.asyncore_loop_timeout, map=sockets,
+                                     use_poll=server.adj.asyncore_use_poll, count=1)
+        finally:
+            _close_all(sockets)
 
-        def close_all() -> None:   # runs inside the server's loop
-            for dispatcher in list(server._map.values()):
-                try:
-                    dispatcher.close()
-                except OSError:  # pragma: no cover - already closed
-                    pass
+    def stop(self, timeout: float = 5.0) -> None:
+        """Close the listening socket and every connection, then end the worker threads.
 
+        The main loop is woken through waitress's trigger; should the trigger be gone
+        (a descriptor closed under it), the loop still ends within one poll timeout."""
+        self._stopping.set()
         if self._thread is not None and self._thread.is_alive():
-            server.trigger.pull_trigger(close_all)
+            with contextlib.suppress(OSError):
+                self.server.trigger.pull_trigger()
             self._thread.join(timeout)
         else:
-            close_all()
-        server.task_dispatcher.shutdown()
+            _close_all(_socket_map(self.server))
+        self.server.task_dispatcher.shutdown()
 
     def __enter__(self) -> "BackgroundServer":
         return self.start()
