@@ -173,3 +173,26 @@ def test_a_worker_started_fresh_speaks_the_language_of_whoever_asked(monkeypatch
         with i18n.using(lang):
             with ctx.Pool(1, processes.worker_setup, processes.setup_args()) as pool:
                 assert pool.apply(i18n.current_lang) == lang
+
+
+def test_the_index_is_written_as_letters_come_and_replaced_only_when_all_are(tmp_path):
+    """A build writes its letters' index entry by entry (a district's are not held in
+    memory); a build that fails half-way leaves the previous index as it was, and no
+    half-written copy beside it."""
+    from letterpress.pipeline import reuse
+
+    reuse.write_index(tmp_path, {"00001-a.docx": ("f" * 40, 10, 20)})
+    before = (tmp_path / INDEX).read_bytes()
+    assert reuse.read_index(tmp_path) == {"00001-a.docx": ("f" * 40, 10, 20)}
+    with pytest.raises(RuntimeError):
+        with reuse.IndexWriter(tmp_path) as index:
+            index.add("00001-b.docx", ("e" * 40, 11, 21))
+            raise RuntimeError("killed half-way")
+    assert (tmp_path / INDEX).read_bytes() == before
+    assert sorted(p.name for p in (tmp_path / INDEX).parent.iterdir()) == [INDEX.name]
+    with reuse.IndexWriter(tmp_path) as index:
+        for i in range(3):
+            index.add(f"{i:05d}-c.docx", ("d" * 40, i, i + 1))
+    assert reuse.read_index(tmp_path) == {f"{i:05d}-c.docx": ("d" * 40, i, i + 1)
+                                          for i in range(3)}
+    assert oct((tmp_path / INDEX).stat().st_mode & 0o777) == "0o600"

@@ -337,8 +337,8 @@ def render_letters(households: Sequence[Household], options: LetterOptions, out_
 
     old_dir = out_dir / "letters"
     previous = reuse.read_index(out_dir) if old_dir.is_dir() else {}
-    entries: reuse.Index = {}
-    with staged_dir(old_dir, ours_in("letters")) as staging:
+    kept = 0
+    with reuse.IndexWriter(out_dir) as index, staged_dir(old_dir, ours_in("letters")) as staging:
         _init_worker(options, str(staging), households, previous, str(old_dir))
         tpl = _state()[0]
         with MergedDocument(tpl, out_dir / "letters.docx") as merged:
@@ -346,11 +346,10 @@ def render_letters(households: Sequence[Household], options: LetterOptions, out_
                     _render_all(households, options, staging, jobs), start=1):
                 merged.add(letter)
                 files.append(f"letters/{name}")
-                entries[name] = entry
+                index.add(name, entry)
+                kept += previous.get(name) == entry
                 if progress:
                     progress("letters", done, total)
-    kept = sum(1 for name, entry in entries.items() if previous.get(name) == entry)
-    reuse.write_index(out_dir, entries)
     return LettersResult(len(files), out_dir / "letters", out_dir / "letters.docx", tuple(files),
                          kept)
 

@@ -12,10 +12,11 @@ changes a row, builds again and compares with a build from scratch.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 from pathlib import Path
-from typing import Dict, Mapping, Optional, Tuple
+from typing import IO, Dict, Mapping, Optional, Tuple
 
 from letterpress.files import atomic_path, private_dir
 from letterpress.models import CANONICAL_FIELDS, Household
@@ -79,12 +80,43 @@ def _version(index: Path) -> str:
 
 def write_index(out_dir: Path, entries: Mapping[str, Tuple[str, int, int]],
                 index: Path = INDEX) -> None:
-    path = Path(out_dir) / index
-    private_dir(path.parent)      # it names every household's letter: owner-only
-    body = "".join(f"{name}\t{fp}\t{size}\t{mtime}\n" for name, (fp, size, mtime)
-                   in entries.items())
-    with atomic_path(path) as tmp:
-        Path(tmp).write_text(f"{_version(index)}\n{body}", "utf-8")
+    with IndexWriter(out_dir, index) as writer:
+        for name, entry in entries.items():
+            writer.add(name, entry)
+
+
+class IndexWriter:
+    """An index written entry by entry as a build goes (a district's letters are not held
+    in memory to be written at the end); it replaces the previous index only when the
+    ``with`` block ends without an error.
+
+    ::
+
+        with IndexWriter(out_dir) as index:
+            index.add(name, (fingerprint, size, mtime_ns))
+    """
+
+    def __init__(self, out_dir: Path, index: Path = INDEX) -> None:
+        self.path = Path(out_dir) / index
+        self.version = _version(index)
+        self._stack = contextlib.ExitStack()
+        self._fh: IO[str]
+
+    def __enter__(self) -> "IndexWriter":
+        private_dir(self.path.parent)      # it names every household's letter: owner-only
+        with self._stack as stack:         # on any error here: nothing left behind
+            tmp = stack.enter_context(atomic_path(self.path))
+            self._fh = stack.enter_context(open(tmp, "w", encoding="utf-8", newline="\n"))
+            self._fh.write(f"{self.version}\n")
+            self._stack = stack.pop_all()
+        return self
+
+    def add(self, name: str, entry: Tuple[str, int, int]) -> None:
+        fp, size, mtime = entry
+        self._fh.write(f"{name}\t{fp}\t{size}\t{mtime}\n")
+
+    def __exit__(self, *exc) -> None:
+        self._stack.__exit__(*exc)
 
 
 def keep(previous: Mapping[str, Tuple[str, int, int]], old_dir: str, name: str, fp: str,
