@@ -84,6 +84,13 @@ class Settings:
     def with_(self, **changes: Any) -> "Settings":
         return replace(self, **changes)
 
+    def __reduce__(self):
+        """Settings sent to another process (read-only mappings travel as dicts)."""
+        state = {f.name: getattr(self, f.name) for f in fields(self)}
+        for key in _MAPPINGS:
+            state[key] = dict(state[key])
+        return (_settings_from, (state,))
+
     @property
     def slip_layout(self) -> str:
         """The slip layout to use: the one given, else the default (a4-4, larger slips, with
@@ -95,6 +102,16 @@ class Settings:
     @property
     def batch_date(self) -> _dt.date:
         return self.date or _dt.date.today()
+
+
+#: Settings fields held as read-only mappings.
+_MAPPINGS = ("columns", "context", "pictures")
+
+
+def _settings_from(state: dict) -> Settings:
+    for key in _MAPPINGS:
+        state[key] = MappingProxyType(state[key])
+    return Settings(**state)
 
 
 _BATCH_KEYS = {

@@ -296,6 +296,11 @@ class LetterpressError(Exception):
         self.where = where or Where()
         self.hint = hint
 
+    def __reduce__(self):
+        """The error as raised, sent back from a process of its own (whatever the
+        subclass's own arguments are)."""
+        return (_error_from, (type(self), self.args, dict(self.__dict__)))
+
     @property
     def exit_status(self) -> ExitStatus:
         """From the catalogue: ``PARTIAL`` when the rest of the work was done, else ``ERROR``."""
@@ -308,6 +313,13 @@ class LetterpressError(Exception):
         if self.hint:
             text += "\n  " + _("How to fix: %(hint)s", hint=self.hint)
         return text
+
+
+def _error_from(cls, args: tuple, state: dict) -> "LetterpressError":
+    error = cls.__new__(cls)
+    Exception.__init__(error, *args)
+    error.__dict__.update(state)
+    return error
 
 
 class InputError(LetterpressError):

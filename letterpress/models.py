@@ -7,7 +7,7 @@ code), and ``letters``, ``slips`` and the ledger consume those.
 from __future__ import annotations
 
 import datetime as _dt
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Callable, Dict, Iterator, Mapping, Optional, Tuple
 
 #: Canonical recipient fields, in the order a manifest or report lists them.
@@ -55,6 +55,21 @@ class Columns(Mapping[str, str]):
         return (Columns, (self._positions, self._values))
 
 
+def rebuilt(cls, values: tuple):
+    """A Recipient or Household from its field values, as fast as unpickling allows (a
+    district's households are unpickled block by block, again at every stage)."""
+    setters = _SETTERS.get(cls)
+    if setters is None:
+        setters = _SETTERS[cls] = tuple(getattr(cls, f.name).__set__ for f in fields(cls))
+    obj = object.__new__(cls)
+    for setter, value in zip(setters, values):
+        setter(obj, value)
+    return obj
+
+
+_SETTERS: Dict[type, tuple] = {}
+
+
 @dataclass(frozen=True, slots=True)
 class Recipient:
     """One row of the recipient list, cleaned.
@@ -81,6 +96,9 @@ class Recipient:
     notes: str = ""
     columns: Mapping[str, str] = field(default_factory=dict, compare=False)
     id_generated: bool = False
+
+    def __reduce__(self):
+        return (rebuilt, (Recipient, tuple(getattr(self, f) for f in _RECIPIENT_FIELDS)))
 
     def fields(self) -> dict:
         """Every field by its original header and by its canonical name (canonical wins)."""
@@ -117,6 +135,12 @@ class Household:
 
     def with_code(self, code: str, url: str) -> "Household":
         return replace(self, code=code, url=url)
+
+    def __reduce__(self):
+        return (rebuilt, (Household, (self.seq, self.recipient, self.code, self.url)))
+
+
+_RECIPIENT_FIELDS = tuple(f.name for f in fields(Recipient))
 
 
 @dataclass(frozen=True)

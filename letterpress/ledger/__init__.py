@@ -233,7 +233,7 @@ class Ledger(LedgerReads):
         now = S.utcnow()
         with self.transaction(write=True) as conn:
             batch_id = upsert_batch(conn, info, base_url, now)
-            return register(conn, batch_id, list(households), base_url, now, self._token)
+            return register(conn, batch_id, households, base_url, now, self._token)
 
     def save_build_settings(self, batch_id: int, settings: dict) -> None:
         """Remember how a batch was built (template, output folder...), so that

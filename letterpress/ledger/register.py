@@ -28,6 +28,7 @@ from letterpress.i18n import _
 from letterpress.ledger import codes as codes_mod
 from letterpress.ledger import schema as S
 from letterpress.models import BatchInfo, Household, Volunteer
+from letterpress.packed import Coded
 
 #: ``token(batch_id, volunteer name, token version)`` -> badge token.
 TokenFn = Callable[[int, str, int], str]
@@ -43,7 +44,7 @@ class Registration:
     """
 
     batch_id: int
-    households: Tuple[Household, ...]
+    households: Sequence[Household]     # a read-only list (letterpress.packed.Coded)
     volunteers: Tuple[Volunteer, ...]
     new: int = 0            # households that got a new code
     kept: int = 0           # households that kept their code
@@ -63,17 +64,17 @@ def _same_name(a: str, b: str) -> bool:
 
 def check_ids(households: Sequence[Household]) -> None:
     """Every household has an id of its own (:class:`LedgerError` otherwise)."""
-    seen: Dict[str, Household] = {}
+    seen: Dict[str, int] = {}     # id -> No. (a district's households are not held)
     for h in households:
         if not str(h.id).strip():
             raise LedgerError(_("household No. %(seq)s has no id", seq=h.seq), code="missing_id",
                               where=Where(row=h.recipient.row))
         if h.id in seen:
             raise LedgerError(_("the id %(id)r appears twice (No. %(seq)s and No. %(seq2)s)",
-                                id=h.id, seq=seen[h.id].seq, seq2=h.seq), code="duplicate_id",
+                                id=h.id, seq=seen[h.id], seq2=h.seq), code="duplicate_id",
                               where=Where(row=h.recipient.row),
                               hint=_("give every household its own id"))
-        seen[h.id] = h
+        seen[h.id] = h.seq
 
 
 def upsert_batch(conn: Connection, info: BatchInfo, base_url: str, now: _dt.datetime) -> int:
@@ -122,7 +123,7 @@ def _snapshot(h: Household, prefix: str = "b_") -> dict:
     return {prefix + f: str(getattr(h.recipient, f) or "") for f in S.SNAPSHOT_FIELDS}
 
 
-def register(conn: Connection, batch_id: int, items: List[Household], base_url: str,
+def register(conn: Connection, batch_id: int, items: Sequence[Household], base_url: str,
              now: _dt.datetime, token: TokenFn) -> Registration:
     """Match ``items`` with the batch's households, give codes, sync volunteers."""
     h_t, c_t = S.households, S.codes
@@ -190,9 +191,7 @@ def register(conn: Connection, batch_id: int, items: List[Household], base_url: 
     for part in _chunks(need):
         conn.execute(c_t.insert(), [dict(code=current[hid], household_id=hid, issued_at=now,
                                          reason="") for hid in part])
-    out = tuple(h.with_code(codes_mod.printed(current[matched[pos]]),
-                            codes_mod.url_for(base_url, current[matched[pos]]))
-                for pos, h in enumerate(items))
+    out = Coded(items, [current[matched[pos]] for pos in range(len(items))], base_url)
     vols = sync_volunteers(conn, batch_id, items, base_url, now, token)
     return Registration(batch_id, out, vols, new=len(fresh), kept=kept, withdrawn=len(gone),
                         returned=returned, warnings=tuple(warnings))

@@ -65,3 +65,19 @@ def setup_args() -> tuple:
     from letterpress import i18n
 
     return os.getpid(), i18n.current_lang()
+
+
+def run_apart(fn, *args, **kwargs):
+    """``fn(*args, **kwargs)`` in a fresh process of its own; its result (or the error it
+    raised) comes back here. What ``fn`` allocates is given back to the system when that
+    process ends, not kept by this one for reuse. Should the process die (killed, out
+    of memory), ``fn`` runs here instead."""
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    try:
+        with ProcessPoolExecutor(1, mp_context=context(FRESH_FROM), initializer=worker_setup,
+                                 initargs=setup_args()) as pool:
+            return pool.submit(fn, *args, **kwargs).result()
+    except BrokenProcessPool:
+        return fn(*args, **kwargs)

@@ -6,8 +6,9 @@ writes the slips.
 """
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 from letterpress.config import Settings
 from letterpress.files import numbered_filename, staged_dir
@@ -32,21 +33,23 @@ def write(settings: Settings, info: BatchInfo, households: Sequence[Household],
     choice = fonts.find_font(settings.font)
     total = len(households)
     by_name = {v.name: v for v in volunteers}
-    groups: Dict[str, List[Household]] = {name: [] for name in volunteers_of(households)}
-    for h in households:
-        groups[h.volunteer].append(h)
+    # each volunteer's households by their place in the list: a district's are not held
+    groups: Dict[str, List[int]] = {name: [] for name in volunteers_of(households)}
+    for i, h in enumerate(households):
+        groups[h.volunteer].append(i)
     old_dir = out / "runsheets"
     previous = reuse.read_index(out, reuse.RUNSHEETS) if old_dir.is_dir() else {}
     entries: reuse.Index = {}
     with staged_dir(old_dir, ours_in("runsheets")) as staging:
         todo = []
-        for index, (name, mine) in enumerate(groups.items(), start=1):
+        for index, (name, places) in enumerate(groups.items(), start=1):
             volunteer = by_name.get(name) or Volunteer(index=index, name=name)
             path = staging / numbered_filename(index, name, "unassigned")
-            fp = reuse.sheet_fingerprint(volunteer, mine, info, total, choice, settings.lang)
+            fp = reuse.sheet_fingerprint(volunteer, [households[i] for i in places], info,
+                                         total, choice, settings.lang)
             entry = reuse.keep(previous, str(old_dir), path.name, fp, str(path))
             if entry is None:
-                todo.append((volunteer, mine, path, fp))
+                todo.append((volunteer, places, path, fp))
             else:
                 entries[path.name] = entry
 
@@ -56,12 +59,15 @@ def write(settings: Settings, info: BatchInfo, households: Sequence[Household],
                               slip_fields=settings.slip_fields, progress=progress,
                               cache=slips.PageCache(out / ".letterpress") if keep_pages else None)
 
-        sheets = [(v, mine, path) for v, mine, path, _fp in todo]
+        def sheets() -> Iterator[tuple]:
+            for v, places, path, _fp in todo:
+                yield v, [households[i] for i in places], path
+
         if settings.jobs > 1 and total >= 200 and todo:
-            _runsheets_beside(write_all_slips, sheets, info, total, choice, settings.lang)
+            _runsheets_beside(write_all_slips, sheets(), info, total, choice, settings.lang)
         else:
             write_all_slips()
-            write_runsheets(sheets, info, total, choice, settings.lang, progress)
+            write_runsheets(sheets(), info, total, choice, settings.lang, progress, len(todo))
         entries.update((path.name, reuse.noted(fp, str(path))) for _v, _m, path, fp in todo)
     reuse.write_index(out, entries, reuse.RUNSHEETS)
     return out / "slips.pdf", out / "runsheets"
@@ -71,30 +77,60 @@ def write(settings: Settings, info: BatchInfo, households: Sequence[Household],
 SHEETS_A_CALL = 50
 
 
-def _runsheets_beside(write_all_slips, sheets, info: BatchInfo, total: int, fonts,
-                      lang: str) -> None:
-    """``sheets`` written by a second process while this one runs ``write_all_slips``."""
+def _runsheets_beside(write_all_slips, sheets: Iterator[tuple], info: BatchInfo, total: int,
+                      fonts, lang: str) -> None:
+    """``sheets`` written by a second process while this one runs ``write_all_slips``.
+
+    A thread here hands them over :data:`SHEETS_A_CALL` at a time, two calls ahead, so
+    only those households are held (made from the list when their turn comes)."""
+    import collections
+    import threading
     from concurrent.futures import ProcessPoolExecutor
 
     from letterpress.pipeline import processes
 
+    failed: List[BaseException] = []
+    stop = threading.Event()
     with ProcessPoolExecutor(1, mp_context=processes.context(total),
                              initializer=processes.worker_setup,
                              initargs=processes.setup_args()) as pool:
-        calls = [pool.submit(write_runsheets, sheets[i:i + SHEETS_A_CALL], info, total, fonts,
-                             lang) for i in range(0, len(sheets), SHEETS_A_CALL)]
-        write_all_slips()
-        for call in calls:
-            call.result()
+        def feed() -> None:
+            pending: collections.deque = collections.deque()
+            try:
+                while not stop.is_set():
+                    chunk = list(itertools.islice(sheets, SHEETS_A_CALL))
+                    if not chunk:
+                        break
+                    pending.append(pool.submit(write_runsheets, chunk, info, total, fonts,
+                                               lang))
+                    while len(pending) > 2:
+                        pending.popleft().result()
+                while pending:
+                    pending.popleft().result()
+            except BaseException as exc:  # noqa: BLE001 - raised again by the build's thread
+                failed.append(exc)
+
+        feeder = threading.Thread(target=feed, name="letterpress-runsheets", daemon=True)
+        feeder.start()
+        try:
+            write_all_slips()
+        except BaseException:
+            stop.set()          # the build fails: no more run sheets handed over
+            raise
+        finally:
+            feeder.join()
+    if failed:
+        raise failed[0]
 
 
-def write_runsheets(sheets, info: BatchInfo, total: int, fonts, lang: str,
-                    progress: Optional[Progress] = None) -> None:
-    """Each ``(volunteer, households, path)`` of ``sheets`` as a run sheet."""
+def write_runsheets(sheets: Iterable[tuple], info: BatchInfo, total: int, fonts, lang: str,
+                    progress: Optional[Progress] = None, count: int = 0) -> None:
+    """Each ``(volunteer, households, path)`` of ``sheets`` as a run sheet (``count``:
+    how many, for ``progress``)."""
     from letterpress.slips import slips
 
     for done, (volunteer, mine, path) in enumerate(sheets, start=1):
         slips.write_runsheet(volunteer, mine, path, info=info, total=total, fonts=fonts,
                              lang=lang)
         if progress:
-            progress("run sheets", done, len(sheets))
+            progress("run sheets", done, count or done)

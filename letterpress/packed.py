@@ -1,0 +1,125 @@
+"""Households kept packed: a district's list held in a fifth of the memory.
+
+A :class:`Household` with its :class:`Recipient` is some 900 bytes of Python
+objects; 100,000 of them, held from the check to the manifest, were the larger
+part of a build's memory, and grew with the list. :class:`Packed` keeps them
+pickled, a block of :data:`BLOCK` households at a time (texts repeated in a
+block are kept once), and gives them back one block at a time as the stages
+walk the list in delivery order. :class:`Coded` is the same list with the codes
+the ledger gave, made into ``code`` and ``url`` only when a household is read.
+
+Both are read-only sequences: ``len``, index, slice (a list) and iteration, like
+the tuple they stand for.
+"""
+from __future__ import annotations
+
+import pickle
+from typing import Iterable, Iterator, List, Sequence, Tuple, Union, overload
+
+from letterpress.models import Household, rebuilt
+
+#: Households per pickled block.
+BLOCK = 256
+
+
+class _Households(Sequence[Household]):
+    """A read-only list of households: ``_one(i)`` gives one; slices are lists."""
+
+    def _one(self, index: int) -> Household:
+        raise NotImplementedError
+
+    @overload
+    def __getitem__(self, index: int) -> Household: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> List[Household]: ...
+
+    def __getitem__(self, index: Union[int, slice]) -> Union[Household, List[Household]]:
+        if isinstance(index, slice):
+            return [self._one(i) for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError("household index out of range")
+        return self._one(index)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Sequence) and not isinstance(other, (str, bytes)):
+            return len(self) == len(other) and all(a == b for a, b in zip(self, other))
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+class Packed(_Households):
+    """``households`` pickled in blocks; the block read last by index is kept decoded
+    (iterating decodes each block once, for that walk alone)."""
+
+    def __init__(self, blocks: Sequence[bytes], count: int) -> None:
+        self._blocks = tuple(blocks)
+        self._count = count
+        self._last: Tuple[int, List[Household]] = (-1, [])
+
+    @classmethod
+    def of(cls, households: Iterable[Household]) -> "Packed":
+        blocks: List[bytes] = []
+        block: List[Household] = []
+        count = 0
+        for h in households:
+            block.append(h)
+            count += 1
+            if len(block) == BLOCK:
+                blocks.append(pickle.dumps(block, pickle.HIGHEST_PROTOCOL))
+                block = []
+        if block:
+            blocks.append(pickle.dumps(block, pickle.HIGHEST_PROTOCOL))
+        return cls(blocks, count)
+
+    def __reduce__(self):
+        return (Packed, (self._blocks, self._count))
+
+    def __len__(self) -> int:
+        return self._count
+
+    def _block(self, k: int) -> List[Household]:
+        last = self._last
+        if last[0] != k:
+            last = (k, pickle.loads(self._blocks[k]))
+            self._last = last
+        return last[1]
+
+    def _one(self, index: int) -> Household:
+        return self._block(index // BLOCK)[index % BLOCK]
+
+    def __iter__(self) -> Iterator[Household]:
+        # blocks of its own: two threads walking the list (slips, run sheets) do not
+        # take each other's block away
+        for block in self._blocks:
+            yield from pickle.loads(block)
+
+
+class Coded(_Households):
+    """``households`` with their codes: ``codes[i]`` (canonical) is the code of
+    ``households[i]``; its printed form and URL are made when it is read."""
+
+    def __init__(self, households: Sequence[Household], codes: Sequence[str],
+                 base_url: str) -> None:
+        if len(households) != len(codes):
+            raise ValueError("one code per household")
+        self._households, self._codes = households, tuple(codes)
+        self._base = base_url.rstrip("/")
+
+    def _coded(self, h: Household, c: str) -> Household:
+        # as ledger.codes.printed and url_for, for codes the ledger keeps (canonical)
+        return rebuilt(Household, (h.seq, h.recipient, f"{c[:5]}-{c[5:10]}-{c[10]}",
+                                    f"{self._base}/H/{c}".upper()))
+
+    def __len__(self) -> int:
+        return len(self._codes)
+
+    def _one(self, index: int) -> Household:
+        return self._coded(self._households[index], self._codes[index])
+
+    def __iter__(self) -> Iterator[Household]:
+        for h, code in zip(self._households, self._codes):
+            yield self._coded(h, code)

@@ -1,0 +1,131 @@
+"""A large list is checked in a process of its own and its households kept packed; the
+batch it builds is the one an ordinary build makes."""
+from __future__ import annotations
+
+import csv
+import pickle
+
+import pytest
+from pdftools import decoded_pages
+
+from letterpress.cli import settings_from
+from letterpress.errors import CheckFailed, InputError
+from letterpress.models import Household, Recipient
+from letterpress.packed import BLOCK, Coded, Packed
+from letterpress.pipeline import build, processes
+
+HEADER = ("序号", "姓名", "称呼", "小区", "楼栋", "单元", "房号", "电话", "志愿者", "备注")
+VOLUNTEERS = ("林小舟", "高山青", "叶知秋", "白云飞", "")
+
+
+def _rows(n: int) -> list:
+    return [[str(k), f"示例{k}", "奶奶", "示例小区", f"{k % 7 + 1}栋", "1单元", f"{k}01",
+             f"1380000{k:04d}", VOLUNTEERS[(k // 60) % 5], "上午在家"] for k in range(1, n + 1)]
+
+
+def _settings(tmp_path, rows, out, **extra):
+    with open(tmp_path / "list.csv", "w", encoding="utf-8-sig", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(HEADER)
+        w.writerows(rows)
+    return settings_from(None, recipients=str(tmp_path / "list.csv"), template="zh",
+                         title="2020-02-24 示例", org="示例街道", package="蔬菜",
+                         date="2020-02-24", base_url="http://192.168.1.20:8470",
+                         db=f"sqlite:///{tmp_path / 'ledger.db'}", out=str(out), quiet=True,
+                         **extra)
+
+
+@pytest.fixture
+def apart(monkeypatch):
+    """Every list counts as large; the calls to the separate process are counted."""
+    calls = []
+    real = processes.run_apart
+
+    def counted(fn, *args, **kwargs):
+        calls.append(fn.__name__)
+        return real(fn, *args, **kwargs)
+
+    monkeypatch.setattr(build, "CHECK_APART_FROM", 0)
+    monkeypatch.setattr(processes, "run_apart", counted)
+    return calls
+
+
+def _households(n: int) -> list:
+    return [Household(seq=i, recipient=Recipient(row=i + 1, id=str(i), name=f"示例{i}",
+                                                 volunteer=VOLUNTEERS[i % 5]))
+            for i in range(1, n + 1)]
+
+
+def test_packed_households_read_like_the_tuple_they_stand_for():
+    plain = _households(2 * BLOCK + 7)
+    packed = Packed.of(plain)
+    assert len(packed) == len(plain) and list(packed) == plain and packed == plain
+    assert packed[0] == plain[0] and packed[-1] == plain[-1] and packed[BLOCK] == plain[BLOCK]
+    assert packed[BLOCK - 3:BLOCK + 3] == plain[BLOCK - 3:BLOCK + 3]
+    assert packed[::100] == plain[::100]
+    with pytest.raises(IndexError):
+        packed[len(plain)]
+    again = pickle.loads(pickle.dumps(packed))
+    assert list(again) == plain
+    assert Packed.of([]) == [] and len(Packed.of([])) == 0
+    # a fifth of the memory: the pickled blocks of 263 households against their objects
+    assert sum(len(b) for b in packed._blocks) < 300 * len(plain)
+
+
+def test_coded_households_get_their_code_and_url_when_read():
+    from letterpress.ledger import codes
+
+    plain = _households(5)
+    given = [codes.new_canonical() for _ in plain]
+    coded = Coded(Packed.of(plain), given, "http://192.0.2.7:8470")
+    first = coded[0]
+    assert first.recipient == plain[0].recipient and first.code.count("-") == 2
+    assert first.code == codes.printed(given[0])
+    assert first.url == codes.url_for("http://192.0.2.7:8470", given[0])
+    assert [h.seq for h in coded] == [1, 2, 3, 4, 5] and coded[1:3] == list(coded)[1:3]
+    with pytest.raises(ValueError):
+        Coded(plain, given[:1], "http://192.0.2.7:8470")
+
+
+def test_a_large_list_checked_apart_builds_the_same_batch(tmp_path, apart, monkeypatch):
+    rows = _rows(260)       # run sheets written beside the slips from 200 households on
+    first = build.build(_settings(tmp_path, rows, tmp_path / "a", jobs=2))
+    assert apart == ["_check_packed"]
+    monkeypatch.setattr(build, "CHECK_APART_FROM", 1 << 40)
+    second = build.build(_settings(tmp_path, rows, tmp_path / "b", jobs=2))
+    assert apart == ["_check_packed"] and first.households == second.households == 260
+    assert second.kept == 260                       # the same batch: every code kept
+
+    def letters(folder):
+        return {p.name: p.read_bytes() for p in sorted((folder / "letters").iterdir())}
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert letters(a) == letters(b) and len(letters(a)) == 260
+    assert (a / "manifest.csv").read_bytes() == (b / "manifest.csv").read_bytes()
+    sheets = sorted(p.name for p in (a / "runsheets").iterdir())
+    assert sheets == sorted(p.name for p in (b / "runsheets").iterdir()) and len(sheets) == 5
+    for name in sheets:
+        assert decoded_pages(a / "runsheets" / name) == decoded_pages(b / "runsheets" / name)
+    assert decoded_pages(a / "slips.pdf") == decoded_pages(b / "slips.pdf")
+
+
+def test_problems_found_apart_are_the_ones_found_here(tmp_path, apart, monkeypatch):
+    rows = _rows(30)
+    rows[4][0] = rows[3][0]                          # a duplicate id: rows 5 and 6
+    settings = _settings(tmp_path, rows, tmp_path / "out")
+    with pytest.raises(CheckFailed) as there:
+        build.build(settings)
+    monkeypatch.setattr(build, "CHECK_APART_FROM", 1 << 40)
+    with pytest.raises(CheckFailed) as here:
+        build.build(settings)
+    assert apart == ["_check_packed"]
+    assert [str(p) for p in there.value.problems] == [str(p) for p in here.value.problems]
+    assert any("row 6" in str(p) for p in here.value.problems)
+    assert not (tmp_path / "out").exists()
+
+    monkeypatch.setattr(build, "CHECK_APART_FROM", 0)
+    missing = settings.with_(template=str(tmp_path / "no-such.docx"))
+    with pytest.raises(InputError) as error:
+        build.build(missing)
+    assert apart == ["_check_packed", "_check_packed"]
+    assert error.value.code and "no-such.docx" in str(error.value) and error.value.hint
