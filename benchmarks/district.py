@@ -48,6 +48,8 @@ from build import BASE_URL, ORG, PACKAGE, check_output, run  # noqa: E402
 TITLE = "2020-02-24 district benchmark"
 #: How far beyond a target a figure may be before it counts as missed (this machine's noise).
 NOISE = 0.15
+#: Peak memory wanders far less between runs than time (a few per cent).
+MEMORY_NOISE = 0.05
 CHANGED = 0.01
 
 
@@ -72,8 +74,9 @@ class Targets:
     def __init__(self) -> None:
         self.missed: list = []
 
-    def show(self, label: str, value: float, target: float, unit: str) -> None:
-        ok = value <= target * (1 + NOISE)
+    def show(self, label: str, value: float, target: float, unit: str,
+             noise: float = NOISE) -> None:
+        ok = value <= target * (1 + noise)
         if not ok:
             self.missed.append(label)
         mark = "met" if value <= target else ("within noise" if ok else "MISSED")
@@ -226,7 +229,7 @@ def main() -> int:
             ratio = max(big["maxrss_mib"], big["tree_mib"] or 0) / \
                 max(small["maxrss_mib"], small["tree_mib"] or 0)
             print(f"  memory at N / memory at N/10: {ratio:.2f} (flat is near 1; 10 is linear)")
-            targets.show("memory growth N/10 -> N (x)", ratio, 1.5, "x")
+            targets.show("memory growth N/10 -> N (x)", ratio, 1.5, "x", MEMORY_NOISE)
 
         before = manifest_codes(tmp / "out")
         rerun = run(build_cmd(edited, tmp / "out", tmp / "ledger.db", args.jobs),
