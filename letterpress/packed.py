@@ -14,6 +14,7 @@ the tuple they stand for.
 from __future__ import annotations
 
 import pickle
+from abc import abstractmethod
 from typing import Iterable, Iterator, List, Sequence, Tuple, Union, overload
 
 from letterpress.models import Household, rebuilt
@@ -25,8 +26,9 @@ BLOCK = 256
 class _Households(Sequence[Household]):
     """A read-only list of households: ``_one(i)`` gives one; slices are lists."""
 
+    @abstractmethod
     def _one(self, index: int) -> Household:
-        raise NotImplementedError
+        """The household at ``index`` (0 <= index < len)."""
 
     @overload
     def __getitem__(self, index: int) -> Household: ...
