@@ -7,7 +7,7 @@ code), and ``letters``, ``slips`` and the ledger consume those.
 from __future__ import annotations
 
 import datetime as _dt
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from typing import Callable, Dict, Iterator, Mapping, Optional, Tuple
 
 #: Canonical recipient fields, in the order a manifest or report lists them.
@@ -134,7 +134,7 @@ class Household:
         return self.recipient.volunteer
 
     def with_code(self, code: str, url: str) -> "Household":
-        return replace(self, code=code, url=url)
+        return rebuilt(Household, (self.seq, self.recipient, code, url))
 
     def __reduce__(self):
         return (rebuilt, (Household, (self.seq, self.recipient, self.code, self.url)))

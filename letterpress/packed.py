@@ -17,7 +17,7 @@ import pickle
 from abc import abstractmethod
 from typing import Iterable, Iterator, List, Sequence, Tuple, Union, overload
 
-from letterpress.models import Household, rebuilt
+from letterpress.models import Household
 
 #: Households per pickled block.
 BLOCK = 256
@@ -108,13 +108,14 @@ class Coded(_Households):
                  base_url: str) -> None:
         if len(households) != len(codes):
             raise ValueError("one code per household")
-        self._households, self._codes = households, tuple(codes)
-        self._base = base_url.rstrip("/")
+        from letterpress.ledger import codes as codes_mod
 
-    def _coded(self, h: Household, c: str) -> Household:
-        # as ledger.codes.printed and url_for, for codes the ledger keeps (canonical)
-        return rebuilt(Household, (h.seq, h.recipient, f"{c[:5]}-{c[5:10]}-{c[10]}",
-                                    f"{self._base}/H/{c}".upper()))
+        self._households, self._codes, self._base_url = households, tuple(codes), base_url
+        self._printed = codes_mod.printed_canonical
+        self._url_for = codes_mod.url_for_canonical
+
+    def _coded(self, h: Household, code: str) -> Household:
+        return h.with_code(self._printed(code), self._url_for(self._base_url, code))
 
     def __len__(self) -> int:
         return len(self._codes)

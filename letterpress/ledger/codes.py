@@ -156,7 +156,11 @@ def is_valid(text: str) -> bool:
 
 def printed(code: str) -> str:
     """The printed form ``XXXXX-XXXXX-X`` of a code (any accepted form in)."""
-    c = normalise(code)
+    return printed_canonical(normalise(code))
+
+
+def printed_canonical(c: str) -> str:
+    """:func:`printed` for a code already canonical (as the ledger keeps it): not checked."""
     return f"{c[:5]}-{c[5:10]}-{c[10]}"
 
 
@@ -171,7 +175,12 @@ def url_for(base_url: str, code: str) -> str:
     Upper case keeps the payload QR-alphanumeric (scheme and host are
     case-insensitive; the server matches ``/H/`` in any case).
     """
-    return f"{base_url.rstrip('/')}/H/{normalise(code)}".upper()
+    return url_for_canonical(base_url, normalise(code))
+
+
+def url_for_canonical(base_url: str, c: str) -> str:
+    """:func:`url_for` for a code already canonical (as the ledger keeps it): not checked."""
+    return f"{base_url.rstrip('/')}/H/{c}".upper()
 
 
 def badge_url(base_url: str, token: str) -> str:
