@@ -16,7 +16,7 @@ from reportlab.lib.units import mm
 from letterpress.errors import ConfigError, LetterpressError
 from letterpress.ledger import codes
 from letterpress.models import BatchInfo, Household, Recipient, Volunteer
-from letterpress.slips import fonts, layouts, slips
+from letterpress.slips import fonts, layouts, pdfcanvas, slips
 
 BASE = "http://192.168.1.20:8470"
 NAMES = ("吴秀兰", "朱建国", "苏文明", "李桂兰", "田凤英", "任文明", "赵金凤", "曾学军", "宋桂兰",
@@ -330,7 +330,7 @@ def test_pages_compressed_as_they_end_give_the_same_file(tmp_path, cjk, layout, 
     compact_path, _ = write(tmp_path / "compact", many, cjk, layout=layout)
     slips.write_runsheet(volunteer(), many, tmp_path / "compact-sheet.pdf", info=INFO_ZH,
                          total=len(many), fonts=cjk, lang="zh")
-    monkeypatch.setattr(layouts, "CompactCanvas", Canvas)
+    monkeypatch.setattr(pdfcanvas, "CompactCanvas", Canvas)
     plain_path, _ = write(tmp_path / "plain", many, cjk, layout=layout)
     slips.write_runsheet(volunteer(), many, tmp_path / "plain-sheet.pdf", info=INFO_ZH,
                          total=len(many), fonts=cjk, lang="zh")
@@ -341,20 +341,84 @@ def test_pages_compressed_as_they_end_give_the_same_file(tmp_path, cjk, layout, 
 
 
 def test_a_finished_page_keeps_only_its_compressed_stream(tmp_path):
-    with layouts.binary_streams():
-        canvas = layouts.CompactCanvas(str(tmp_path / "x.pdf"), pageCompression=1)
-        canvas.drawString(10, 10, "held compressed")
-        canvas.showPage()
-        page = canvas._doc.Pages.pages[-1]
-        assert page.stream is None and page.Contents.content.startswith(b"x\x9c")
-        assert isinstance(page.Contents, layouts.SpooledStream)     # in the spool file,
-        assert "content" not in vars(page.Contents)                 # not in memory
+    with pdfcanvas.binary_streams():
+        canvas = pdfcanvas.CompactCanvas(str(tmp_path / "x.pdf"), pageCompression=1)
+        for text in ("held compressed", "and again"):
+            canvas.drawString(10, 10, text)
+            canvas.showPage()
+            assert canvas.last_stream().startswith(b"x\x9c")
+        first, second = canvas._doc.Pages.pages
+        assert isinstance(second, pdfcanvas.FinishedPage)
+        assert first.prototype is second.prototype      # pages drawn alike share one
+        assert isinstance(second.contents, pdfcanvas.SpooledStream)     # in the spool file,
+        assert not any(isinstance(v, bytes) for v in vars(second.contents).values())  # not here
         canvas.save()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x.pdf"]  # the spool had no name
     assert b"held compressed" not in (tmp_path / "x.pdf").read_bytes()
     from pypdf import PdfReader
 
-    assert "held compressed" in PdfReader(tmp_path / "x.pdf").pages[0].extract_text()
+    pages = PdfReader(tmp_path / "x.pdf").pages
+    assert [p.extract_text().strip() for p in pages] == ["held compressed", "and again"]
+
+
+def test_finished_pages_hold_a_few_hundred_bytes_each(tmp_path):
+    """A district's 12,500 slip pages are not held as reportlab's page objects
+    (about 4.5 KB each) until the file is written."""
+    import tracemalloc
+
+    def held_per_page(make) -> float:
+        with pdfcanvas.binary_streams():
+            canvas = make(str(tmp_path / "m.pdf"), pageCompression=1)
+            for n in range(50):
+                canvas.drawString(10, 10, f"page {n}")
+                canvas.showPage()
+            tracemalloc.start()
+            try:
+                before = tracemalloc.get_traced_memory()[0]
+                for n in range(2000):
+                    canvas.drawString(10, 10, f"page {n}")
+                    canvas.showPage()
+                held = tracemalloc.get_traced_memory()[0] - before
+            finally:
+                tracemalloc.stop()
+            canvas.save()
+        return held / 2000
+
+    from reportlab.pdfgen.canvas import Canvas
+
+    ours, theirs = held_per_page(pdfcanvas.CompactCanvas), held_per_page(Canvas)
+    assert ours < 600 and theirs > 4 * ours, (ours, theirs)
+
+
+def test_pages_of_their_own_are_kept_whole_and_the_file_is_the_same(tmp_path, monkeypatch):
+    """A page with a link, or another size, is not made from the others' prototype."""
+    from reportlab import rl_config
+    from reportlab.pdfgen.canvas import Canvas
+
+    monkeypatch.setattr(rl_config, "invariant", 1)
+
+    def draw(make, path):
+        with pdfcanvas.binary_streams():
+            canvas = make(str(path), pageCompression=1)
+            canvas.drawString(10, 10, "plain")
+            canvas.showPage()
+            canvas.drawString(10, 10, "linked")
+            canvas.linkURL("https://example.org/", (0, 0, 100, 30))
+            canvas.showPage()
+            canvas.setPageSize((300, 300))
+            canvas.drawString(10, 10, "small")
+            canvas.showPage()
+            canvas.drawString(10, 10, "small again")
+            canvas.showPage()
+            canvas.save()
+        return path.read_bytes()
+
+    assert draw(pdfcanvas.CompactCanvas, tmp_path / "a.pdf") == draw(Canvas, tmp_path / "b.pdf")
+    from pypdf import PdfReader
+
+    pages = PdfReader(tmp_path / "a.pdf").pages
+    assert [p.mediabox.width for p in pages] == [595.2756, 595.2756, 300, 300]
+    assert "/Annots" in pages[1] and "/Annots" not in pages[0]
 
 
 def test_the_pdf_is_written_as_it_is_formatted(tmp_path, monkeypatch):
@@ -364,8 +428,8 @@ def test_the_pdf_is_written_as_it_is_formatted(tmp_path, monkeypatch):
     joined = []
     monkeypatch.setattr(pdfdoc.PDFFile, "format",
                         lambda self, doc: joined.append(b"".join(self.strings)) or joined[-1])
-    with layouts.binary_streams():
-        canvas = layouts.CompactCanvas(str(tmp_path / "x.pdf"), pageCompression=1)
+    with pdfcanvas.binary_streams():
+        canvas = pdfcanvas.CompactCanvas(str(tmp_path / "x.pdf"), pageCompression=1)
         for n in range(3):
             canvas.drawString(10, 10, f"page {n}")
             canvas.showPage()

@@ -1,35 +1,19 @@
-"""Slip layouts as data: page size, grid of slips, margins, cut marks; and the
-canvas every PDF of ours starts from.
+"""Slip layouts as data: page size, grid of slips, margins, cut marks.
 
 One drawing function (:func:`letterpress.slips.slips.draw_slip`) draws a slip into
 a box of any size; a layout only says where the boxes are. Add a layout by
-adding a :class:`Layout` to :data:`LAYOUTS`.
+adding a :class:`Layout` to :data:`LAYOUTS`. The canvas the PDFs are drawn on is
+:mod:`letterpress.slips.pdfcanvas`.
 """
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
-import types
 from dataclasses import dataclass
-from typing import Callable, Dict, Iterator, Sequence, Tuple
+from typing import Dict, Iterator, Tuple
 
-from reportlab import rl_config
 from reportlab.lib.units import mm
-from reportlab.pdfbase import pdfdoc
-from reportlab.pdfbase.pdfdoc import (
-    NoEncryption,
-    PDFArray,
-    PDFName,
-    PDFStream,
-    PDFZCompress,
-)
-from reportlab.pdfgen.canvas import Canvas
 
 from letterpress.errors import ConfigError
 from letterpress.i18n import _
-from letterpress.models import BatchInfo
-from letterpress.slips.fonts import FontSet
 
 
 @dataclass(frozen=True)
@@ -143,118 +127,3 @@ def draw_cut_marks(canvas, layout: Layout) -> None:
         guides.lineTo(right, y)
     canvas.drawPath(guides, stroke=1, fill=0)
     canvas.restoreState()
-
-
-@contextlib.contextmanager
-def binary_streams() -> Iterator[None]:
-    """Compressed PDF streams without reportlab's ASCII85 layer (smaller, much faster).
-
-    This switches reportlab's process-wide setting while the block runs: do not
-    write PDFs from several threads at once.
-    """
-    saved = rl_config.useA85
-    rl_config.useA85 = 0
-    try:
-        yield
-    finally:
-        rl_config.useA85 = saved
-
-
-class SpooledStream(PDFStream):
-    """A finished page's compressed content stream, kept in its canvas's spool file (not in
-    memory) until the PDF is written."""
-
-    def __init__(self, spool, data: bytes) -> None:
-        spool.seek(0, os.SEEK_END)
-        self._spool, self._at, self._length = spool, spool.tell(), len(data)
-        spool.write(data)
-        super().__init__()
-        self.dictionary["Filter"] = PDFArray([PDFName(PDFZCompress.pdfname)])
-        self.__Comment__ = "page stream"
-
-    @property
-    def content(self) -> bytes:
-        self._spool.seek(self._at)
-        return self._spool.read(self._length)
-
-    @content.setter
-    def content(self, value) -> None:   # PDFStream's own __init__ sets None
-        if value is not None:
-            raise AttributeError("a spooled stream is read-only")
-
-
-def _streaming_format(sink) -> Callable:
-    """reportlab's ``PDFDocument.format`` (the same code), with each object written to
-    ``sink`` as it is formatted instead of the whole file joined in memory first."""
-
-    def to_sink(pdf_version):
-        collector = pdfdoc.PDFFile(pdf_version)
-        sink.write(b"".join(collector.strings))      # the header, written already
-        collector.strings, collector.write = [], sink.write
-        return collector
-
-    original = pdfdoc.PDFDocument.format
-    return types.FunctionType(original.__code__, {**vars(pdfdoc), "PDFFile": to_sink},
-                              original.__name__, original.__defaults__, original.__closure__)
-
-
-class CompactCanvas(Canvas):
-    """A canvas that holds no finished page in memory and writes the PDF as it goes.
-
-    reportlab keeps every page's drawing operators as text until ``save()``, compresses
-    them then, and joins the whole file in memory before writing it: for 100,000 slips
-    that is hundreds of megabytes held. Here a finished page's stream is compressed when
-    the page ends (zlib at reportlab's level, the same ``/Filter``) and kept in an unnamed
-    spool file beside ``path``; ``save()`` writes each object to ``path`` as reportlab
-    formats it. The file's bytes are what reportlab alone would write.
-    """
-
-    def __init__(self, path, **kwargs) -> None:
-        folder = os.path.dirname(os.path.abspath(path))
-        self._sink = open(path, "wb")
-        self._spool = tempfile.TemporaryFile(dir=folder)   # gone with the process, whatever
-        super().__init__(self._sink, **kwargs)
-        self._doc.format = types.MethodType(_streaming_format(self._sink), self._doc)
-
-    def _spooled(self, data: bytes) -> SpooledStream:
-        return SpooledStream(self._spool, data)
-
-    def showPage(self) -> None:
-        super().showPage()
-        page = self._doc.Pages.pages[-1]
-        stream = page.stream
-        if (not page.compression or not stream or page.Contents or rl_config.useA85
-                or self._doc.encrypt.__class__ is not NoEncryption):
-            return
-        data = stream.encode("utf8") if isinstance(stream, str) else stream
-        page.Contents, page.stream = self._spooled(PDFZCompress.encode(data)), None
-
-    def put_page(self, content: bytes, forms: Sequence[str]) -> None:
-        """End a page nothing was drawn on, with ``content`` (a stream ``showPage`` made
-        before, compressed) as its stream and ``forms`` as the forms it shows."""
-        self._formsinuse = list(forms)
-        Canvas.showPage(self)
-        page = self._doc.Pages.pages[-1]
-        page.Contents, page.stream = self._spooled(content), None
-
-    def save(self) -> None:
-        try:
-            super().save()
-        finally:
-            self.close()
-
-    def close(self) -> None:
-        """Let go of the file and the spool (``save`` does; a failed write calls it)."""
-        self._sink.close()
-        self._spool.close()
-
-
-def new_canvas(path, pagesize: Tuple[float, float], fs: FontSet, info: BatchInfo,
-               subject: str) -> Canvas:
-    """A canvas whose initial font is embedded (reportlab's default would add Helvetica)."""
-    canvas = CompactCanvas(str(path), pagesize=pagesize, pageCompression=1,
-                    initialFontName=fs.latin, initialFontSize=10, lang=info.lang)
-    canvas.setTitle(f"{info.title} - {subject}" if info.title else subject)
-    canvas.setAuthor(info.org or "letterpress")
-    canvas.setCreator("letterpress")
-    return canvas

@@ -34,7 +34,7 @@ from typing import IO, Dict, FrozenSet, Iterator, List, Optional, Sequence, Tupl
 from reportlab import Version as REPORTLAB_VERSION
 from reportlab import rl_config
 from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.pdfdoc import NoEncryption, PDFStream
+from reportlab.pdfbase.pdfdoc import NoEncryption
 
 from letterpress.files import atomic_path, private_dir
 from letterpress.models import BatchInfo, Household
@@ -47,7 +47,7 @@ _ENTRY = struct.Struct("<16sQIIH")       # page key, offset, length, crc32, form
 _HEAD = struct.Struct("<I")              # length of the JSON header of the index
 #: The modules whose code draws a slip page (a change to any of them redraws every page).
 _SOURCES = ("slips.py", "layouts.py", "textfit.py", "qr.py", "qrencode.py", "fonts.py",
-            "pagecache.py")
+            "pagecache.py", "pdfcanvas.py")
 
 Slots = Sequence[Tuple[int, Household]]
 
@@ -232,11 +232,9 @@ class Session:
         plain = _plain(canvas) and set(forms) <= allowed
         canvas.showPage()
         self.cache.drawn += 1
-        page = canvas._doc.Pages.pages[-1]
-        contents = page.Contents
-        if plain and page.stream is None and isinstance(contents, PDFStream) \
-                and isinstance(contents.content, bytes):
-            self._keep(key, contents.content, forms)
+        data = canvas.last_stream()
+        if plain and data is not None:
+            self._keep(key, data, forms)
 
     def _keep(self, key: bytes, data: bytes, forms: Tuple[str, ...]) -> None:
         group = self.forms.setdefault(forms, len(self.forms))

@@ -18,7 +18,7 @@ from letterpress.files import atomic_path
 from letterpress.models import BatchInfo, Household, Volunteer
 from letterpress.slips import qr
 from letterpress.slips.fonts import FontChoice, FontSet, register
-from letterpress.slips.layouts import binary_streams, new_canvas
+from letterpress.slips.pdfcanvas import binary_streams, new_canvas
 from letterpress.slips.textfit import (
     ASCENT,
     LEADING,

@@ -27,15 +27,10 @@ from letterpress.i18n import _
 from letterpress.models import BatchInfo, Household, Progress
 from letterpress.slips import pagecache, qr
 from letterpress.slips.fonts import FontChoice, FontSet, register
-from letterpress.slips.layouts import (
-    LAYOUTS,
-    Layout,
-    binary_streams,
-    draw_cut_marks,
-    new_canvas,
-)
+from letterpress.slips.layouts import LAYOUTS, Layout, draw_cut_marks
 from letterpress.slips.layouts import get as get_layout
 from letterpress.slips.pagecache import PageCache
+from letterpress.slips.pdfcanvas import binary_streams, new_canvas
 from letterpress.slips.runsheets import write_runsheet  # noqa: F401  (part of this module's API)
 from letterpress.slips.textfit import (
     ASCENT,
