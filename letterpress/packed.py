@@ -5,7 +5,8 @@ objects; 100,000 of them, held from the check to the manifest, were the larger
 part of a build's memory, and grew with the list. :class:`Packed` keeps them
 pickled, a block of :data:`BLOCK` households at a time (texts repeated in a
 block are kept once), and gives them back one block at a time as the stages
-walk the list in delivery order. :class:`Coded` is the same list with the codes
+walk the list in delivery order; :meth:`Packed.spilled` moves the blocks to an
+unnamed temporary file, so that only where each block lies stays in memory. :class:`Coded` is the same list with the codes
 the ledger gave, made into ``code`` and ``url`` only when a household is read.
 
 Both are read-only sequences: ``len``, index, slice (a list) and iteration, like
@@ -14,7 +15,10 @@ the tuple they stand for.
 from __future__ import annotations
 
 import pickle
+import tempfile
+import threading
 from abc import abstractmethod
+from array import array
 from typing import Iterable, Iterator, List, Sequence, Tuple, Union, overload
 
 from letterpress.models import Household
@@ -58,7 +62,7 @@ class Packed(_Households):
     (iterating decodes each block once, for that walk alone)."""
 
     def __init__(self, blocks: Sequence[bytes], count: int) -> None:
-        self._blocks = tuple(blocks)
+        self._blocks: Sequence[bytes] = blocks if isinstance(blocks, _Spool) else tuple(blocks)
         self._count = count
         self._last: Tuple[int, List[Household]] = (-1, [])
 
@@ -77,8 +81,18 @@ class Packed(_Households):
             blocks.append(pickle.dumps(block, pickle.HIGHEST_PROTOCOL))
         return cls(blocks, count)
 
+    def spilled(self) -> "Packed":
+        """The same households with their blocks in an unnamed temporary file instead of
+        memory (itself when the file cannot be written: a full disk, no temp folder)."""
+        if isinstance(self._blocks, _Spool):
+            return self
+        try:
+            return Packed(_Spool(self._blocks), self._count)
+        except OSError:
+            return self
+
     def __reduce__(self):
-        return (Packed, (self._blocks, self._count))
+        return (Packed, (tuple(self._blocks), self._count))
 
     def __len__(self) -> int:
         return self._count
@@ -100,6 +114,43 @@ class Packed(_Households):
             yield from pickle.loads(block)
 
 
+class _Spool(Sequence[bytes]):
+    """Blocks in an unnamed temporary file (gone with the process, whatever ends it): only
+    where each block lies is held here."""
+
+    def __init__(self, blocks: Iterable[bytes]) -> None:
+        self._file = tempfile.TemporaryFile()
+        self._lock = threading.Lock()       # slips and run sheets read from two threads
+        self._spans = array("q")
+        at = 0
+        try:
+            for block in blocks:
+                self._file.write(block)
+                self._spans.extend((at, len(block)))
+                at += len(block)
+            self._file.flush()
+        except BaseException:
+            self._file.close()
+            raise
+
+    def __len__(self) -> int:
+        return len(self._spans) // 2
+
+    @overload
+    def __getitem__(self, k: int) -> bytes: ...
+
+    @overload
+    def __getitem__(self, k: slice) -> List[bytes]: ...
+
+    def __getitem__(self, k: Union[int, slice]) -> Union[bytes, List[bytes]]:
+        if isinstance(k, slice):
+            return [self[i] for i in range(*k.indices(len(self)))]
+        at, size = self._spans[2 * k], self._spans[2 * k + 1]
+        with self._lock:
+            self._file.seek(at)
+            return self._file.read(size)
+
+
 class Coded(_Households):
     """``households`` with their codes: ``codes[i]`` (canonical) is the code of
     ``households[i]``; its printed form and URL are made when it is read."""
@@ -110,19 +161,31 @@ class Coded(_Households):
             raise ValueError("one code per household")
         from letterpress.ledger import codes as codes_mod
 
-        self._households, self._codes, self._base_url = households, tuple(codes), base_url
+        self._households, self._base_url = households, base_url
+        self._count = len(codes)
+        # codes of one length (the ledger's all are) in one text: 11 bytes a code, not 68
+        width = codes_mod.LENGTH
+        joined = "".join(codes)
+        self._listed: Tuple[str, ...] = ()
+        self._joined, self._width = joined, width
+        if not joined.isascii() or len(joined) != width * self._count:
+            self._joined, self._listed, self._width = "", tuple(codes), 0
         self._printed = codes_mod.printed_canonical
         self._url_for = codes_mod.url_for_canonical
+
+    def _code(self, index: int) -> str:
+        w = self._width
+        return self._joined[index * w:(index + 1) * w] if w else self._listed[index]
 
     def _coded(self, h: Household, code: str) -> Household:
         return h.with_code(self._printed(code), self._url_for(self._base_url, code))
 
     def __len__(self) -> int:
-        return len(self._codes)
+        return self._count
 
     def _one(self, index: int) -> Household:
-        return self._coded(self._households[index], self._codes[index])
+        return self._coded(self._households[index], self._code(index))
 
     def __iter__(self) -> Iterator[Household]:
-        for h, code in zip(self._households, self._codes):
-            yield self._coded(h, code)
+        for index, h in enumerate(self._households):
+            yield self._coded(h, self._code(index))

@@ -87,6 +87,66 @@ def test_coded_households_get_their_code_and_url_when_read():
         Coded(plain, given[:1], "http://192.0.2.7:8470")
 
 
+def test_spilled_households_wait_in_an_unnamed_file_and_read_the_same(tmp_path, monkeypatch):
+    import os
+    import tempfile
+    import threading
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    plain = _households(3 * BLOCK + 5)
+    packed = Packed.of(plain)
+    spilled = packed.spilled()
+    assert spilled.spilled() is spilled and list(tmp_path.iterdir()) == []   # no name
+    assert not any(isinstance(v, (bytes, tuple)) and v for v in vars(spilled).values()
+                   if v is not spilled._last)          # no block held here
+    assert spilled == plain and spilled[BLOCK + 1] == plain[BLOCK + 1]
+    assert spilled[-1] == plain[-1] and spilled[5:BLOCK + 9] == plain[5:BLOCK + 9]
+    assert list(pickle.loads(pickle.dumps(spilled))) == plain
+    walks: list = []                                    # slips and run sheets at once
+    threads = [threading.Thread(target=lambda: walks.append(list(spilled))) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert walks == [plain] * 4
+
+    def no_space(*args, **kwargs):
+        raise OSError(28, os.strerror(28))
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", no_space)
+    assert packed.spilled() is packed and packed == plain    # kept in memory instead
+
+
+def test_codes_are_held_as_one_text_and_odd_ones_as_they_are():
+    from letterpress.ledger import codes
+
+    plain = _households(300)
+    given = [codes.new_canonical() for _ in plain]
+    coded = Coded(Packed.of(plain), given, "http://192.0.2.7:8470")
+    assert coded._joined == "".join(given) and coded._listed == ()
+    assert [h.code for h in coded] == [codes.printed(c) for c in given]
+    assert coded[299].url == codes.url_for("http://192.0.2.7:8470", given[299])
+    odd = given[:2] + ["ABC"] + given[3:]               # not one length: kept one by one
+    mixed = Coded(plain, odd, "http://192.0.2.7:8470")
+    assert mixed._listed == tuple(odd) and mixed[1].code == codes.printed(given[1])
+
+
+def test_letter_names_are_made_when_read(tmp_path):
+    from letterpress.pipeline import letters, outputs
+
+    plain = _households(12)
+    names = letters.LetterFiles(Packed.of(plain), 12)
+    expected = [f"letters/{letters.letter_filename(h, 12)}" for h in plain]
+    assert list(names) == expected and len(names) == 12
+    assert names[0] == "letters/0001-示例1.docx" and names[-1] == expected[-1]
+    assert names[3:5] == expected[3:5]
+    planned = outputs.planned_files(names, ["林小舟", ""], pdf=False)
+    walked = list(planned)
+    assert walked == list(planned)                      # walked as often as needed
+    assert walked[6:18] == expected and walked[-2:] == ["runsheets/01-林小舟.pdf",
+                                                        "runsheets/02-unassigned.pdf"]
+
+
 def test_a_large_list_checked_apart_builds_the_same_batch(tmp_path, apart, monkeypatch):
     rows = _rows(260)       # run sheets written beside the slips from 200 households on
     first = build.build(_settings(tmp_path, rows, tmp_path / "a", jobs=2))

@@ -6,10 +6,11 @@ internals. Nothing is written until the check has passed.
 """
 from __future__ import annotations
 
+import itertools
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from letterpress.config import Settings
 from letterpress.errors import CheckFailed, InputError, Problem, Where, error, warning
@@ -22,6 +23,7 @@ from letterpress.files import (
 )
 from letterpress.i18n import _
 from letterpress.models import BatchInfo, Household, Progress, Volunteer
+from letterpress.packed import Packed
 from letterpress.pipeline import letters as letters_mod
 from letterpress.pipeline import pictures
 from letterpress.resources import resolve_template
@@ -127,13 +129,14 @@ def _name_problems(settings: Settings, households: Sequence[Household],
         return []
     out = out_dir(settings)
     limit = name_max(out)
-    names = [(letters_mod.letter_filename(h, len(households)), h.recipient.row, "name")
-             for h in households]
     first_row: Dict[str, int] = {}
     for h in households:
         first_row.setdefault(h.volunteer, h.recipient.row)
-    names += [(numbered_filename(i, v, "unassigned", suffix="-labels.pdf"), first_row[v],
-               "volunteer") for i, v in enumerate(volunteers_of(households), start=1)]
+    names = itertools.chain(     # made as they are looked at: a district's are not held
+        ((letters_mod.letter_filename(h, len(households)), h.recipient.row, "name")
+         for h in households),
+        ((numbered_filename(i, v, "unassigned", suffix="-labels.pdf"), first_row[v],
+          "volunteer") for i, v in enumerate(volunteers_of(households), start=1)))
     problems = []
     for name, row, column in names:
         need = len(f".{name}.XXXXXXXX.part".encode("utf-8"))
@@ -192,7 +195,8 @@ def check_apart(settings: Settings, *, with_codes: bool = False) -> Checked:
     Reading a district list (100,000 rows) makes some 120 MiB of short-lived rows and
     cells, scattered among the households that stay: Python keeps that memory for
     reuse rather than give it back. A process of its own gives it all back when it
-    ends, and the households come back here in a fifth of their memory."""
+    ends, and the households come back here in a fifth of their memory, kept in an
+    unnamed temporary file (:meth:`letterpress.packed.Packed.spilled`)."""
     from letterpress.pipeline import processes
 
     try:
@@ -201,14 +205,12 @@ def check_apart(settings: Settings, *, with_codes: bool = False) -> Checked:
         large = False
     if not large:
         return check(settings, with_codes=with_codes)
-    return processes.run_apart(_check_packed, settings, with_codes, os.getcwd())
+    checked = processes.run_apart(_check_packed, settings, with_codes, os.getcwd())
+    assert isinstance(checked.households, Packed)
+    return replace(checked, households=checked.households.spilled())
 
 
 def _check_packed(settings: Settings, with_codes: bool, cwd: str) -> Checked:
-    from dataclasses import replace
-
-    from letterpress.packed import Packed
-
     os.chdir(cwd)      # the paths given are read from where the build was started
     checked = check(settings, with_codes=with_codes)
     return replace(checked, households=Packed.of(checked.households))
@@ -235,8 +237,8 @@ def _options(settings: Settings, template: Path, total: int) -> letters_mod.Lett
         engine=settings.engine)
 
 
-def _letter_files(households: Sequence[Household]) -> List[str]:
-    return [f"letters/{letters_mod.letter_filename(h, len(households))}" for h in households]
+def _letter_files(households: Sequence[Household]) -> Sequence[str]:
+    return letters_mod.LetterFiles(households, len(households))
 
 
 def letters(settings: Settings, progress: Optional[Progress] = None) -> BuildResult:
@@ -249,8 +251,8 @@ def letters(settings: Settings, progress: Optional[Progress] = None) -> BuildRes
     need = space_needed(checked, with_codes=False)
     check_space(out, need)
     outputs.sweep(out)
-    outputs.check_folder(out, title, ["letters.docx", "manifest.csv", outputs.REUSE_INDEX,
-                                      *_letter_files(checked.households)])
+    outputs.check_folder(out, title, itertools.chain(
+        ["letters.docx", "manifest.csv", outputs.REUSE_INDEX], _letter_files(checked.households)))
     with space_errors(out, need), outputs.marked(out, title):
         result = letters_mod.render_letters(checked.households,
                                             _letter_options(settings, checked), out,
@@ -269,7 +271,7 @@ def _labels(layout: str) -> bool:
 
 
 def prepare_folder(ledger, settings: Settings, title: str, out: Path,
-                   planned: Sequence[str]) -> None:
+                   planned: Iterable[str]) -> None:
     """Before a build writes: leftovers of a killed run removed, and the folder checked to
     hold nothing of someone else's where the build writes (see :mod:`outputs`)."""
     from letterpress.pipeline import outputs

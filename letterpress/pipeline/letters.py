@@ -23,6 +23,8 @@ from typing import (
     Optional,
     Sequence,
     Tuple,
+    Union,
+    overload,
 )
 
 from letterpress.errors import (
@@ -94,6 +96,35 @@ def letter_filename(household: Household, total: int) -> str:
     """``0001-王秀英.docx``: the sequence, zero-padded, then a file-system-safe name."""
     width = max(4, len(str(total)))
     return f"{household.seq:0{width}d}-{safe_filename(household.name)}.docx"
+
+
+class LetterFiles(Sequence[str]):
+    """The letters' paths relative to the output folder (``letters/0001-王秀英.docx``) of
+    ``households`` in delivery order, made from each household when read: a district's
+    100,000 names are not held."""
+
+    def __init__(self, households: Sequence[Household], total: int) -> None:
+        self._households, self._total = households, total
+
+    def _path(self, household: Household) -> str:
+        return "letters/" + letter_filename(household, self._total)
+
+    def __len__(self) -> int:
+        return len(self._households)
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> List[str]: ...
+
+    def __getitem__(self, index: Union[int, slice]) -> Union[str, List[str]]:
+        if isinstance(index, slice):
+            return [self._path(h) for h in self._households[index]]
+        return self._path(self._households[index])
+
+    def __iter__(self) -> Iterator[str]:
+        return map(self._path, self._households)
 
 
 def provided_fields(headers: Iterable[str], extra: Iterable[str], with_codes: bool) -> set:
@@ -317,7 +348,7 @@ class LettersResult:
     count: int
     letters_dir: Path
     merged: Path
-    files: Tuple[str, ...]     # relative to the output folder, in delivery order
+    files: Sequence[str]       # relative to the output folder, in delivery order (LetterFiles)
     kept: int = 0              # letters of the previous build kept as they were
 
 
@@ -331,7 +362,7 @@ def render_letters(households: Sequence[Household], options: LetterOptions, out_
     """
     from letterpress.docx.template import MergedDocument
 
-    files: List[str] = []
+    count = 0
     total = len(households)
     from letterpress.pipeline.outputs import ours_in
 
@@ -345,13 +376,13 @@ def render_letters(households: Sequence[Household], options: LetterOptions, out_
             for done, (name, letter, entry) in enumerate(
                     _render_all(households, options, staging, jobs), start=1):
                 merged.add(letter)
-                files.append(f"letters/{name}")
+                count = done
                 index.add(name, entry)
                 kept += previous.get(name) == entry
                 if progress:
                     progress("letters", done, total)
-    return LettersResult(len(files), out_dir / "letters", out_dir / "letters.docx", tuple(files),
-                         kept)
+    return LettersResult(count, out_dir / "letters", out_dir / "letters.docx",
+                         LetterFiles(households, options.total), kept)
 
 
 def _render_all(households: Sequence[Household], options: LetterOptions, staging: Path,

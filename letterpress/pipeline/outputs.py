@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import re
 import shutil
@@ -65,23 +66,35 @@ def _is_our_name(name: str) -> bool:
     return name in TOP_FILES or name in TOP_FOLDERS or bool(REPRINT_RE.match(name))
 
 
-def planned_files(letter_files: Sequence[str], volunteers: Sequence[str], *, pdf: bool,
-                  labels: bool = False) -> List[str]:
-    """The files (relative, ``/``-separated) a build writes: ``letter_files`` as in the
-    manifest, run sheets and print packs of ``volunteers`` (in run-sheet order)."""
-    files = ["letters.docx", "slips.pdf", "manifest.csv", REUSE_INDEX, RUNSHEETS_INDEX,
-             SLIP_CACHE,
-             *letter_files]
+class Planned:
+    """The files (relative, ``/``-separated) a build writes, as often as they are walked:
+    the letters' names are made from the households each time, not held."""
+
+    def __init__(self, top: Sequence[str], letter_files: Iterable[str],
+                 after: Sequence[str]) -> None:
+        self._parts = (top, letter_files, after)
+
+    def __iter__(self) -> Iterator[str]:
+        return itertools.chain.from_iterable(self._parts)
+
+
+def planned_files(letter_files: Iterable[str], volunteers: Sequence[str], *, pdf: bool,
+                  labels: bool = False) -> Planned:
+    """The files a build writes: ``letter_files`` as in the manifest, run sheets and
+    print packs of ``volunteers`` (in run-sheet order)."""
+    top = ["letters.docx", "slips.pdf", "manifest.csv", REUSE_INDEX, RUNSHEETS_INDEX,
+           SLIP_CACHE]
+    after = []
     for index, name in enumerate(volunteers, start=1):
-        files.append("runsheets/" + numbered_filename(index, name, "unassigned"))
+        after.append("runsheets/" + numbered_filename(index, name, "unassigned"))
         if pdf:
-            files.append("print/" + numbered_filename(index, name, "unassigned"))
+            after.append("print/" + numbered_filename(index, name, "unassigned"))
             if labels:
-                files.append("print/" + numbered_filename(index, name, "unassigned",
+                after.append("print/" + numbered_filename(index, name, "unassigned",
                                                           suffix="-labels.pdf"))
     if pdf:
-        files.append("letters.pdf")
-    return files
+        after.append("letters.pdf")
+    return Planned(top, letter_files, after)
 
 
 def folder_key(out: Path) -> str:
