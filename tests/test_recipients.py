@@ -147,6 +147,49 @@ def test_quoted_newline_is_one_row_and_blank_rows_count(tmp_path):
     assert rl.recipients[0].notes == "第一行\n第二行"
 
 
+@pytest.mark.parametrize("newline", ["\r\n", "\n", "\r"])
+def test_a_text_list_is_parsed_as_its_households_are_made(tmp_path, monkeypatch, newline):
+    """A district's rows are never all held: the parser is at most the header search ahead
+    of the households made, in every line ending Excel and WPS write."""
+    from letterpress.recipients import clean, read
+
+    lines = [HEADER] + [f"{k},示例{k},奶奶,示例小区,{k % 9 + 1}栋,1单元,{k}01,138{k:08d},"
+                        f"独居老人,林小舟,\"上午\n在家\"" for k in range(1, 501)]
+    path = write_csv(tmp_path, lines, encoding="gbk", newline=newline)
+    parsed, ahead = [], []
+    real_rows, real_make = read._text_rows, clean._make_recipient
+
+    def counted_rows(*args, **kwargs):
+        for row in real_rows(*args, **kwargs):
+            parsed.append(row[0])
+            yield row
+
+    def counted_make(number, *args, **kwargs):
+        ahead.append(len(parsed) - number)
+        return real_make(number, *args, **kwargs)
+
+    monkeypatch.setattr(read, "_text_rows", counted_rows)
+    monkeypatch.setattr(clean, "_make_recipient", counted_make)
+    rl = load(path)
+    assert len(rl.recipients) == 500 and rl.errors == [] and rl.encoding == "gb18030"
+    assert rl.recipients[-1].notes == "上午\n在家" and rl.recipients[-1].row == 501
+    assert max(ahead) <= clean.HEADER_SEARCH_ROWS
+
+
+def test_a_broken_row_far_down_is_named_by_its_line(tmp_path):
+    lines = [HEADER] + [f"{k},示例{k},奶奶,示例小区,1栋,1单元,101,,,," for k in range(1, 300)]
+    long_cell = lines[:]
+    long_cell[250] += "x" * 40000
+    with pytest.raises(InputError) as exc:
+        load(write_csv(tmp_path, long_cell))
+    assert exc.value.code == "cell_too_long" and exc.value.where.row == 251
+    broken = lines[:]
+    broken[200] = '200,"示例,奶奶'          # a quote never closed swallows the rest
+    with pytest.raises(InputError) as exc:
+        load(write_csv(tmp_path, broken, name="broken.csv"))
+    assert exc.value.code == "bad_csv" and exc.value.where.row == 201
+
+
 def test_title_row_above_header(tmp_path):
     lines = ["青鱼嘴社区慰问名单,,", "姓名,地址,志愿者", "吴秀兰,沙湖小区2栋,李明"]
     rl = load(write_csv(tmp_path, lines))

@@ -181,17 +181,17 @@ def read_scans(path: Path) -> List[ScanLine]:
     delim = max((",", "\t", ";"), key=sample.count) if any(d in sample for d in ",\t;") else "\n"
     out = []
     reader = csv.reader(io.StringIO(text), delimiter=delim)
-    limit = csv.field_size_limit()
+    if csv.field_size_limit() <= len(text):
+        # a long cell is reported, not a crash; only ever raised, as a recipient list may
+        # be being read at the same time (letterpress.recipients.read)
+        csv.field_size_limit(len(text) + 1)
     try:
-        csv.field_size_limit(max(limit, len(text) + 1))   # a long cell is reported, not a crash
         rows = list(enumerate(reader, start=1))
     except csv.Error as exc:
         raise InputError(_("line %(line)s of the scan file cannot be read (%(error)s)",
                            line=reader.line_num, error=exc), code="bad_scan_file",
                          where=Where(file=str(path)),
                          hint=_("export it again as CSV or text, one code or URL a line")) from None
-    finally:
-        csv.field_size_limit(limit)
     for number, cells in rows:
         cells = [c.strip() for c in cells if c.strip()]
         if not cells:

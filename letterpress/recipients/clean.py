@@ -15,6 +15,7 @@ be read at all raises :class:`~letterpress.errors.InputError`.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -189,13 +190,15 @@ def load(path, *, encoding: Optional[str] = None, sheet: Optional[str] = None,
 
     data = sheets.read(path, encoding=encoding, sheet=sheet, header_score=score)
     found: Dict[str, Any] = dict(source=source, encoding=data.encoding, sheet=data.sheet)
-    if not data.rows:
+    rows = iter(data.rows)      # for a text file, parsed as it is walked: walked once
+    head = list(itertools.islice(rows, HEADER_SEARCH_ROWS))
+    if not head:
         return RecipientList(**found, problems=[error(
             "empty_list", _("the file is empty"), Where(file=source),
             hint=_("put a header row (姓名, 地址, ...) and one row per household in it"))])
 
-    header_at = _find_header(data.rows, table, score)
-    header_row, raw_headers = data.rows[header_at]
+    header_at = _find_header(head, table, score)
+    header_row, raw_headers = head[header_at]
     headers = [clean(h) for h in raw_headers]
     found.update(headers=[h for h in headers if h], header_row=header_row)
     head_where = Where(file=source, row=header_row)
@@ -215,18 +218,21 @@ def load(path, *, encoding: Optional[str] = None, sheet: Optional[str] = None,
                    expected=expected))])
     problems.extend(_duplicate_headers(headers, head_where))
     layout = _Layout(headers)
-    made = (_make_recipient(number, cells, layout, mapping, source, problems)
-            for number, cells in data.rows[header_at + 1:])
-    recipients: List[Recipient] = [r for r in made if r is not None]
+    recipients: List[Recipient] = []
+    for number, cells in itertools.chain(head[header_at + 1:], rows):
+        made = _make_recipient(number, cells, layout, mapping, source, problems)
+        if made is not None:
+            recipients.append(made)
     problems.extend(_list_problems(recipients, mapping, source))
     problems.sort(key=lambda p: (p.where.row is None, p.where.row or 0))
     return RecipientList(**found, recipients=recipients, mapping=mapping, problems=problems)
 
 
 def _find_header(rows, table, score) -> int:
-    """Index of the header row: the first row with a name column (a title may be above it)."""
+    """Index (in ``rows``, the first rows of the sheet) of the header row: the first row with
+    a name column (a title may be above it)."""
     best, best_score = 0, -1
-    for i, (_row, cells) in enumerate(rows[:HEADER_SEARCH_ROWS]):
+    for i, (_row, cells) in enumerate(rows):
         if any(table.get(header_key(c), (0, ""))[1] == "name" for c in cells):
             return i
         if score(cells) > best_score:

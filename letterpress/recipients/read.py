@@ -15,7 +15,7 @@ import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import IO, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 from letterpress.errors import InputError, Where
 from letterpress.i18n import N_, _
@@ -47,7 +47,7 @@ class Sheet:
     fully blank rows are left out but still counted in the numbering.
     """
 
-    rows: List[Tuple[int, List[str]]]
+    rows: Iterable[Tuple[int, List[str]]]     # text files: read as they are walked, once
     encoding: Optional[str] = None      # text files only
     delimiter: Optional[str] = None     # text files only
     sheet: Optional[str] = None         # workbooks only: the sheet read
@@ -111,29 +111,36 @@ def read(path, *, encoding: Optional[str] = None, sheet: Optional[str] = None,
         raise InputError(_("%(name)s does not look like a text file (it contains NUL bytes)",
                            name=p.name),
                          code="bad_encoding", where=where, hint=_(_SAVE_AS))
-    limit = csv.field_size_limit()
-    try:    # a long cell is read, then reported as too long (not as a broken quote)
-        csv.field_size_limit(max(limit, len(text) + 1))
-        delimiter = "\t" if suffix == ".tsv" else _choose_delimiter(text, header_score)
-        rows = _parse_text(text, delimiter, where)
-    finally:
-        csv.field_size_limit(limit)
-    _check_cells(rows, where)
-    return Sheet(rows=rows, encoding=used, delimiter=delimiter)
+    delimiter = "\t" if suffix == ".tsv" else _choose_delimiter(text, header_score)
+    formulas = '="' in text
+    longest = len(text) + 1
+    if used in (encoding, "utf-8", "utf-8-sig", "gb18030"):
+        # decoded again as it is parsed: neither the text nor a copy of it (four bytes a
+        # character, in a StringIO) is held beside a district's rows
+        text = ""
+        lines: IO[str] = io.TextIOWrapper(io.BytesIO(data), encoding=used, newline="")
+    else:
+        lines = io.StringIO(text, newline="")
+    return Sheet(rows=_text_rows(lines, formulas, delimiter, where, longest), encoding=used,
+                 delimiter=delimiter)
 
 
-def _check_cells(rows: List[Tuple[int, List[str]]], where: Where) -> None:
-    """No cell longer than Excel itself allows (a broken export, or not a list at all)."""
+def _check_cells(rows: Iterable[Tuple[int, List[str]]], where: Where) -> None:
     for number, cells in rows:
-        for index, cell in enumerate(cells):
-            if len(cell) > EXCEL_CELL_LIMIT:
-                raise InputError(
-                    _("a cell holds %(count)s characters; Excel allows at most %(most)s in a "
-                      "cell", count=format(len(cell), ","), most=format(EXCEL_CELL_LIMIT, ",")),
-                    code="cell_too_long",
-                    where=Where(file=where.file, row=number, column=column_letter(index)),
-                    hint=_("check that cell: a recipient's details are a few dozen characters; "
-                           "a quote mark that is not closed can also swallow the rest of a file"))
+        _check_row(number, cells, where)
+
+
+def _check_row(number: int, cells: Sequence[str], where: Where) -> None:
+    """No cell longer than Excel itself allows (a broken export, or not a list at all)."""
+    for index, cell in enumerate(cells):
+        if len(cell) > EXCEL_CELL_LIMIT:
+            raise InputError(
+                _("a cell holds %(count)s characters; Excel allows at most %(most)s in a "
+                  "cell", count=format(len(cell), ","), most=format(EXCEL_CELL_LIMIT, ",")),
+                code="cell_too_long",
+                where=Where(file=where.file, row=number, column=column_letter(index)),
+                hint=_("check that cell: a recipient's details are a few dozen characters; "
+                       "a quote mark that is not closed can also swallow the rest of a file"))
 
 
 def _check_unpacked_size(data: bytes, where: Where) -> None:
@@ -193,8 +200,9 @@ def _decode(data: bytes, encoding: Optional[str], where: Where) -> Tuple[str, st
     return str(best), best.encoding
 
 
-def _records(text: str, delimiter: str, strict: bool):
-    return csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=strict)
+def _records(text: Union[str, IO[str]], delimiter: str, strict: bool):
+    lines = io.StringIO(text, newline="") if isinstance(text, str) else text
+    return csv.reader(lines, delimiter=delimiter, strict=strict)
 
 
 def _choose_delimiter(text: str, header_score: Optional[Callable[[Sequence[str]], int]]) -> str:
@@ -223,17 +231,25 @@ def _choose_delimiter(text: str, header_score: Optional[Callable[[Sequence[str]]
     return best
 
 
-def _parse_text(text: str, delimiter: str, where: Where) -> List[Tuple[int, List[str]]]:
-    rows = []
-    reader = _records(text, delimiter, strict=True)
+def _text_rows(lines: IO[str], formulas: bool, delimiter: str, where: Where,
+               longest: int) -> Iterator[Tuple[int, List[str]]]:
+    """The non-blank rows of ``lines``, parsed as they are read (a district's are never all
+    held); ``formulas``: the text has cells written as ="0123" (rare), so each cell is
+    looked at. A row that cannot be parsed, or a cell longer than Excel allows, raises
+    :class:`InputError` when its turn comes."""
+    if csv.field_size_limit() < longest:
+        # a long cell is read, then reported as too long (not as a broken quote); only
+        # ever raised, as another list may be being read at the same time
+        csv.field_size_limit(longest)
+    reader = _records(lines, delimiter, strict=True)
     number = 0
-    formulas = '="' in text    # cells written as ="0123" (rare): only then look at each cell
     try:
         for record in reader:
             number += 1
             if "".join(record).strip():     # a row with something in it
-                rows.append((number, [_unformula(cell) for cell in record] if formulas
-                             else record))
+                cells = [_unformula(cell) for cell in record] if formulas else record
+                _check_row(number, cells, where)
+                yield number, cells
     except csv.Error as exc:
         raise InputError(
             _("the file cannot be read as CSV near line %(line_num)s: %(exc)s",
@@ -241,7 +257,6 @@ def _parse_text(text: str, delimiter: str, where: Where) -> List[Tuple[int, List
             code="bad_csv", where=Where(file=where.file, row=number + 1),
             hint=_("a quote mark is probably not closed; %(save_as)s",
                    save_as=_(_SAVE_AS))) from None
-    return rows
 
 
 _TEXT_FORMULA = re.compile(r'^="(.*)"$', re.DOTALL)
