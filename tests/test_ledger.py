@@ -9,6 +9,7 @@ import base64
 import datetime as dt
 import hashlib
 import hmac
+import importlib
 import json
 import re
 import threading
@@ -924,3 +925,40 @@ def test_states_counted_by_the_database_follow_derive_state(ledger):
         [e for n, e in expected.items() if not n]
     assert entry["failed"] and entry["delivered"] and entry["outstanding"]
     assert ledger.households_by_id([views[3].id, views[0].id]) == [views[3], views[0]]
+
+
+def test_codes_are_made_and_written_a_chunk_at_a_time(ledger, monkeypatch):
+    """A district's new codes are never all pending at once; each household still gets one
+    of its own, in the order drawn (not sorted), and keeps it the next time."""
+    register_mod = importlib.import_module("letterpress.ledger.register")
+    monkeypatch.setattr(register_mod, "CHUNK", 3)
+    drawn: list = []
+    real = register_mod.fresh_codes
+
+    def counted(conn, n):
+        drawn.append(n)
+        return real(conn, n)
+
+    monkeypatch.setattr(register_mod, "fresh_codes", counted)
+    people = [(str(k), f"示例{k}", "林小舟") for k in range(1, 12)]
+    first = register(ledger, people)
+    assert drawn == [3, 3, 3, 2]
+    codes = [h.code for h in first.households]
+    assert len(set(codes)) == 11 and all(codes_mod.canonical(c) for c in codes)
+    again = register(ledger, people + [("12", "示例12", "林小舟")])
+    assert [h.code for h in again.households][:11] == codes and again.new == 1
+    assert drawn == [3, 3, 3, 2, 1]
+    ledger.reissue_codes(again.batch_id, ["4"])                 # a code reissued by staff
+    third = register(ledger, people)
+    assert third.households[3].code not in codes and third.kept == 11
+
+
+def test_fresh_codes_keep_the_order_drawn(ledger, monkeypatch):
+    register_mod = importlib.import_module("letterpress.ledger.register")
+
+    order = iter(["ZZZZZZZZZZ", "0000000000", "MMMMMMMMMM"])
+    monkeypatch.setattr(codes_mod, "new_canonical",
+                        lambda: (lambda d: d + codes_mod.check_symbol(d))(next(order)))
+    with ledger.transaction(write=True) as conn:
+        made = register_mod.fresh_codes(conn, 3)
+    assert [c[:10] for c in made] == ["ZZZZZZZZZZ", "0000000000", "MMMMMMMMMM"]

@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 from dataclasses import dataclass
-from typing import Callable, Dict, Iterator, List, Sequence, Tuple
+from typing import Callable, Dict, Iterator, List, Sequence, Tuple, TypeVar
 
 from sqlalchemy import and_, bindparam, select, update
 from sqlalchemy.engine import Connection
@@ -95,17 +95,16 @@ def upsert_batch(conn: Connection, info: BatchInfo, base_url: str, now: _dt.date
 
 
 def fresh_codes(conn: Connection, n: int) -> List[str]:
-    """``n`` new canonical codes, none already in the ledger (collisions: rare, not impossible)."""
+    """``n`` new canonical codes in the order drawn, none already in the ledger (collisions:
+    rare, not impossible)."""
     out: List[str] = []
     while len(out) < n:
-        candidates = {codes_mod.new_canonical() for _ in range(n - len(out))}
-        candidates -= set(out)
-        listed = sorted(candidates)
-        for i in range(0, len(listed), 500):
-            chunk = listed[i:i + 500]
-            candidates -= set(conn.execute(select(S.codes.c.code)
-                                           .where(S.codes.c.code.in_(chunk))).scalars())
-        out.extend(sorted(candidates))
+        drawn = list(dict.fromkeys(codes_mod.new_canonical() for _ in range(n - len(out))))
+        taken = set(out)
+        for i in range(0, len(drawn), 500):
+            taken.update(conn.execute(select(S.codes.c.code)
+                                      .where(S.codes.c.code.in_(drawn[i:i + 500]))).scalars())
+        out.extend(code for code in drawn if code not in taken)
     return out
 
 
@@ -113,8 +112,10 @@ def fresh_codes(conn: Connection, n: int) -> List[str]:
 #: district at once would take more memory than everything else the build holds.
 CHUNK = 2000
 
+T = TypeVar("T")
 
-def _chunks(items: list) -> Iterator[list]:
+
+def _chunks(items: List[T]) -> Iterator[List[T]]:
     for start in range(0, len(items), CHUNK):
         yield items[start:start + CHUNK]
 
@@ -178,20 +179,31 @@ def register(conn: Connection, batch_id: int, items: Sequence[Household], base_u
     for part in _chunks(gone):
         conn.execute(update(h_t).where(h_t.c.id == bindparam("b_id"))
                      .values(withdrawn_at=now, updated_at=now), [{"b_id": i} for i in part])
-    for part in _chunks(fresh):
+    # Each household's canonical code by its place in the list; new codes are made and
+    # written a chunk at a time, so a district's are never all pending at once.
+    code_at: List[str] = [""] * len(items)
+    for pos, hid in matched.items():
+        code_at[pos] = current.get(hid, "")
+    current.clear()
+
+    def give(pairs: List[Tuple[int, int]]) -> None:
+        """New codes for ``(position, households.id)`` pairs (one chunk)."""
+        made = fresh_codes(conn, len(pairs))
+        conn.execute(c_t.insert(), [dict(code=code, household_id=hid, issued_at=now, reason="")
+                                    for (_pos, hid), code in zip(pairs, made)])
+        for (pos, _hid), code in zip(pairs, made):
+            code_at[pos] = code
+
+    for part in _chunks([(pos, hid) for pos, hid in matched.items() if not code_at[pos]]):
+        give(part)
+    for chunk in _chunks(fresh):
         ids = conn.execute(
             h_t.insert().returning(h_t.c.id, sort_by_parameter_order=True),
             [dict(_snapshot(items[pos], prefix=""), batch_id=batch_id,
                   household_key=items[pos].id, seq=items[pos].seq, created_at=now,
-                  updated_at=now) for pos in part]).scalars().all()
-        matched.update(zip(part, ids))
-    need = [hid for hid in matched.values() if hid not in current]
-    for hid, code in zip(need, fresh_codes(conn, len(need))):
-        current[hid] = code
-    for part in _chunks(need):
-        conn.execute(c_t.insert(), [dict(code=current[hid], household_id=hid, issued_at=now,
-                                         reason="") for hid in part])
-    out = Coded(items, [current[matched[pos]] for pos in range(len(items))], base_url)
+                  updated_at=now) for pos in chunk]).scalars().all()
+        give(list(zip(chunk, ids)))
+    out = Coded(items, code_at, base_url)
     vols = sync_volunteers(conn, batch_id, items, base_url, now, token)
     return Registration(batch_id, out, vols, new=len(fresh), kept=kept, withdrawn=len(gone),
                         returned=returned, warnings=tuple(warnings))
