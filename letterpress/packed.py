@@ -14,6 +14,7 @@ the tuple they stand for.
 """
 from __future__ import annotations
 
+import os
 import pickle
 import tempfile
 import threading
@@ -146,6 +147,8 @@ class _Spool(Sequence[bytes]):
         if isinstance(k, slice):
             return [self[i] for i in range(*k.indices(len(self)))]
         at, size = self._spans[2 * k], self._spans[2 * k + 1]
+        if hasattr(os, "pread"):    # at a place, not the file's position: no lock needed
+            return os.pread(self._file.fileno(), size, at)
         with self._lock:
             self._file.seek(at)
             return self._file.read(size)

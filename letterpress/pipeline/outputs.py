@@ -249,8 +249,10 @@ def claim(ledger, batch_id: int, out: Path, planned: Iterable[str]) -> None:
     (before writing them); entries no longer on disk are dropped."""
     lists = ledger.written_files(batch_id)
     key = folder_key(out)
-    kept = [p for p in lists.get(key, []) if (Path(out) / p).exists()]
-    lists[key] = list(dict.fromkeys(kept + list(planned)))
+    kept = list(dict.fromkeys(p for p in lists.get(key, []) if (Path(out) / p).exists()))
+    seen = set(kept)
+    kept += (p for p in planned if p not in seen)     # a build plans each file once
+    lists[key] = kept
     ledger.save_written_files(batch_id, lists)
 
 
