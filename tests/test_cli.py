@@ -340,6 +340,16 @@ def test_purge_asks_then_removes_personal_data_and_keeps_counts(built):
     assert rows[0]["name"] not in text and rows[1]["name"] not in text
     r = run("confirm", rows[1]["code"], "--by", "x", "--db", db, ok=False)
     assert "rejected" in r.output
+    # nothing of a name is left anywhere in the ledger: not in its tables, not in the
+    # names of the files it listed (letters, run sheets), not in a reprint plan
+    import sqlite3
+
+    with sqlite3.connect(db.removeprefix("sqlite:///")) as conn:
+        conn.execute("VACUUM")
+        everything = "\n".join(conn.iterdump())
+    names = {r["name"] for r in rows} | {r["volunteer"] for r in rows if r["volunteer"]}
+    assert not [n for n in names if n in everything]
+    assert "written_files" in everything and "letters/" not in everything
 
 
 def test_build_with_two_jobs_writes_run_sheets_beside_the_slips(tmp_path):

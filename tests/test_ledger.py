@@ -658,7 +658,7 @@ def test_version_1_ledger_is_migrated_with_its_data(db_url):
     old = _build_v1(db_url)
     with Ledger.open(db_url) as led:                    # create=False: it exists, it is migrated
         with led.transaction() as conn:
-            assert S.read_version(conn) == S.SCHEMA_VERSION == 3
+            assert S.read_version(conn) == S.SCHEMA_VERSION == 4
             assert "ix_households_round" in {
                 ix["name"] for ix in inspect(conn).get_indexes("households")}
             assert conn.execute(select(S.events.c.source)).scalars().all() == ["cli"]
@@ -678,6 +678,50 @@ def test_version_1_ledger_is_migrated_with_its_data(db_url):
         led.use_staff_token(led.new_staff_token())       # the table version 2 added
     with Ledger.open(db_url) as led:                     # opening again changes nothing
         assert led.status()["batches"][0]["delivered"] == 2
+
+
+def test_version_3_file_lists_become_rows_and_a_purged_batch_keeps_none(db_url):
+    """Version 3 kept each batch's written files as one JSON text in ``meta``."""
+    led = Ledger.open(db_url, create=True)
+    kept = register(led, PEOPLE[:2]).batch_id
+    purged = register(led, PEOPLE[:2], info=BatchInfo("另一批")).batch_id
+    led.purge(purged)
+    with led.transaction(write=True) as conn:            # back to what version 3 wrote
+        S.written_files.drop(conn)
+        conn.execute(S.meta.update().where(S.meta.c.key == "schema_version").values(value="3"))
+        lists = {kept: {"/srv/out": ["letters.docx", "letters/0001-周一鸣.docx", "letters.docx"],
+                        "/srv/again": ["slips.pdf"]},
+                 purged: {"/srv/other": ["letters/0001-周一鸣.docx"]},
+                 999: {"/srv/gone": ["slips.pdf"]}}          # a batch no longer there
+        conn.execute(S.meta.insert(), [{"key": f"batch:{b}:files", "value": json.dumps(v)}
+                                       for b, v in lists.items()])
+    led.close()
+    with Ledger.open(db_url) as led:
+        assert led.written_files(kept) == {"/srv/out": ["letters.docx", "letters/0001-周一鸣.docx"],
+                                           "/srv/again": ["slips.pdf"]}
+        assert led.written_files(purged) == {}
+        assert led.written_in(kept, "/srv/again") == ["slips.pdf"]
+        with led.transaction() as conn:
+            assert S.read_version(conn) == 4
+            assert not conn.execute(select(S.meta.c.key)
+                                    .where(S.meta.c.key.like("%:files"))).all()
+
+
+def test_written_files_are_claimed_a_chunk_at_a_time_and_go_with_a_purge(ledger, monkeypatch):
+    from letterpress.ledger import written
+
+    monkeypatch.setattr(written, "CHUNK", 3)
+    batch = register(ledger).batch_id
+    on_disk = {"a", "b", "c", "d", "e", "f", "g"}
+    ledger.claim_files(batch, "/srv/out", iter("abcdefg"), on_disk.__contains__)
+    ledger.claim_files(batch, "/srv/out", iter("cdh"), on_disk.__contains__)
+    assert ledger.written_in(batch, "/srv/out") == list("abcdefgh")
+    on_disk -= {"a", "g"}                                  # gone since: dropped
+    ledger.claim_files(batch, "/srv/out", iter("i"), on_disk.__contains__)
+    ledger.claim_files(batch, "/srv/two", iter("a"), on_disk.__contains__)
+    assert ledger.written_files(batch) == {"/srv/out": list("bcdefi"), "/srv/two": ["a"]}
+    ledger.purge(batch)
+    assert ledger.written_files(batch) == {}
 
 
 def test_failed_migration_changes_nothing(db_url, monkeypatch):
@@ -865,10 +909,11 @@ def test_version_2_ledger_gets_the_round_index(db_url):
         register(led, PEOPLE)
         with led.transaction(write=True) as conn:
             conn.execute(text("DROP INDEX ix_households_round"))
+            S.written_files.drop(conn)                      # version 4's
             conn.execute(S.meta.update().where(S.meta.c.key == "schema_version").values(value="2"))
     with Ledger.open(db_url) as led:
         with led.transaction() as conn:
-            assert S.read_version(conn) == 3
+            assert S.read_version(conn) == 4
             assert "ix_households_round" in {
                 ix["name"] for ix in inspect(conn).get_indexes("households")}
         assert led.status()["batches"][0]["households"] == len(PEOPLE)

@@ -189,3 +189,22 @@ def test_problems_found_apart_are_the_ones_found_here(tmp_path, apart, monkeypat
         build.build(missing)
     assert apart == ["_check_packed", "_check_packed"]
     assert error.value.code and "no-such.docx" in str(error.value) and error.value.hint
+
+
+def test_run_sheets_go_to_their_process_a_few_households_at_a_time(monkeypatch):
+    """At district size a volunteer has a hundred households: calls are cut by households
+    as well as by sheets, so what waits for the second process stays small."""
+    import threading
+
+    from letterpress.pipeline import slipfiles
+
+    monkeypatch.setattr(slipfiles, "HOUSEHOLDS_A_CALL", 10)
+    monkeypatch.setattr(slipfiles, "SHEETS_A_CALL", 3)
+    sizes = [4, 4, 4, 1, 1, 1, 1, 25, 2]
+    sheets = ((f"v{k}", [None] * n, f"{k}.pdf") for k, n in enumerate(sizes))
+    calls = list(slipfiles._calls(sheets, threading.Event()))
+    assert [[len(s[1]) for s in call] for call in calls] == [
+        [4, 4], [4, 1, 1], [1, 1], [25], [2]]
+    stop = threading.Event()
+    stop.set()
+    assert list(slipfiles._calls(iter([("v", [None], "x.pdf")]), stop)) == []

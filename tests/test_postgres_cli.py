@@ -80,6 +80,7 @@ def delete_batch(url: str, title: str) -> None:
             conn.execute(delete(S.households).where(S.households.c.batch_id == batch_id))
             conn.execute(delete(S.volunteers).where(S.volunteers.c.batch_id == batch_id))
             conn.execute(delete(S.meta).where(S.meta.c.key == f"batch:{batch_id}:build"))
+            conn.execute(delete(S.written_files).where(S.written_files.c.batch_id == batch_id))
             conn.execute(delete(S.batches).where(S.batches.c.id == batch_id))
     finally:
         engine.dispose()

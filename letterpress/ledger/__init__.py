@@ -22,7 +22,7 @@ import os
 import secrets as _secrets
 import threading
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 from sqlalchemy import and_, inspect, select
 from sqlalchemy.engine import URL, Connection, Engine
@@ -32,7 +32,7 @@ from letterpress.errors import BadgeRefused, DiskFullError, LedgerError, RecordE
 from letterpress.files import PRIVATE_FILE, free_bytes, make_private, private_dir
 from letterpress.i18n import _
 from letterpress.ledger import admin as A
-from letterpress.ledger import badges
+from letterpress.ledger import badges, written
 from letterpress.ledger import codes as codes_mod
 from letterpress.ledger import record as R
 from letterpress.ledger import schema as S
@@ -257,11 +257,19 @@ class Ledger(LedgerReads):
         """The files letterpress wrote (or was about to write) for a batch: output folder ->
         paths relative to it (see :mod:`letterpress.pipeline.outputs`)."""
         with self.transaction() as conn:
-            return A.get_json(conn, f"batch:{batch_id}:files") or {}
+            return written.listed(conn, batch_id)
 
-    def save_written_files(self, batch_id: int, files: Dict[str, List[str]]) -> None:
+    def written_in(self, batch_id: int, folder: str) -> List[str]:
+        """The batch's files in the output folder ``folder`` (resolved)."""
+        with self.transaction() as conn:
+            return written.in_folder(conn, batch_id, folder)
+
+    def claim_files(self, batch_id: int, folder: str, planned: Iterable[str],
+                    exists: Callable[[str], bool]) -> None:
+        """Add ``planned`` to the batch's files in ``folder`` before they are written;
+        those listed before that ``exists`` says are gone are dropped."""
         with self.transaction(write=True) as conn:
-            A.put_json(conn, f"batch:{batch_id}:files", files)
+            written.claim(conn, batch_id, folder, planned, exists)
 
     def lock(self, title: str, names: Sequence[str] = (), what: str = "build"):
         """Lock a batch (and e.g. its output folder) while a command writes it; a

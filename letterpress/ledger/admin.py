@@ -16,6 +16,7 @@ from letterpress.errors import LedgerError
 from letterpress.i18n import _
 from letterpress.ledger import codes as codes_mod
 from letterpress.ledger import schema as S
+from letterpress.ledger import written
 from letterpress.ledger.views import get_batch
 
 
@@ -104,8 +105,8 @@ def purge(conn: Connection, batch_id: int, token: Callable[[int, str, int], str]
     Households lose their names, addresses, phones, categories, notes and list
     ids; volunteers become ``volunteer 1``, ``volunteer 2``... everywhere (so
     per-volunteer counts stay) and their badges stop working; event notes and
-    undo reasons are emptied; every code is revoked (reason ``purge``). Returns
-    the number of households.
+    undo reasons are emptied; every code is revoked (reason ``purge``); the list of
+    the batch's files and any reprint plan go. Returns the number of households.
     """
     h_t, v_t, e_t, c_t = S.households, S.volunteers, S.events, S.codes
     batch = get_batch(conn, batch_id)
@@ -157,4 +158,8 @@ def purge(conn: Connection, batch_id: int, token: Callable[[int, str, int], str]
                  .values(revoked_at=now, reason="purge"))
     conn.execute(S.batches.update().where(S.batches.c.id == batch_id)
                  .values(purged_at=now, updated_at=now))
+    # the names of its files are the households' and the volunteers', and a reprint plan
+    # lists the households' ids from the list
+    written.forget(conn, batch_id)
+    conn.execute(S.meta.delete().where(S.meta.c.key == reprint_key(batch_id)))
     return len(ids)

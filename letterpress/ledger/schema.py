@@ -15,6 +15,9 @@ Schema versions
    volunteer, seq)``, so a volunteer's round is read without scanning a
    district's households; events may come from the source ``list`` (recorded
    from the volunteer's round list, for a household whose slip was lost).
+4. Adds the ``written_files`` table: the files letterpress wrote for a batch,
+   one row each (version 3 kept them as one JSON text in ``meta``, rewritten
+   whole by every build: a district's 100,000 letters).
 
 An older ledger is migrated step by step by :data:`MIGRATIONS`, in one
 transaction; nothing is ever dropped or recreated. A ledger written by a newer
@@ -44,6 +47,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     event,
+    select,
     text,
 )
 from sqlalchemy.engine import URL, Connection, Engine, create_engine, make_url
@@ -55,7 +59,7 @@ from letterpress.errors import LedgerError
 from letterpress.i18n import _
 
 #: The schema version this letterpress writes.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 #: Default ledger, relative to the current folder.
 DEFAULT_URL = "sqlite:///output/letterpress.db"
 #: How long a SQLite writer waits for another one to finish (seconds).
@@ -197,6 +201,15 @@ staff_tokens = Table(                                                        # v
     Column("used_at", UTCDateTime, nullable=True),
 )
 
+written_files = Table(                                                       # version 4
+    "written_files", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("batch_id", Integer, ForeignKey("batches.id"), nullable=False),
+    Column("folder", Text, nullable=False),         # the output folder, resolved
+    Column("path", Text, nullable=False),           # relative to it, "/"-separated
+    UniqueConstraint("batch_id", "folder", "path", name="uq_written_files"),
+)
+
 LEDGER_TABLES = ("meta", "batches", "households", "codes", "volunteers", "events")
 
 
@@ -226,10 +239,37 @@ def _v2_to_v3(conn: Connection) -> None:
     conn.execute(text("CREATE INDEX ix_households_round ON households (batch_id, volunteer, seq)"))
 
 
+def _v3_to_v4(conn: Connection) -> None:
+    """Version 3 -> 4: the ``written_files`` table, filled from the JSON lists version 3
+    kept in ``meta`` (``batch:N:files``), which go; a purged batch's list (its files are
+    deleted, and their names are the households') is not kept."""
+    import json
+
+    written_files.create(conn)
+    listed = set(conn.execute(select(batches.c.id).where(batches.c.purged_at.is_(None)))
+                 .scalars())
+    found = conn.execute(select(meta.c.key, meta.c.value)
+                         .where(meta.c.key.like("batch:%:files"))).all()
+    for key, value in found:
+        number = key.split(":")[1]
+        batch_id = int(number) if number.isdigit() else 0
+        try:    # a batch purged (or removed by hand) keeps no list
+            lists = json.loads(value) if batch_id in listed else {}
+        except ValueError:
+            lists = {}
+        rows = [{"batch_id": batch_id, "folder": folder, "path": path}
+                for folder, paths in (lists.items() if isinstance(lists, dict) else ())
+                for path in dict.fromkeys(p for p in paths if isinstance(p, str))]
+        if rows:
+            conn.execute(written_files.insert(), rows)
+        conn.execute(meta.delete().where(meta.c.key == key))
+
+
 #: ``MIGRATIONS[n]`` turns a version ``n`` ledger into version ``n + 1``.
 MIGRATIONS: Dict[int, Callable[[Connection], None]] = {
     1: _v1_to_v2,
     2: _v2_to_v3,
+    3: _v3_to_v4,
 }
 
 

@@ -247,17 +247,12 @@ def _remove(path: Path) -> None:
 def claim(ledger, batch_id: int, out: Path, planned: Iterable[str]) -> None:
     """Add ``planned`` to what the ledger knows letterpress wrote for the batch in ``out``
     (before writing them); entries no longer on disk are dropped."""
-    lists = ledger.written_files(batch_id)
-    key = folder_key(out)
-    kept = list(dict.fromkeys(p for p in lists.get(key, []) if (Path(out) / p).exists()))
-    seen = set(kept)
-    kept += (p for p in planned if p not in seen)     # a build plans each file once
-    lists[key] = kept
-    ledger.save_written_files(batch_id, lists)
+    out = Path(out)
+    ledger.claim_files(batch_id, folder_key(out), planned, lambda rel: (out / rel).exists())
 
 
 def recorded(ledger, batch_id: int, out: Path) -> List[str]:
-    return list(ledger.written_files(batch_id).get(folder_key(out), []))
+    return ledger.written_in(batch_id, folder_key(out))
 
 
 def legacy_files(out: Path) -> List[str]:

@@ -6,7 +6,6 @@ writes the slips.
 """
 from __future__ import annotations
 
-import itertools
 from pathlib import Path
 from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
@@ -73,15 +72,33 @@ def write(settings: Settings, info: BatchInfo, households: Sequence[Household],
     return out / "slips.pdf", out / "runsheets"
 
 
-#: Run sheets sent to the second process at a time (it holds only these households).
+#: Run sheets sent to the second process at a time: at most this many, and no more than
+#: :data:`HOUSEHOLDS_A_CALL` households unless one sheet has more (only these are held).
 SHEETS_A_CALL = 50
+HOUSEHOLDS_A_CALL = 1000
+
+
+def _calls(sheets: Iterator[tuple], stop) -> Iterator[List[tuple]]:
+    """``sheets`` in groups for one call each (see :data:`SHEETS_A_CALL`)."""
+    group: List[tuple] = []
+    held = 0
+    for sheet in sheets:
+        if stop.is_set():
+            return
+        if group and (len(group) == SHEETS_A_CALL or held + len(sheet[1]) > HOUSEHOLDS_A_CALL):
+            yield group
+            group, held = [], 0
+        group.append(sheet)
+        held += len(sheet[1])
+    if group:
+        yield group
 
 
 def _runsheets_beside(write_all_slips, sheets: Iterator[tuple], info: BatchInfo, total: int,
                       fonts, lang: str) -> None:
     """``sheets`` written by a second process while this one runs ``write_all_slips``.
 
-    A thread here hands them over :data:`SHEETS_A_CALL` at a time, two calls ahead, so
+    A thread here hands them over a few at a time (:func:`_calls`), two calls ahead, so
     only those households are held (made from the list when their turn comes)."""
     import collections
     import threading
@@ -97,10 +114,7 @@ def _runsheets_beside(write_all_slips, sheets: Iterator[tuple], info: BatchInfo,
         def feed() -> None:
             pending: collections.deque = collections.deque()
             try:
-                while not stop.is_set():
-                    chunk = list(itertools.islice(sheets, SHEETS_A_CALL))
-                    if not chunk:
-                        break
+                for chunk in _calls(sheets, stop):
                     pending.append(pool.submit(write_runsheets, chunk, info, total, fonts,
                                                lang))
                     while len(pending) > 2:
