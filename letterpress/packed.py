@@ -6,11 +6,12 @@ part of a build's memory, and grew with the list. :class:`Packed` keeps them
 pickled, a block of :data:`BLOCK` households at a time (texts repeated in a
 block are kept once), and gives them back one block at a time as the stages
 walk the list in delivery order; :meth:`Packed.spilled` moves the blocks to an
-unnamed temporary file, so that only where each block lies stays in memory. :class:`Coded` is the same list with the codes
-the ledger gave, made into ``code`` and ``url`` only when a household is read.
+unnamed temporary file, so that only where each block lies stays in memory.
+:class:`Coded` is the same list with the codes the ledger gave, made into
+``code`` and ``url`` only when a household is read.
 
-Both are read-only sequences: ``len``, index, slice (a list) and iteration, like
-the tuple they stand for.
+Both are read-only sequences (:class:`Lazy`: ``len``, index, slice (a list) and
+iteration), like the tuple they stand for.
 """
 from __future__ import annotations
 
@@ -20,34 +21,37 @@ import tempfile
 import threading
 from abc import abstractmethod
 from array import array
-from typing import Iterable, Iterator, List, Sequence, Tuple, Union, overload
+from typing import Iterable, Iterator, List, Sequence, Tuple, TypeVar, Union, overload
 
 from letterpress.models import Household
 
 #: Households per pickled block.
 BLOCK = 256
 
+T = TypeVar("T")
 
-class _Households(Sequence[Household]):
-    """A read-only list of households: ``_one(i)`` gives one; slices are lists."""
+
+class Lazy(Sequence[T]):
+    """A read-only list whose items are made when read: ``_one(i)`` gives one; slices
+    are lists."""
 
     @abstractmethod
-    def _one(self, index: int) -> Household:
-        """The household at ``index`` (0 <= index < len)."""
+    def _one(self, index: int) -> T:
+        """The item at ``index`` (0 <= index < len)."""
 
     @overload
-    def __getitem__(self, index: int) -> Household: ...
+    def __getitem__(self, index: int) -> T: ...
 
     @overload
-    def __getitem__(self, index: slice) -> List[Household]: ...
+    def __getitem__(self, index: slice) -> List[T]: ...
 
-    def __getitem__(self, index: Union[int, slice]) -> Union[Household, List[Household]]:
+    def __getitem__(self, index: Union[int, slice]) -> Union[T, List[T]]:
         if isinstance(index, slice):
             return [self._one(i) for i in range(*index.indices(len(self)))]
         if index < 0:
             index += len(self)
         if not 0 <= index < len(self):
-            raise IndexError("household index out of range")
+            raise IndexError("index out of range")
         return self._one(index)
 
     def __eq__(self, other: object) -> bool:
@@ -56,6 +60,9 @@ class _Households(Sequence[Household]):
         return NotImplemented
 
     __hash__ = None  # type: ignore[assignment]
+
+
+_Households = Lazy[Household]
 
 
 class Packed(_Households):
@@ -115,7 +122,7 @@ class Packed(_Households):
             yield from pickle.loads(block)
 
 
-class _Spool(Sequence[bytes]):
+class _Spool(Lazy[bytes]):
     """Blocks in an unnamed temporary file (gone with the process, whatever ends it): only
     where each block lies is held here."""
 
@@ -137,15 +144,7 @@ class _Spool(Sequence[bytes]):
     def __len__(self) -> int:
         return len(self._spans) // 2
 
-    @overload
-    def __getitem__(self, k: int) -> bytes: ...
-
-    @overload
-    def __getitem__(self, k: slice) -> List[bytes]: ...
-
-    def __getitem__(self, k: Union[int, slice]) -> Union[bytes, List[bytes]]:
-        if isinstance(k, slice):
-            return [self[i] for i in range(*k.indices(len(self)))]
+    def _one(self, k: int) -> bytes:
         at, size = self._spans[2 * k], self._spans[2 * k + 1]
         if hasattr(os, "pread"):    # at a place, not the file's position: no lock needed
             return os.pread(self._file.fileno(), size, at)
@@ -167,11 +166,11 @@ class Coded(_Households):
         self._households, self._base_url = households, base_url
         self._count = len(codes)
         # codes of one length (the ledger's all are) in one text: 11 bytes a code, not 68
-        width = codes_mod.LENGTH
         joined = "".join(codes)
         self._listed: Tuple[str, ...] = ()
-        self._joined, self._width = joined, width
-        if not joined.isascii() or len(joined) != width * self._count:
+        if joined.isascii() and len(joined) == codes_mod.LENGTH * self._count:
+            self._joined, self._width = joined, codes_mod.LENGTH
+        else:
             self._joined, self._listed, self._width = "", tuple(codes), 0
         self._printed = codes_mod.printed_canonical
         self._url_for = codes_mod.url_for_canonical

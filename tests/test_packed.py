@@ -208,3 +208,36 @@ def test_run_sheets_go_to_their_process_a_few_households_at_a_time(monkeypatch):
     stop = threading.Event()
     stop.set()
     assert list(slipfiles._calls(iter([("v", [None], "x.pdf")]), stop)) == []
+
+
+def test_no_worker_is_forked_while_another_thread_runs(tmp_path, monkeypatch):
+    """A fork copies only the thread that forks; a lock another thread held (an import
+    under way) would stay held for ever in the worker, which then hangs. The run sheets'
+    process is started before their thread, and workers started while other threads run
+    (a build from the console, in a thread of the server) start fresh."""
+    import multiprocessing.process
+    import threading
+
+    starts = []
+    real = multiprocessing.process.BaseProcess.start
+
+    def start(self):
+        starts.append((type(self).__name__, threading.current_thread().name))
+        return real(self)
+
+    monkeypatch.setattr(multiprocessing.process.BaseProcess, "start", start)
+    forked = multiprocessing.get_context("fork")
+    monkeypatch.setattr(processes, "context", lambda households: forked)
+    result = build.build(_settings(tmp_path, _rows(260), tmp_path / "out", jobs=2))
+    assert result.households == 260 and len(list((tmp_path / "out" / "runsheets").iterdir())) == 5
+    main = threading.main_thread().name
+    assert len(starts) == 2 and all(s == ("ForkProcess", main) for s in starts), starts
+    monkeypatch.undo()
+    busy = threading.Event()
+    other = threading.Thread(target=busy.wait)
+    other.start()
+    try:
+        assert processes.context(10).get_start_method() == "forkserver"
+    finally:
+        busy.set()
+        other.join()

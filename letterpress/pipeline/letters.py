@@ -23,8 +23,6 @@ from typing import (
     Optional,
     Sequence,
     Tuple,
-    Union,
-    overload,
 )
 
 from letterpress.errors import (
@@ -39,6 +37,7 @@ from letterpress.errors import (
 from letterpress.files import safe_filename, staged_dir
 from letterpress.i18n import N_, _
 from letterpress.models import CANONICAL_FIELDS, Household, Progress, Recipient
+from letterpress.packed import Lazy
 from letterpress.pipeline import reuse
 from letterpress.pipeline.pictures import PictureProblem, PictureRule, Swapper
 
@@ -98,7 +97,7 @@ def letter_filename(household: Household, total: int) -> str:
     return f"{household.seq:0{width}d}-{safe_filename(household.name)}.docx"
 
 
-class LetterFiles(Sequence[str]):
+class LetterFiles(Lazy[str]):
     """The letters' paths relative to the output folder (``letters/0001-王秀英.docx``) of
     ``households`` in delivery order, made from each household when read: a district's
     100,000 names are not held."""
@@ -112,15 +111,7 @@ class LetterFiles(Sequence[str]):
     def __len__(self) -> int:
         return len(self._households)
 
-    @overload
-    def __getitem__(self, index: int) -> str: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> List[str]: ...
-
-    def __getitem__(self, index: Union[int, slice]) -> Union[str, List[str]]:
-        if isinstance(index, slice):
-            return [self._path(h) for h in self._households[index]]
+    def _one(self, index: int) -> str:
         return self._path(self._households[index])
 
     def __iter__(self) -> Iterator[str]:

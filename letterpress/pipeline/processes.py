@@ -5,12 +5,14 @@ Python touches reference counts, soon really holds) everything that process
 holds: at district size some 200 MiB of households counted once more per
 worker. From :data:`FRESH_FROM` households on, workers therefore start fresh
 from a small server process (``forkserver``) and are sent only the households
-they work on; below it a fork starts faster and costs nothing worth saving.
+they work on; below it a fork starts faster and costs nothing worth saving, as long as
+the build has no other thread (:func:`context`).
 """
 from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
 from multiprocessing.context import BaseContext
 
 #: Households from which worker processes start fresh instead of as forks.
@@ -18,10 +20,23 @@ FRESH_FROM = 5000
 
 
 def context(households: int) -> BaseContext:
-    """The multiprocessing context for a batch of ``households``."""
+    """The multiprocessing context for a batch of ``households``.
+
+    A fork copies only the thread that forks: a lock another thread holds at that moment
+    (an import under way, a log handler) stays held for ever in the copy, which then
+    hangs. So a fork is used only while this is the process's one thread (the command
+    line, before the run sheets' thread starts); a build from the staff console, in a
+    thread of the server, starts its workers fresh."""
     if not hasattr(os, "fork"):
         return multiprocessing.get_context("spawn")
-    return multiprocessing.get_context("forkserver" if households >= FRESH_FROM else "fork")
+    if households >= FRESH_FROM or threading.active_count() > 1:
+        return multiprocessing.get_context("forkserver")
+    return multiprocessing.get_context("fork")
+
+
+def started() -> None:
+    """A task that does nothing: submitted first, from the thread that made the pool, so
+    that its worker process is started there (see :func:`context`)."""
 
 
 #: Seconds between a worker's looks at whether the build that started it is still there.
@@ -34,7 +49,6 @@ def watch(build_pid: int) -> None:
     A build killed half-way (``kill -9``, a closed terminal) cannot stop its workers, and a
     worker waiting for its next task would wait for ever; a new build removes what the
     killed one left half-written, so a worker has nothing to finish."""
-    import threading
     import time
 
     def look() -> None:
