@@ -111,7 +111,8 @@ def _runsheets_beside(write_all_slips, sheets: Iterator[tuple], info: BatchInfo,
     with ProcessPoolExecutor(1, mp_context=processes.context(total),
                              initializer=processes.worker_setup,
                              initargs=processes.setup_args()) as pool:
-        pool.submit(processes.started).result()    # forked here, before the thread below
+        # started from this thread, before the one below: a fork must not come from there
+        pool.submit(processes.started).result()
 
         def feed() -> None:
             pending: collections.deque = collections.deque()
