@@ -242,7 +242,8 @@ def _v2_to_v3(conn: Connection) -> None:
 def _v3_to_v4(conn: Connection) -> None:
     """Version 3 -> 4: the ``written_files`` table, filled from the JSON lists version 3
     kept in ``meta`` (``batch:N:files``), which go; a purged batch's list (its files are
-    deleted, and their names are the households') is not kept."""
+    deleted, and their names are the households') is not kept. The table made is version
+    4's: a later version that changes it must make this shape here (as ``_v1_to_v2`` does)."""
     import json
 
     written_files.create(conn)
